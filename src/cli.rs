@@ -1,0 +1,128 @@
+//! Command-line definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lrtop",
+    version,
+    about = "top for learning rates: train, watch and compare learning-rate policies",
+    long_about = "lrtop trains models in-process with Candle or tails the logs of external training jobs, \
+                  shows live learning-rate and loss curves, raises schedule-monitor alerts, and holds the \
+                  learning-rate policies of LRBench, PyTorch and Hugging Face behind one spec language."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a model in-process with live curves and policy switching.
+    Train(PendingArgs),
+    /// Follow the logs of external training jobs (JSONL, trainer_state.json, CSV).
+    Attach(PendingArgs),
+    /// The learning-rate policy database: list, show, evaluate, plot.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// LR range test: ramp the LR and suggest a range.
+    RangeTest(PendingArgs),
+    /// Evaluate and rank policies over a search space.
+    Tune(PendingArgs),
+}
+
+/// Arguments of commands whose implementation has not landed yet.
+#[derive(Debug, Args)]
+pub struct PendingArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Every policy with its family, parameters (defaults) and formula.
+    List {
+        /// Only this family: lrbench, pytorch, hf.
+        #[arg(long)]
+        family: Option<String>,
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+    /// One policy in detail.
+    Show {
+        /// Policy name (case-insensitive), e.g. COS, OneCycleLR, cosine.
+        name: String,
+    },
+    /// The learning rate for t = 0..steps-1.
+    Eval {
+        /// Policy spec, e.g. "COS(k0=0.001,k1=0.1,l=500)".
+        spec: String,
+        /// Number of updates (default: the policy's natural length, else 1000).
+        #[arg(long)]
+        steps: Option<u64>,
+        #[arg(long, value_enum, default_value_t = EvalFormat::Csv)]
+        format: EvalFormat,
+        /// Metric observations for metric-driven policies: CSV `step,value` or
+        /// JSONL `{"step":..,"value":..}`; an observation at step s affects t >= s.
+        #[arg(long)]
+        metrics: Option<PathBuf>,
+    },
+    /// Draw one or more schedules in the terminal, or as an image.
+    Plot {
+        /// Policy specs; each becomes one curve.
+        #[arg(required = true)]
+        specs: Vec<String>,
+        /// Number of updates (default: the longest natural length, else 1000).
+        #[arg(long)]
+        steps: Option<u64>,
+        /// Logarithmic y axis.
+        #[arg(long)]
+        log_y: bool,
+        /// Write a PNG image instead of drawing in the terminal.
+        #[arg(long)]
+        png: Option<PathBuf>,
+        /// Write an SVG image instead of drawing in the terminal.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+        /// Image size in pixels, WIDTHxHEIGHT.
+        #[arg(long, default_value = "1000x600", value_parser = parse_size)]
+        size: (u32, u32),
+        /// Print the chart as text even on a terminal (COLSxROWS).
+        #[arg(long, value_parser = parse_size)]
+        text: Option<(u32, u32)>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalFormat {
+    Csv,
+    Json,
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("expected WIDTHxHEIGHT, got '{s}'"))?;
+    let w: u32 = w
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad width in '{s}'"))?;
+    let h: u32 = h
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad height in '{s}'"))?;
+    if w == 0 || h == 0 || w > 20_000 || h > 20_000 {
+        return Err(format!("size out of range: '{s}'"));
+    }
+    Ok((w, h))
+}

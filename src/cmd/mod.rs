@@ -1,0 +1,36 @@
+//! One handler per subcommand. Errors meant for the user carry an exit code.
+
+mod policy;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// An error caused by what the user asked for (exit code 2), as opposed to
+/// one the environment caused (exit code 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    UsageError(msg.into()).into()
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Policy { command } => policy::run(command),
+        Command::Train(_) => Err(usage("`lrtop train` is not yet implemented")),
+        Command::Attach(_) => Err(usage("`lrtop attach` is not yet implemented")),
+        Command::RangeTest(_) => Err(usage("`lrtop range-test` is not yet implemented")),
+        Command::Tune(_) => Err(usage("`lrtop tune` is not yet implemented")),
+    }
+}
+
+/// Exit code for an error: 2 for bad input, 1 otherwise.
+pub fn exit_code(err: &anyhow::Error) -> ExitCode {
+    let is_usage = err.chain().any(|e| {
+        e.downcast_ref::<UsageError>().is_some()
+            || e.downcast_ref::<crate::policy::SpecError>().is_some()
+    });
+    ExitCode::from(if is_usage { 2 } else { 1 })
+}

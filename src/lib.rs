@@ -1,0 +1,12 @@
+//! lrtop: top for learning rates.
+//!
+//! Data flows one way: a source (the trainer thread or a log follower) emits
+//! records, the store keeps them as per-run columns, the monitor raises
+//! alerts, and the UI renders from the store.
+
+pub mod cli;
+pub mod cmd;
+pub mod metrics;
+pub mod policy;
+pub mod tui;
+pub mod viz;

@@ -1,0 +1,3 @@
+//! Records, per-run columnar series, smoothing and decimation.
+
+pub mod decimate;

@@ -1,0 +1,236 @@
+//! A line chart of several series, ready for ratatui: decimated to the plot
+//! width, optionally log-scaled in y, with readable tick labels.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::symbols::Marker;
+use ratatui::text::Span;
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition};
+
+use crate::metrics::decimate;
+
+pub struct Line {
+    pub name: String,
+    pub color: Color,
+    pub points: Vec<(f64, f64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChartOptions {
+    pub log_y: bool,
+    /// x range to show; None fits the data.
+    pub x_range: Option<(f64, f64)>,
+    pub show_legend: bool,
+}
+
+impl Default for ChartOptions {
+    fn default() -> Self {
+        ChartOptions {
+            log_y: false,
+            x_range: None,
+            show_legend: true,
+        }
+    }
+}
+
+/// Series transformed for drawing (decimated, log-scaled) with axis bounds.
+/// A series ready to draw: name, colour, points.
+type DrawLine = (String, Color, Vec<(f64, f64)>);
+
+pub struct Prepared {
+    lines: Vec<DrawLine>,
+    x_bounds: [f64; 2],
+    y_bounds: [f64; 2],
+    log_y: bool,
+}
+
+impl Prepared {
+    pub fn new(lines: &[Line], opts: ChartOptions, plot_width: u16) -> Prepared {
+        let (mut x_lo, mut x_hi) = opts.x_range.unwrap_or_else(|| {
+            let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
+            let lo = xs.clone().fold(f64::INFINITY, f64::min);
+            let hi = xs.fold(f64::NEG_INFINITY, f64::max);
+            (lo, hi)
+        });
+        if !x_lo.is_finite() || !x_hi.is_finite() {
+            (x_lo, x_hi) = (0.0, 1.0);
+        }
+        if x_hi <= x_lo {
+            x_hi = x_lo + 1.0;
+        }
+        // Braille markers give two dots per cell horizontally.
+        let buckets = (plot_width as usize).max(1) * 2;
+        let mut prepared: Vec<DrawLine> = lines
+            .iter()
+            .map(|l| {
+                let mut pts = decimate::min_max(&l.points, x_lo, x_hi, buckets);
+                if opts.log_y {
+                    pts.retain(|p| p.1 > 0.0);
+                    for p in &mut pts {
+                        p.1 = p.1.log10();
+                    }
+                }
+                (l.name.clone(), l.color, pts)
+            })
+            .collect();
+        let ys = prepared.iter().flat_map(|l| l.2.iter().map(|p| p.1));
+        let mut y_lo = ys.clone().fold(f64::INFINITY, f64::min);
+        let mut y_hi = ys.fold(f64::NEG_INFINITY, f64::max);
+        if !y_lo.is_finite() || !y_hi.is_finite() {
+            (y_lo, y_hi) = (0.0, 1.0);
+        }
+        if opts.log_y {
+            y_lo = y_lo.floor();
+            y_hi = y_hi.ceil();
+            if y_hi <= y_lo {
+                y_hi = y_lo + 1.0;
+            }
+        } else {
+            let pad = ((y_hi - y_lo) * 0.05).max(y_hi.abs() * 1e-9).max(1e-300);
+            if y_lo >= 0.0 && y_lo - pad < 0.0 {
+                y_lo = 0.0;
+            } else {
+                y_lo -= pad;
+            }
+            y_hi += pad;
+        }
+        prepared.retain(|l| !l.2.is_empty() || lines.len() == 1);
+        Prepared {
+            lines: prepared,
+            x_bounds: [x_lo, x_hi],
+            y_bounds: [y_lo, y_hi],
+            log_y: opts.log_y,
+        }
+    }
+
+    pub fn render(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        block: Block,
+        axis_style: Style,
+        opts: ChartOptions,
+    ) {
+        let datasets: Vec<Dataset> = self
+            .lines
+            .iter()
+            .map(|(name, color, pts)| {
+                Dataset::default()
+                    .name(name.clone())
+                    .marker(Marker::Braille)
+                    .graph_type(GraphType::Line)
+                    .style(Style::default().fg(*color))
+                    .data(pts)
+            })
+            .collect();
+        let x_labels: Vec<Span> = ticks(self.x_bounds[0], self.x_bounds[1], 5)
+            .into_iter()
+            .map(|x| Span::styled(format_tick(x), axis_style))
+            .collect();
+        let y_labels: Vec<Span> = if self.log_y {
+            log_ticks(self.y_bounds[0], self.y_bounds[1])
+                .into_iter()
+                .map(|e| Span::styled(format_tick(10f64.powf(e)), axis_style))
+                .collect()
+        } else {
+            ticks(self.y_bounds[0], self.y_bounds[1], 4)
+                .into_iter()
+                .map(|y| Span::styled(format_tick(y), axis_style))
+                .collect()
+        };
+        let mut chart = Chart::new(datasets)
+            .block(block)
+            .x_axis(
+                Axis::default()
+                    .style(axis_style)
+                    .bounds(self.x_bounds)
+                    .labels(x_labels),
+            )
+            .y_axis(
+                Axis::default()
+                    .style(axis_style)
+                    .bounds(self.y_bounds)
+                    .labels(y_labels),
+            );
+        chart = if opts.show_legend && self.lines.len() > 1 {
+            chart
+                .legend_position(Some(LegendPosition::TopRight))
+                .hidden_legend_constraints((
+                    ratatui::layout::Constraint::Percentage(60),
+                    ratatui::layout::Constraint::Percentage(60),
+                ))
+        } else {
+            chart.legend_position(None)
+        };
+        frame.render_widget(chart, area);
+    }
+}
+
+/// Evenly spaced labels from lo to hi (ratatui spreads labels evenly).
+fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    let n = n.max(2);
+    (0..n)
+        .map(|i| lo + (hi - lo) * i as f64 / (n - 1) as f64)
+        .collect()
+}
+
+/// Decade exponents for a log axis; at most 5 labels, evenly spread.
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let decades = (hi - lo).round().max(1.0) as usize;
+    let n = decades.min(4) + 1;
+    ticks(lo, hi, n)
+}
+
+/// Compact, readable numbers for axis labels: 0.001, 1e-5, 2.5k, 1.2M.
+pub fn format_tick(x: f64) -> String {
+    let a = x.abs();
+    if a == 0.0 {
+        return "0".into();
+    }
+    if a >= 1e6 {
+        return trim_float(format!("{:.1}M", x / 1e6));
+    }
+    if a >= 1e4 {
+        return trim_float(format!("{:.1}k", x / 1e3));
+    }
+    if a >= 100.0 {
+        return format!("{x:.0}");
+    }
+    if a >= 1e-3 {
+        let digits = (2.0 - a.log10().floor()).clamp(0.0, 6.0) as usize;
+        return trim_float(format!("{x:.digits$}"));
+    }
+    let s = format!("{x:.1e}");
+    s.replace(".0e", "e")
+}
+
+fn trim_float(s: String) -> String {
+    let (num, suffix) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s.as_str(), ""),
+    };
+    let num = if num.contains('.') {
+        num.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        num
+    };
+    format!("{num}{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_formatting() {
+        assert_eq!(format_tick(0.1), "0.1");
+        assert_eq!(format_tick(0.00125), "0.00125");
+        assert_eq!(format_tick(1e-5), "1e-5");
+        assert_eq!(format_tick(2.5e-7), "2.5e-7");
+        assert_eq!(format_tick(400.0), "400");
+        assert_eq!(format_tick(12_500.0), "12.5k");
+        assert_eq!(format_tick(3_000_000.0), "3M");
+        assert_eq!(format_tick(4.56789), "4.57");
+    }
+}
