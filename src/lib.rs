@@ -6,7 +6,9 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod ingest;
 pub mod metrics;
+pub mod monitor;
 pub mod policy;
 pub mod tui;
 pub mod viz;
