@@ -23,7 +23,7 @@ pub enum Command {
     /// Train a model in-process with live curves and policy switching.
     Train(PendingArgs),
     /// Follow the logs of external training jobs (JSONL, trainer_state.json, CSV).
-    Attach(PendingArgs),
+    Attach(AttachArgs),
     /// The learning-rate policy database: list, show, evaluate, plot.
     Policy {
         #[command(subcommand)]
@@ -33,6 +33,52 @@ pub enum Command {
     RangeTest(PendingArgs),
     /// Evaluate and rank policies over a search space.
     Tune(PendingArgs),
+}
+
+/// Dashboard and monitor options shared by `attach` and `train`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DashboardArgs {
+    /// No TUI: print alerts as JSON lines and a one-line status periodically.
+    #[arg(long)]
+    pub headless: bool,
+    /// Theme: dark, light, colorblind, mono, or a .toml file.
+    #[arg(long)]
+    pub theme: Option<String>,
+    /// The LR policy the job is supposed to follow; a sustained mismatch with
+    /// the logged LR is an alert. The LR logged at step s is compared with
+    /// the policy at t = s-1 (Hugging Face's convention).
+    #[arg(long, value_name = "SPEC")]
+    pub declared: Option<String>,
+    /// Alert when a metric reaches a value, e.g. `val_acc>=0.95`, `eval_loss<=1.2`.
+    #[arg(long, value_name = "METRIC>=VALUE")]
+    pub target: Option<String>,
+    /// Run a shell command for each new alert; the alert is in LRTOP_ALERT_* variables.
+    #[arg(long, value_name = "CMD")]
+    pub on_alert: Option<String>,
+    /// Seconds between status lines in --headless mode.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub interval: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Log files, directories (searched for logs), globs, or - for stdin.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Read what is there and stop instead of following.
+    #[arg(long)]
+    pub no_follow: bool,
+    /// Print one JSON summary per run per line and exit (reads to the current end).
+    #[arg(long)]
+    pub summary: bool,
+    /// Field overrides, e.g. `lr=optim/lr,loss=train/loss_avg,step=trainer/step`.
+    #[arg(long, value_name = "lr=FIELD,loss=FIELD,step=FIELD")]
+    pub map: Option<String>,
+    /// Total number of updates, for progress and ETA.
+    #[arg(long, value_name = "N")]
+    pub total_steps: Option<u64>,
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
 }
 
 /// Arguments of commands whose implementation has not landed yet.

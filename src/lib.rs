@@ -6,9 +6,11 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod config;
 pub mod ingest;
 pub mod metrics;
 pub mod monitor;
 pub mod policy;
+pub mod session;
 pub mod tui;
 pub mod viz;

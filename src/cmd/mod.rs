@@ -1,5 +1,7 @@
 //! One handler per subcommand. Errors meant for the user carry an exit code.
 
+// WIP: mod attach;
+// WIP: mod dashboard;
 mod policy;
 
 use std::process::ExitCode;

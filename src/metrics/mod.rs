@@ -6,3 +6,4 @@ pub mod store;
 
 pub use record::{Record, RunId};
 pub use store::{Column, RunData, XAxis};
+pub mod smooth;

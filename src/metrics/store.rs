@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::decimate::{self, BlockIndex};
 use super::record::Record;
 
 /// What the x axis of a chart measures.
@@ -47,6 +48,8 @@ pub struct Column {
     pub max: f64,
     pub min_row: u32,
     pub first_nonfinite_row: Option<u32>,
+    /// Block extremes of `values`, for fast decimation.
+    pub index: BlockIndex,
 }
 
 impl Column {
@@ -61,6 +64,7 @@ impl Column {
     fn push(&mut self, row: u32, value: f64) {
         self.rows.push(row);
         self.values.push(value);
+        self.index.push(value);
         if value.is_finite() {
             if value < self.min {
                 self.min = value;
@@ -99,11 +103,23 @@ pub struct RunData {
     last_step: Option<u64>,
     has_time: bool,
     has_epoch: bool,
+    /// Whether every row has a value on the axis and the values never
+    /// decrease: then decimation can binary-search (step, epoch, logged time).
+    sorted: [bool; 3],
 }
 
 impl RunData {
     pub fn new() -> Self {
-        Self::default()
+        RunData {
+            sorted: [true; 3],
+            ..Default::default()
+        }
+    }
+
+    fn note_order(&mut self, axis: usize, value: f64, previous: Option<f64>) {
+        if value.is_nan() || previous.is_some_and(|p| p > value || p.is_nan()) {
+            self.sorted[axis] = false;
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -121,9 +137,17 @@ impl RunData {
         if rec.step.is_some() {
             self.last_step = rec.step;
         }
-        self.steps.push(step.map_or(f64::NAN, |s| s as f64));
-        self.epochs.push(rec.epoch.unwrap_or(f64::NAN));
-        self.times.push(rec.time.unwrap_or(f64::NAN));
+        let (step, epoch, time) = (
+            step.map_or(f64::NAN, |s| s as f64),
+            rec.epoch.unwrap_or(f64::NAN),
+            rec.time.unwrap_or(f64::NAN),
+        );
+        self.note_order(0, step, self.steps.last().copied());
+        self.note_order(1, epoch, self.epochs.last().copied());
+        self.note_order(2, time, self.times.last().copied());
+        self.steps.push(step);
+        self.epochs.push(epoch);
+        self.times.push(time);
         self.arrivals.push(arrival);
         self.has_time |= rec.time.is_some();
         self.has_epoch |= rec.epoch.is_some();
@@ -155,6 +179,22 @@ impl RunData {
                     break;
                 }
                 *s = last as f64;
+            }
+        }
+        for (axis, (mine, theirs)) in [
+            (&self.steps, &other.steps),
+            (&self.epochs, &other.epochs),
+            (&self.times, &other.times),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let joined_in_order = match (mine.last(), theirs.first()) {
+                (Some(a), Some(b)) => a <= b,
+                _ => true,
+            };
+            if !(joined_in_order && other.sorted[axis]) {
+                self.sorted[axis] = false;
             }
         }
         self.steps.append(&mut other.steps);
@@ -267,6 +307,125 @@ impl RunData {
         out
     }
 
+    pub fn axis_sorted(&self, axis: XAxis) -> bool {
+        match axis {
+            XAxis::Step => self.sorted[0],
+            XAxis::Epoch => self.sorted[1],
+            XAxis::RelativeTime | XAxis::WallTime => {
+                if self.has_time {
+                    self.sorted[2]
+                } else {
+                    self.arrivals.windows(2).all(|w| w[0] <= w[1])
+                }
+            }
+        }
+    }
+
+    /// The x range of a metric on an axis, if it has points.
+    pub fn x_range(&self, name: &str, axis: XAxis) -> Option<(f64, f64)> {
+        let col = self.column(name)?;
+        if self.axis_sorted(axis) {
+            let first = self.x_at(*col.rows.first()?, axis);
+            let last = self.x_at(*col.rows.last()?, axis);
+            return Some((first, last));
+        }
+        let pts = self.points(name, axis);
+        let lo = pts.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+        let hi = pts.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+        (lo <= hi).then_some((lo, hi))
+    }
+
+    /// A metric reduced to about `buckets` x-slices of `[x_min, x_max]`
+    /// (first, min, max and last of each), for drawing.
+    pub fn decimated(
+        &self,
+        name: &str,
+        axis: XAxis,
+        x_min: f64,
+        x_max: f64,
+        buckets: usize,
+    ) -> Vec<(f64, f64)> {
+        match self.column(name) {
+            Some(col) => {
+                self.decimated_aligned(name, &col.values, &col.index, axis, x_min, x_max, buckets)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Like [`RunData::decimated`] for a series derived from metric `name`
+    /// (same length, same rows), e.g. its smoothed values.
+    #[allow(clippy::too_many_arguments)]
+    pub fn decimated_aligned(
+        &self,
+        name: &str,
+        values: &[f64],
+        index: &BlockIndex,
+        axis: XAxis,
+        x_min: f64,
+        x_max: f64,
+        buckets: usize,
+    ) -> Vec<(f64, f64)> {
+        let Some(col) = self.column(name) else {
+            return Vec::new();
+        };
+        let n = values.len().min(col.rows.len());
+        let t0 = self.first_time();
+        let x = |i: usize| {
+            let row = col.rows[i];
+            match axis {
+                XAxis::RelativeTime => self.time_at(row) - t0,
+                _ => self.x_at(row, axis),
+            }
+        };
+        if self.axis_sorted(axis) && index.len() >= n {
+            return decimate::min_max_indexed(x, &values[..n], index, x_min, x_max, buckets);
+        }
+        let mut pts: Vec<(f64, f64)> = (0..n)
+            .map(|i| (x(i), values[i]))
+            .filter(|p| !p.0.is_nan())
+            .collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        decimate::min_max(&pts, x_min, x_max, buckets)
+    }
+
+    /// The rows as records again, in order (for replaying a loaded run
+    /// through the monitor).
+    pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
+        let mut cursors = vec![0usize; self.columns.len()];
+        let mut previous_step: Option<u64> = None;
+        (0..self.steps.len()).map(move |r| {
+            let row = r as u32;
+            let step = self.step_at(row);
+            let mut rec = Record {
+                // Rows that inherited a step from an earlier row had none of their own.
+                step: if step == previous_step && r > 0 {
+                    None
+                } else {
+                    step
+                },
+                epoch: self.epoch_at(row),
+                time: Some(self.times[r]).filter(|t| !t.is_nan()),
+                ..Default::default()
+            };
+            previous_step = step;
+            for (c, col) in self.columns.iter().enumerate() {
+                let i = cursors[c];
+                if i < col.rows.len() && col.rows[i] == row {
+                    cursors[c] += 1;
+                    let value = col.values[i];
+                    match self.names[c].as_str() {
+                        super::record::LR => rec.lr = Some(value),
+                        super::record::LOSS => rec.loss = Some(value),
+                        super::record::GRAD_NORM => rec.grad_norm = Some(value),
+                        name => rec.extra.push((name.to_string(), value)),
+                    }
+                }
+            }
+            rec
+        })
+    }
+
     /// Records per second over the last `window` seconds of arrivals.
     pub fn arrival_rate(&self, now: f64, window: f64) -> f64 {
         let from = now - window;
@@ -323,6 +482,29 @@ mod tests {
             run.metric_names(),
             &["loss".to_string(), "val_acc".to_string()]
         );
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let input = vec![
+            rec(Some(1), Some(2.0)),
+            Record {
+                extra: vec![("val_acc".into(), 0.5)],
+                ..Default::default()
+            },
+            Record {
+                step: Some(2),
+                lr: Some(0.1),
+                epoch: Some(0.5),
+                ..Default::default()
+            },
+        ];
+        let mut run = RunData::new();
+        for r in &input {
+            run.push(r, 0.0);
+        }
+        let back: Vec<Record> = run.records().collect();
+        assert_eq!(back, input);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod params;
 mod plateau;
 mod scheduler;
 pub mod spec;
+pub mod template;
 mod torch;
 
 use std::fmt;

@@ -22,6 +22,8 @@ pub struct ChartOptions {
     /// x range to show; None fits the data.
     pub x_range: Option<(f64, f64)>,
     pub show_legend: bool,
+    /// Fit y to the 5th-95th percentile of the points instead of their extremes.
+    pub ignore_outliers: bool,
 }
 
 impl Default for ChartOptions {
@@ -30,6 +32,7 @@ impl Default for ChartOptions {
             log_y: false,
             x_range: None,
             show_legend: true,
+            ignore_outliers: false,
         }
     }
 }
@@ -61,22 +64,39 @@ impl Prepared {
         }
         // Braille markers give two dots per cell horizontally.
         let buckets = (plot_width as usize).max(1) * 2;
-        let mut prepared: Vec<DrawLine> = lines
+        let decimated = lines
             .iter()
+            .map(|l| Line {
+                name: l.name.clone(),
+                color: l.color,
+                points: decimate::min_max(&l.points, x_lo, x_hi, buckets),
+            })
+            .collect();
+        Prepared::from_decimated(decimated, (x_lo, x_hi), opts)
+    }
+
+    /// Lines already reduced to the plot width, shown over `x_range`.
+    pub fn from_decimated(lines: Vec<Line>, x_range: (f64, f64), opts: ChartOptions) -> Prepared {
+        let (x_lo, mut x_hi) = x_range;
+        if x_hi <= x_lo {
+            x_hi = x_lo + 1.0;
+        }
+        let single = lines.len() == 1;
+        let mut prepared: Vec<DrawLine> = lines
+            .into_iter()
             .map(|l| {
-                let mut pts = decimate::min_max(&l.points, x_lo, x_hi, buckets);
+                let mut pts = l.points;
+                pts.retain(|p| p.1.is_finite());
                 if opts.log_y {
                     pts.retain(|p| p.1 > 0.0);
                     for p in &mut pts {
                         p.1 = p.1.log10();
                     }
                 }
-                (l.name.clone(), l.color, pts)
+                (l.name, l.color, pts)
             })
             .collect();
-        let ys = prepared.iter().flat_map(|l| l.2.iter().map(|p| p.1));
-        let mut y_lo = ys.clone().fold(f64::INFINITY, f64::min);
-        let mut y_hi = ys.fold(f64::NEG_INFINITY, f64::max);
+        let (mut y_lo, mut y_hi) = y_extent(&prepared, opts.ignore_outliers);
         if !y_lo.is_finite() || !y_hi.is_finite() {
             (y_lo, y_hi) = (0.0, 1.0);
         }
@@ -95,7 +115,7 @@ impl Prepared {
             }
             y_hi += pad;
         }
-        prepared.retain(|l| !l.2.is_empty() || lines.len() == 1);
+        prepared.retain(|l| !l.2.is_empty() || single);
         Prepared {
             lines: prepared,
             x_bounds: [x_lo, x_hi],
@@ -165,6 +185,25 @@ impl Prepared {
         };
         frame.render_widget(chart, area);
     }
+}
+
+/// The y extent of the points, or their 5th-95th percentile range.
+fn y_extent(lines: &[DrawLine], ignore_outliers: bool) -> (f64, f64) {
+    let ys = lines.iter().flat_map(|l| l.2.iter().map(|p| p.1));
+    if ignore_outliers {
+        let mut all: Vec<f64> = ys.collect();
+        if all.len() >= 20 {
+            all.sort_by(f64::total_cmp);
+            let at = |q: f64| all[((all.len() - 1) as f64 * q).round() as usize];
+            return (at(0.05), at(0.95));
+        }
+        let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        return (lo, hi);
+    }
+    let lo = ys.clone().fold(f64::INFINITY, f64::min);
+    let hi = ys.fold(f64::NEG_INFINITY, f64::max);
+    (lo, hi)
 }
 
 /// Evenly spaced labels from lo to hi (ratatui spreads labels evenly).

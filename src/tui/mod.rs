@@ -1,5 +1,11 @@
-//! Terminal user interface: charts, the dashboard and its panels, themes.
+//! Terminal user interface: the dashboard (app state, event loop, one module
+//! per panel, layout, theme), charts, and the policy plot viewer.
 
+pub mod app;
 pub mod chart;
+pub mod event_loop;
+pub mod layout;
+pub mod panels;
 pub mod policy_plot;
+pub mod terminal;
 pub mod theme;

@@ -1,0 +1,184 @@
+//! Cheap streaming statistics: an EMA and a rolling window kept sorted, so
+//! its median and quartiles cost O(1) and each push O(window).
+
+use std::collections::VecDeque;
+
+/// Exponential moving average, seeded with the first value.
+#[derive(Debug, Clone)]
+pub struct Ema {
+    alpha: f64,
+    value: Option<f64>,
+}
+
+impl Ema {
+    pub fn new(alpha: f64) -> Self {
+        Ema {
+            alpha: alpha.clamp(1e-6, 1.0),
+            value: None,
+        }
+    }
+
+    pub fn push(&mut self, x: f64) -> f64 {
+        let v = match self.value {
+            Some(v) => v + self.alpha * (x - v),
+            None => x,
+        };
+        self.value = Some(v);
+        v
+    }
+
+    pub fn get(&self) -> Option<f64> {
+        self.value
+    }
+}
+
+/// The last `cap` finite values, in arrival order and sorted.
+#[derive(Debug, Clone)]
+pub struct RollingWindow {
+    cap: usize,
+    order: VecDeque<f64>,
+    sorted: Vec<f64>,
+}
+
+impl RollingWindow {
+    pub fn new(cap: usize) -> Self {
+        let cap = cap.max(1);
+        RollingWindow {
+            cap,
+            order: VecDeque::with_capacity(cap),
+            sorted: Vec::with_capacity(cap),
+        }
+    }
+
+    /// Adds a value (non-finite values are ignored), evicting the oldest.
+    pub fn push(&mut self, x: f64) {
+        if !x.is_finite() {
+            return;
+        }
+        // Values are finite, so `<` is a total order here.
+        let insert_at = self.sorted.partition_point(|&v| v < x);
+        if self.order.len() < self.cap {
+            self.order.push_back(x);
+            self.sorted.insert(insert_at, x);
+            return;
+        }
+        let Some(old) = self.order.pop_front() else {
+            return;
+        };
+        self.order.push_back(x);
+        // Replace `old` by `x` with a single shift of the values between.
+        let removed = self.sorted.partition_point(|&v| v < old);
+        if insert_at > removed {
+            self.sorted.copy_within(removed + 1..insert_at, removed);
+            self.sorted[insert_at - 1] = x;
+        } else {
+            self.sorted.copy_within(insert_at..removed, insert_at + 1);
+            self.sorted[insert_at] = x;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Linear-interpolated quantile, q in [0, 1].
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let n = self.sorted.len();
+        if n == 0 {
+            return None;
+        }
+        let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
+        let lo = pos.floor() as usize;
+        let hi = (lo + 1).min(n - 1);
+        let frac = pos - lo as f64;
+        Some(self.sorted[lo] + (self.sorted[hi] - self.sorted[lo]) * frac)
+    }
+
+    pub fn median(&self) -> Option<f64> {
+        self.quantile(0.5)
+    }
+
+    /// A robust standard deviation: the interquartile range / 1.349.
+    pub fn robust_sigma(&self) -> Option<f64> {
+        Some((self.quantile(0.75)? - self.quantile(0.25)?) / 1.349)
+    }
+}
+
+/// Least-squares line through (i, y_i), i = 0..n: (slope, t statistic of the
+/// slope, residual standard deviation). None for fewer than 3 points.
+pub fn trend(ys: impl ExactSizeIterator<Item = f64> + Clone) -> Option<(f64, f64, f64)> {
+    let n = ys.len();
+    if n < 3 {
+        return None;
+    }
+    let nf = n as f64;
+    let mean_x = (nf - 1.0) / 2.0;
+    let mean_y = ys.clone().sum::<f64>() / nf;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (i, y) in ys.clone().enumerate() {
+        let dx = i as f64 - mean_x;
+        sxy += dx * (y - mean_y);
+        sxx += dx * dx;
+    }
+    let slope = sxy / sxx;
+    let sse: f64 = ys
+        .enumerate()
+        .map(|(i, y)| {
+            let r = y - mean_y - slope * (i as f64 - mean_x);
+            r * r
+        })
+        .sum();
+    let sd = (sse / (nf - 2.0)).sqrt();
+    let se = sd / sxx.sqrt();
+    let t = if se > 0.0 {
+        slope / se
+    } else if slope > 0.0 {
+        f64::INFINITY
+    } else if slope < 0.0 {
+        f64::NEG_INFINITY
+    } else {
+        0.0
+    };
+    Some((slope, t, sd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_keeps_sorted_order_and_evicts_oldest() {
+        let mut w = RollingWindow::new(3);
+        for x in [5.0, 1.0, 3.0, f64::NAN, 4.0] {
+            w.push(x);
+        }
+        assert_eq!(w.order, vec![1.0, 3.0, 4.0]);
+        assert_eq!(w.median(), Some(3.0));
+        assert_eq!(w.quantile(0.0), Some(1.0));
+        assert_eq!(w.len(), 3);
+    }
+
+    #[test]
+    fn window_matches_a_sorted_copy_of_its_last_values() {
+        let mut w = RollingWindow::new(7);
+        let mut x = 0.5f64;
+        let mut all = Vec::new();
+        for i in 0..500 {
+            x = (x * 3.7 * (1.0 - x)).clamp(0.01, 0.99);
+            let v = if i % 11 == 0 { 0.5 } else { x };
+            w.push(v);
+            all.push(v);
+            let mut last: Vec<f64> = all.iter().rev().take(7).copied().collect();
+            last.sort_by(f64::total_cmp);
+            assert_eq!(w.sorted, last);
+        }
+    }
+
+    #[test]
+    fn trend_of_a_line_is_exact() {
+        let ys = [1.0, 3.0, 5.0, 7.0];
+        let (slope, t, sd) = trend(ys.iter().copied()).unwrap();
+        assert!((slope - 2.0).abs() < 1e-12);
+        assert!(t.is_infinite() && sd < 1e-12);
+    }
+}

@@ -1,0 +1,391 @@
+//! Dashboard state: the session's data plus what the user is looking at, and
+//! the key bindings that change it. Rendering lives in `super::panels`.
+
+use std::collections::HashMap;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use ratatui::layout::Rect;
+
+use super::theme::Theme;
+use crate::metrics::decimate::BlockIndex;
+use crate::metrics::record::{GRAD_NORM, LOSS, is_eval_metric};
+use crate::metrics::smooth::Ema;
+use crate::metrics::{RunId, XAxis};
+use crate::session::Session;
+
+/// What the third chart shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ThirdPanel {
+    GradNorm,
+    /// Every eval metric of the first visible run, overlaid.
+    Eval,
+    Metric(String),
+}
+
+/// A request the dashboard makes of whoever runs it (the trainer, mostly).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Quit,
+    /// Train mode: restart with this policy spec.
+    Restart(String),
+    TogglePause,
+    Stop,
+    Checkpoint,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    pub x_axis: XAxis,
+    pub log_y: bool,
+    /// TensorBoard-style smoothing weight for the loss, 0..0.99.
+    pub smoothing: f64,
+    /// Visible x range as fractions of the full range, when zoomed.
+    pub zoom: Option<(f64, f64)>,
+    /// Frozen view: new data is stored but the x range stays put.
+    pub follow: bool,
+    pub frozen_range: Option<(f64, f64)>,
+    pub third: ThirdPanel,
+    /// Clip the y range to the 5th-95th percentile, as TensorBoard's "ignore outliers".
+    pub ignore_outliers: bool,
+    pub help: bool,
+    pub picker: Option<usize>,
+    pub selected_run: usize,
+}
+
+impl Default for View {
+    fn default() -> Self {
+        View {
+            x_axis: XAxis::Step,
+            log_y: false,
+            smoothing: 0.6,
+            zoom: None,
+            follow: true,
+            frozen_range: None,
+            third: ThirdPanel::GradNorm,
+            ignore_outliers: true,
+            help: false,
+            picker: None,
+            selected_run: 0,
+        }
+    }
+}
+
+/// Smoothed loss of one run, extended as points arrive.
+#[derive(Debug, Clone)]
+pub struct Smoothed {
+    pub weight: f64,
+    pub values: Vec<f64>,
+    pub index: BlockIndex,
+    ema: Ema,
+}
+
+impl Smoothed {
+    fn new(weight: f64) -> Self {
+        Smoothed {
+            weight,
+            values: Vec::new(),
+            index: BlockIndex::default(),
+            ema: Ema::new(weight),
+        }
+    }
+
+    fn extend(&mut self, raw: &[f64]) {
+        for &v in &raw[self.values.len()..] {
+            let s = self.ema.push(v);
+            self.values.push(s);
+            self.index.push(s);
+        }
+    }
+}
+
+/// Where each panel was drawn, for mouse hits.
+#[derive(Debug, Clone, Default)]
+pub struct Hitboxes {
+    pub charts: Vec<Rect>,
+    pub runs: Option<Rect>,
+}
+
+pub struct App {
+    pub session: Session,
+    pub view: View,
+    pub theme: Theme,
+    pub title: String,
+    /// Unix seconds now, set by the event loop each frame (tests fix it).
+    pub now: f64,
+    pub dirty: bool,
+    pub hitboxes: Hitboxes,
+    pub smoothed: HashMap<RunId, Smoothed>,
+    pub commands: Vec<Command>,
+    pub notice: Option<String>,
+    /// Key help lines added by the mode (train adds its controls).
+    pub extra_keys: Vec<(&'static str, &'static str)>,
+}
+
+pub const SMOOTHING_STEP: f64 = 0.05;
+
+impl App {
+    pub fn new(session: Session, theme: Theme, title: String) -> Self {
+        App {
+            session,
+            view: View::default(),
+            theme,
+            title,
+            now: 0.0,
+            dirty: true,
+            hitboxes: Hitboxes::default(),
+            smoothed: HashMap::new(),
+            commands: Vec::new(),
+            notice: None,
+            extra_keys: Vec::new(),
+        }
+    }
+
+    /// Brings the smoothed loss of every run up to date with its data.
+    pub fn refresh_smoothing(&mut self) {
+        let weight = self.view.smoothing;
+        for (i, run) in self.session.runs.iter().enumerate() {
+            let Some(col) = run.data.column(LOSS) else {
+                continue;
+            };
+            let entry = self
+                .smoothed
+                .entry(i)
+                .or_insert_with(|| Smoothed::new(weight));
+            if entry.weight != weight || entry.values.len() > col.values.len() {
+                *entry = Smoothed::new(weight);
+            }
+            entry.extend(&col.values);
+        }
+    }
+
+    /// Metrics the third panel can show, across visible runs.
+    pub fn metric_choices(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for run in self.session.runs.iter().filter(|r| r.visible) {
+            for name in run.data.metric_names() {
+                if name != LOSS && name != crate::metrics::record::LR && !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+        names.sort_by_key(|n| (n != GRAD_NORM, !is_eval_metric(n), n.clone()));
+        names
+    }
+
+    pub fn eval_metrics(&self) -> Vec<String> {
+        self.metric_choices()
+            .into_iter()
+            .filter(|n| is_eval_metric(n))
+            .collect()
+    }
+
+    /// The full x extent of the visible data on the current axis.
+    pub fn data_x_range(&self) -> Option<(f64, f64)> {
+        let mut lo = f64::INFINITY;
+        let mut hi = f64::NEG_INFINITY;
+        for run in self.session.runs.iter().filter(|r| r.visible) {
+            for name in run.data.metric_names() {
+                if let Some((a, b)) = run.data.x_range(name, self.view.x_axis) {
+                    lo = lo.min(a);
+                    hi = hi.max(b);
+                }
+            }
+            if let Some(total) = run
+                .total_steps
+                .filter(|_| self.view.x_axis == XAxis::Step && !run.ghost)
+            {
+                hi = hi.max(total as f64);
+            }
+        }
+        (lo.is_finite() && hi.is_finite()).then_some((lo, hi.max(lo + 1e-9)))
+    }
+
+    /// The x range the charts show now (zoom, pan, frozen view applied).
+    pub fn visible_x_range(&self) -> Option<(f64, f64)> {
+        let (lo, hi) = match (self.view.follow, self.view.frozen_range) {
+            (false, Some(r)) => r,
+            _ => self.data_x_range()?,
+        };
+        Some(match self.view.zoom {
+            Some((a, b)) => (lo + (hi - lo) * a, lo + (hi - lo) * b),
+            None => (lo, hi),
+        })
+    }
+
+    fn zoom_by(&mut self, factor: f64) {
+        let (a, b) = self.view.zoom.unwrap_or((0.0, 1.0));
+        let width = ((b - a) * factor).clamp(1e-4, 1.0);
+        // Zooming keeps the right edge when following, so the latest data stays in view.
+        let (a, b) = if self.view.follow && b >= 1.0 {
+            (1.0 - width, 1.0)
+        } else {
+            let mid = (a + b) / 2.0;
+            let a = (mid - width / 2.0).clamp(0.0, 1.0 - width);
+            (a, a + width)
+        };
+        self.view.zoom = if width >= 1.0 { None } else { Some((a, b)) };
+    }
+
+    fn pan_by(&mut self, fraction: f64) {
+        if let Some((a, b)) = self.view.zoom {
+            let width = b - a;
+            let a = (a + width * fraction).clamp(0.0, 1.0 - width);
+            self.view.zoom = Some((a, a + width));
+        }
+    }
+
+    fn toggle_follow(&mut self) {
+        self.view.follow = !self.view.follow;
+        self.view.frozen_range = if self.view.follow {
+            None
+        } else {
+            self.data_x_range()
+        };
+    }
+
+    pub fn visible_runs(&self) -> impl Iterator<Item = (RunId, &crate::session::RunState)> {
+        self.session
+            .runs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.visible)
+    }
+
+    /// Handles a key; returns false when the app should quit.
+    pub fn on_key(&mut self, key: KeyEvent) -> bool {
+        self.dirty = true;
+        if key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('c')) {
+            self.commands.push(Command::Quit);
+            return false;
+        }
+        if self.view.help {
+            self.view.help = false;
+            return true;
+        }
+        if let Some(selected) = self.view.picker {
+            let choices = self.picker_choices();
+            match key.code {
+                KeyCode::Esc | KeyCode::Char('m') => self.view.picker = None,
+                KeyCode::Up | KeyCode::Char('k') => {
+                    self.view.picker = Some(selected.saturating_sub(1))
+                }
+                KeyCode::Down | KeyCode::Char('j') => {
+                    self.view.picker = Some((selected + 1).min(choices.len().saturating_sub(1)))
+                }
+                KeyCode::Enter => {
+                    if let Some(choice) = choices.get(selected) {
+                        self.view.third = choice.clone();
+                    }
+                    self.view.picker = None;
+                }
+                _ => {}
+            }
+            return true;
+        }
+        let runs = self.session.runs.len();
+        match key.code {
+            KeyCode::Char('q') | KeyCode::Esc => {
+                self.commands.push(Command::Quit);
+                return false;
+            }
+            KeyCode::Char('?') | KeyCode::Char('h') | KeyCode::F(1) => self.view.help = true,
+            KeyCode::Char('l') => self.view.log_y = !self.view.log_y,
+            KeyCode::Char('x') => {
+                self.view.x_axis = self.view.x_axis.next();
+                self.view.zoom = None;
+                self.view.frozen_range = None;
+                self.view.follow = true;
+            }
+            KeyCode::Char(']') | KeyCode::Char('}') => {
+                self.view.smoothing = (self.view.smoothing + SMOOTHING_STEP).min(0.99);
+            }
+            KeyCode::Char('[') | KeyCode::Char('{') => {
+                self.view.smoothing = (self.view.smoothing - SMOOTHING_STEP).max(0.0);
+            }
+            KeyCode::Char('+') | KeyCode::Char('=') => self.zoom_by(0.5),
+            KeyCode::Char('-') | KeyCode::Char('_') => self.zoom_by(2.0),
+            KeyCode::Char('0') => self.view.zoom = None,
+            KeyCode::Left => self.pan_by(-0.25),
+            KeyCode::Right => self.pan_by(0.25),
+            KeyCode::Char('f') => self.toggle_follow(),
+            KeyCode::Char('o') => self.view.ignore_outliers = !self.view.ignore_outliers,
+            KeyCode::Char('m') => {
+                let current = self
+                    .picker_choices()
+                    .iter()
+                    .position(|c| *c == self.view.third)
+                    .unwrap_or(0);
+                self.view.picker = Some(current);
+            }
+            KeyCode::Char('g') => {
+                let choices = self.picker_choices();
+                let i = choices
+                    .iter()
+                    .position(|c| *c == self.view.third)
+                    .map_or(0, |i| i + 1);
+                if let Some(next) = choices.get(i % choices.len().max(1)) {
+                    self.view.third = next.clone();
+                }
+            }
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.view.selected_run = self.view.selected_run.saturating_sub(1)
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.view.selected_run = (self.view.selected_run + 1).min(runs.saturating_sub(1))
+            }
+            KeyCode::Char('v') => self.toggle_run(self.view.selected_run),
+            KeyCode::Char(c @ '1'..='9') => self.toggle_run(c as usize - '1' as usize),
+            _ => self.dirty = false,
+        }
+        true
+    }
+
+    fn toggle_run(&mut self, i: usize) {
+        if let Some(run) = self.session.runs.get_mut(i) {
+            run.visible = !run.visible;
+        }
+    }
+
+    /// The third panel's options: grad norm, all eval metrics, then each metric.
+    pub fn picker_choices(&self) -> Vec<ThirdPanel> {
+        let mut out = vec![ThirdPanel::GradNorm, ThirdPanel::Eval];
+        out.extend(
+            self.metric_choices()
+                .into_iter()
+                .filter(|n| n != GRAD_NORM)
+                .map(ThirdPanel::Metric),
+        );
+        out
+    }
+
+    pub fn on_mouse(&mut self, event: MouseEvent) {
+        let inside = |r: &Rect| {
+            event.column >= r.x
+                && event.column < r.x + r.width
+                && event.row >= r.y
+                && event.row < r.y + r.height
+        };
+        match event.kind {
+            MouseEventKind::ScrollUp if self.hitboxes.charts.iter().any(inside) => {
+                self.zoom_by(0.8);
+                self.dirty = true;
+            }
+            MouseEventKind::ScrollDown if self.hitboxes.charts.iter().any(inside) => {
+                self.zoom_by(1.25);
+                self.dirty = true;
+            }
+            MouseEventKind::Down(_) => {
+                if let Some(r) = self.hitboxes.runs.filter(|r| inside(r)) {
+                    // Row 0 is the border; each run takes one row.
+                    let i = (event.row - r.y).saturating_sub(1) as usize;
+                    if i < self.session.runs.len() {
+                        self.view.selected_run = i;
+                        self.toggle_run(i);
+                        self.dirty = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The dashboard's event loop: terminal input, updates from sources, a slow
+//! tick for time-based rules. It redraws only when something changed, at
+//! most ~30 times a second, so an idle dashboard costs almost nothing.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures_util::StreamExt;
+use ratatui::DefaultTerminal;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::app::{App, Command};
+use super::panels;
+
+/// A change to apply to the app, sent by a source thread.
+pub type Update = Box<dyn FnOnce(&mut App) + Send>;
+
+const FRAME: Duration = Duration::from_millis(33);
+const TICK: Duration = Duration::from_millis(500);
+
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Runs until the user quits or `on_command` returns false.
+pub async fn run(
+    terminal: &mut DefaultTerminal,
+    app: &mut App,
+    mut updates: UnboundedReceiver<Update>,
+    following: bool,
+    mut on_command: impl FnMut(Command, &mut App) -> bool,
+) -> Result<()> {
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut last_draw = Instant::now() - FRAME;
+    let mut updates_open = true;
+    loop {
+        if app.dirty && last_draw.elapsed() >= FRAME {
+            app.now = unix_now();
+            terminal.draw(|f| panels::render(f, app))?;
+            app.dirty = false;
+            last_draw = Instant::now();
+        }
+        let redraw_at = tokio::time::Instant::from_std(last_draw + FRAME);
+        #[cfg(unix)]
+        let terminated = term.recv();
+        #[cfg(not(unix))]
+        let terminated = std::future::pending::<Option<()>>();
+        tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
+                    let keep_going = app.on_key(key);
+                    for command in std::mem::take(&mut app.commands) {
+                        if !on_command(command, app) {
+                            return Ok(());
+                        }
+                    }
+                    if !keep_going {
+                        return Ok(());
+                    }
+                    // Input is answered at once, not at the next frame.
+                    last_draw = Instant::now() - FRAME;
+                }
+                Some(Ok(Event::Mouse(mouse))) => app.on_mouse(mouse),
+                Some(Ok(Event::Resize(_, _))) => app.dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(()),
+            },
+            update = updates.recv(), if updates_open => match update {
+                Some(update) => {
+                    update(app);
+                    // Apply everything already queued before drawing.
+                    while let Ok(more) = updates.try_recv() {
+                        more(app);
+                    }
+                    app.dirty = true;
+                    for command in std::mem::take(&mut app.commands) {
+                        if !on_command(command, app) {
+                            return Ok(());
+                        }
+                    }
+                }
+                None => updates_open = false,
+            },
+            _ = tick.tick() => {
+                let now = unix_now();
+                app.now = now;
+                if !app.session.tick(now, following).is_empty() {
+                    app.dirty = true;
+                }
+                // Rates and ETA move while data flows.
+                if app.session.runs.iter().any(|r| r.last_arrival.is_some_and(|t| now - t < 6.0)) {
+                    app.dirty = true;
+                }
+            },
+            _ = tokio::time::sleep_until(redraw_at), if app.dirty => {},
+            _ = terminated => {
+                on_command(Command::Quit, app);
+                return Ok(());
+            },
+        }
+    }
+}

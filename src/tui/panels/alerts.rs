@@ -1,0 +1,76 @@
+//! Alerts from the schedule monitor, newest first, coloured by level.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::panel;
+use crate::monitor::Level;
+use crate::tui::app::App;
+
+pub fn symbol(level: Level) -> &'static str {
+    match level {
+        Level::Critical => "✖",
+        Level::Warn => "▲",
+        Level::Info => "●",
+    }
+}
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let count = app.session.alerts.len();
+    let title = if count == 0 {
+        Span::styled(" alerts ", app.theme.title())
+    } else {
+        Span::styled(format!(" alerts ({count}) "), app.theme.title())
+    };
+    let block = panel(app, title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let mut lines = Vec::new();
+    let many_runs = app.session.runs.len() > 1;
+    for (run, alert) in app.session.alerts.iter().rev() {
+        let color = app.theme.level_color(alert.level);
+        let mut head = vec![Span::styled(
+            format!("{} ", symbol(alert.level)),
+            Style::default().fg(color),
+        )];
+        if many_runs {
+            head.push(Span::styled(
+                format!("[{}] ", app.session.runs[*run].label),
+                app.theme.dimmed(),
+            ));
+        }
+        if let Some(step) = alert.step {
+            head.push(Span::styled(format!("step {step}: "), app.theme.dimmed()));
+        }
+        head.push(Span::styled(
+            alert.message.clone(),
+            app.theme
+                .text()
+                .add_modifier(if alert.level == Level::Critical {
+                    Modifier::BOLD
+                } else {
+                    Modifier::empty()
+                }),
+        ));
+        lines.push(Line::from(head));
+        if !alert.suggestion.is_empty() && inner.height as usize > lines.len() + 1 {
+            lines.push(Line::from(Span::styled(
+                format!("  → {}", alert.suggestion),
+                app.theme.dimmed(),
+            )));
+        }
+        if lines.len() >= inner.height as usize {
+            break;
+        }
+    }
+    if lines.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "no alerts: the schedule monitor is watching",
+            app.theme.dimmed(),
+        )));
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+}

@@ -1,0 +1,200 @@
+//! The LR, loss and third (grad norm / eval / any metric) charts.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Color;
+use ratatui::text::{Line as TextLine, Span};
+
+use super::panel;
+use crate::metrics::record::{GRAD_NORM, LOSS, LR};
+use crate::tui::app::{App, ThirdPanel};
+use crate::tui::chart::{ChartOptions, Line, Prepared};
+
+/// Points per run per chart: two per cell of the plot width (braille).
+fn buckets(area: Rect) -> usize {
+    (area.width.saturating_sub(12) as usize).max(4) * 2
+}
+
+fn options(app: &App, x_range: (f64, f64), log_y: bool) -> ChartOptions {
+    ChartOptions {
+        log_y,
+        x_range: Some(x_range),
+        show_legend: false,
+        ignore_outliers: app.view.ignore_outliers,
+    }
+}
+
+fn run_color(app: &App, run: usize) -> Color {
+    let state = &app.session.runs[run];
+    if state.ghost {
+        app.theme.faint(app.theme.series_color(run))
+    } else {
+        app.theme.series_color(run)
+    }
+}
+
+/// One metric of every visible run.
+fn metric_lines(app: &App, name: &str, x_range: (f64, f64), n: usize) -> Vec<Line> {
+    app.visible_runs()
+        .filter_map(|(i, run)| {
+            let points = run
+                .data
+                .decimated(name, app.view.x_axis, x_range.0, x_range.1, n);
+            (!points.is_empty()).then(|| Line {
+                name: run.label.clone(),
+                color: run_color(app, i),
+                points,
+            })
+        })
+        .collect()
+}
+
+fn title<'a>(app: &App, name: &str, detail: String) -> TextLine<'a> {
+    let mut spans = vec![Span::styled(format!(" {name} "), app.theme.title())];
+    if !detail.is_empty() {
+        spans.push(Span::styled(format!("{detail} "), app.theme.dimmed()));
+    }
+    TextLine::from(spans)
+}
+
+fn empty_message(
+    app: &App,
+    frame: &mut Frame,
+    area: Rect,
+    block: ratatui::widgets::Block,
+    text: &str,
+) {
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.height > 0 {
+        frame.render_widget(
+            ratatui::widgets::Paragraph::new(Span::styled(text.to_string(), app.theme.dimmed())),
+            Rect { height: 1, ..inner },
+        );
+    }
+}
+
+fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    block: ratatui::widgets::Block,
+    lines: Vec<Line>,
+    x: (f64, f64),
+    log_y: bool,
+) {
+    let prepared = Prepared::from_decimated(lines, x, options(app, x, log_y));
+    prepared.render(frame, area, block, app.theme.axis(), options(app, x, log_y));
+}
+
+pub fn render_lr(frame: &mut Frame, area: Rect, app: &App) {
+    let log = if app.view.log_y { "log" } else { "" };
+    let block = panel(app, title(app, "learning rate", log.to_string()));
+    let Some(x) = app.visible_x_range() else {
+        return empty_message(app, frame, area, block, "waiting for records");
+    };
+    let lines = metric_lines(app, LR, x, buckets(area));
+    if lines.is_empty() {
+        return empty_message(app, frame, area, block, "no learning rate logged");
+    }
+    draw(frame, area, app, block, lines, x, app.view.log_y);
+}
+
+pub fn render_loss(frame: &mut Frame, area: Rect, app: &App) {
+    let detail = format!(
+        "smoothing {:.2}{}",
+        app.view.smoothing,
+        if app.view.log_y { " · log" } else { "" }
+    );
+    let block = panel(app, title(app, "loss", detail));
+    let Some(x) = app.visible_x_range() else {
+        return empty_message(app, frame, area, block, "waiting for records");
+    };
+    let n = buckets(area);
+    let mut lines = Vec::new();
+    // Raw loss faint underneath, smoothed bright on top (TensorBoard's look).
+    for (i, run) in app.visible_runs() {
+        let Some(col) = run.data.column(LOSS) else {
+            continue;
+        };
+        let color = run_color(app, i);
+        let raw = run.data.decimated(LOSS, app.view.x_axis, x.0, x.1, n);
+        if app.view.smoothing > 0.0
+            && let Some(smoothed) = app
+                .smoothed
+                .get(&i)
+                .filter(|s| s.values.len() == col.values.len())
+        {
+            let smooth_points = run.data.decimated_aligned(
+                LOSS,
+                &smoothed.values,
+                &smoothed.index,
+                app.view.x_axis,
+                x.0,
+                x.1,
+                n,
+            );
+            lines.push(Line {
+                name: format!("{} (raw)", run.label),
+                color: app.theme.faint(color),
+                points: raw,
+            });
+            lines.push(Line {
+                name: run.label.clone(),
+                color,
+                points: smooth_points,
+            });
+        } else {
+            lines.push(Line {
+                name: run.label.clone(),
+                color,
+                points: raw,
+            });
+        }
+    }
+    if lines.is_empty() {
+        return empty_message(app, frame, area, block, "no loss logged");
+    }
+    draw(frame, area, app, block, lines, x, app.view.log_y);
+}
+
+pub fn render_third(frame: &mut Frame, area: Rect, app: &App) {
+    let (name, detail) = match &app.view.third {
+        ThirdPanel::GradNorm => ("grad norm".to_string(), "m: pick metric".to_string()),
+        ThirdPanel::Eval => ("eval metrics".to_string(), "m: pick metric".to_string()),
+        ThirdPanel::Metric(m) => (m.clone(), "m: pick metric".to_string()),
+    };
+    let block = panel(app, title(app, &name, detail));
+    let Some(x) = app.visible_x_range() else {
+        return empty_message(app, frame, area, block, "waiting for records");
+    };
+    let n = buckets(area);
+    let lines = match &app.view.third {
+        ThirdPanel::GradNorm => metric_lines(app, GRAD_NORM, x, n),
+        ThirdPanel::Metric(m) => metric_lines(app, m, x, n),
+        ThirdPanel::Eval => {
+            let metrics = app.eval_metrics();
+            let mut lines = Vec::new();
+            for (k, metric) in metrics.iter().enumerate() {
+                for mut line in metric_lines(app, metric, x, n) {
+                    line.name = format!("{} {metric}", line.name);
+                    if k > 0 {
+                        line.color = app.theme.series_color(k + app.session.runs.len());
+                    }
+                    lines.push(line);
+                }
+            }
+            lines
+        }
+    };
+    if lines.is_empty() {
+        let what = match &app.view.third {
+            ThirdPanel::GradNorm => "no grad norm logged (m: pick another metric)",
+            ThirdPanel::Eval => "no eval metrics logged yet",
+            ThirdPanel::Metric(_) => "no values yet",
+        };
+        return empty_message(app, frame, area, block, what);
+    }
+    // Grad norms span decades: log scale follows the global toggle.
+    draw(frame, area, app, block, lines, x, app.view.log_y);
+}

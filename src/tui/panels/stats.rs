@@ -1,0 +1,153 @@
+//! Numbers for the selected run: last/min/max of the main metrics, progress,
+//! throughput and ETA.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+
+use super::panel;
+use crate::metrics::record::{GRAD_NORM, LOSS, LR};
+use crate::tui::app::App;
+use crate::tui::chart::format_tick;
+
+fn fmt(x: Option<f64>) -> String {
+    match x {
+        Some(v) if v.is_nan() => "NaN".into(),
+        Some(v) if v.is_infinite() => {
+            if v > 0.0 {
+                "inf".into()
+            } else {
+                "-inf".into()
+            }
+        }
+        Some(v) => format_value(v),
+        None => "-".into(),
+    }
+}
+
+/// Four significant digits, or exponent form for small and large values.
+pub fn format_value(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e5).contains(&a) {
+        format!("{v:.2e}")
+    } else {
+        let digits = (3.0 - a.log10().floor()).clamp(0.0, 6.0) as usize;
+        let text = format!("{v:.digits$}");
+        // 9.9996 rounds to 10.000: one digit too many.
+        match text.parse::<f64>() {
+            Ok(r) if r.abs().log10().floor() > a.log10().floor() && digits > 0 => {
+                format!("{v:.prec$}", prec = digits - 1)
+            }
+            _ => text,
+        }
+    }
+}
+
+pub fn format_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let Some(run) = app.session.runs.get(app.view.selected_run) else {
+        frame.render_widget(panel(app, Span::styled(" stats ", app.theme.title())), area);
+        return;
+    };
+    let block = panel(
+        app,
+        Span::styled(format!(" {} ", run.label), app.theme.title()),
+    );
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let wide = inner.width >= 40;
+    let header = if wide {
+        Row::new(["", "last", "min", "max"])
+    } else {
+        Row::new(["", "last"])
+    }
+    .style(app.theme.dimmed());
+    let mut rows = Vec::new();
+    let mut metrics = vec![LR.to_string(), LOSS.to_string(), GRAD_NORM.to_string()];
+    metrics.extend(app.eval_metrics().into_iter().take(3));
+    for name in metrics {
+        let Some(col) = run.data.column(&name) else {
+            continue;
+        };
+        let finite = col.min.is_finite();
+        let mut cells = vec![
+            Cell::from(name.clone()),
+            Cell::from(fmt(col.last().map(|l| l.1))),
+        ];
+        if wide {
+            cells.push(Cell::from(if finite {
+                fmt(Some(col.min))
+            } else {
+                "-".into()
+            }));
+            cells.push(Cell::from(if finite {
+                fmt(Some(col.max))
+            } else {
+                "-".into()
+            }));
+        }
+        rows.push(Row::new(cells));
+    }
+    let mut notes = Vec::new();
+    let mut progress = match (run.data.last_step(), run.total_steps) {
+        (Some(s), Some(t)) => format!("step {s}/{t}"),
+        (Some(s), None) => format!("step {s}"),
+        _ => "no steps yet".into(),
+    };
+    if let Some(e) = run.data.last_epoch() {
+        progress.push_str(&format!(" · epoch {}", format_tick(e)));
+    }
+    notes.push(progress);
+    let mut pace = Vec::new();
+    if let Some(rate) = run.steps_per_second() {
+        pace.push(format!("{} steps/s", format_value(rate)));
+    }
+    let recent = run.data.arrival_rate(app.now, 5.0);
+    if recent > 0.0 {
+        pace.push(format!("{} rec/s", format_value(recent)));
+    }
+    if let Some(eta) = run.eta_seconds() {
+        pace.push(format!("ETA {}", format_duration(eta)));
+    }
+    if !pace.is_empty() {
+        notes.push(pace.join(" · "));
+    }
+    if let Some(fit) = run.monitor.schedule_fit() {
+        notes.push(fit.description.clone());
+    }
+    let table_height = (rows.len() as u16 + 1).min(inner.height);
+    let [table_area, notes_area] =
+        Layout::vertical([Constraint::Length(table_height), Constraint::Min(0)]).areas(inner);
+    let widths: Vec<Constraint> = if wide {
+        vec![
+            Constraint::Length(14),
+            Constraint::Fill(1),
+            Constraint::Fill(1),
+            Constraint::Fill(1),
+        ]
+    } else {
+        vec![Constraint::Length(10), Constraint::Fill(1)]
+    };
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(header)
+            .style(app.theme.text()),
+        table_area,
+    );
+    let lines: Vec<Line> = notes
+        .into_iter()
+        .map(|n| Line::from(Span::styled(n, app.theme.dimmed())))
+        .collect();
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), notes_area);
+}

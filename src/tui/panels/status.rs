@@ -1,0 +1,59 @@
+//! The bottom line: file state, bad lines, view settings, key hint.
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::tui::app::App;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let style = Style::default()
+        .bg(app.theme.status_bg)
+        .fg(app.theme.status_fg);
+    let mut left = vec![Span::styled(format!(" {} ", app.title), style)];
+    if let Some(run) = app.session.runs.get(app.view.selected_run) {
+        let mut state = run.status.label();
+        if let Some(format) = run.format {
+            state = format!("{format} · {state}");
+        }
+        left.push(Span::styled(format!("│ {state} "), style));
+        if run.bad_lines > 0 {
+            let warn = style.fg(app.theme.warn);
+            let why = run
+                .last_error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default();
+            left.push(Span::styled(
+                format!("│ {} bad lines skipped{why} ", run.bad_lines),
+                warn,
+            ));
+        }
+    }
+    if let Some(notice) = &app.notice {
+        left.push(Span::styled(
+            format!("│ {notice} "),
+            style.fg(app.theme.info),
+        ));
+    }
+    let mut right = Vec::new();
+    if !app.view.follow {
+        right.push("FROZEN".to_string());
+    }
+    if app.view.zoom.is_some() {
+        right.push("zoomed".into());
+    }
+    right.push(format!("x: {}", app.view.x_axis.label()));
+    if !app.view.ignore_outliers {
+        right.push("y: all points".into());
+    }
+    right.push("? help  q quit ".into());
+    let right_text = right.join("  ");
+    frame.render_widget(Paragraph::new(Line::from(left)).style(style), area);
+    frame.render_widget(
+        Paragraph::new(Span::styled(right_text, style)).alignment(Alignment::Right),
+        area,
+    );
+}

@@ -1,0 +1,165 @@
+//! The dashboard rendered on ratatui's TestBackend: snapshots at the sizes
+//! users have, and no panic at any size.
+
+use lrtop::metrics::Record;
+use lrtop::session::{MonitorSetup, RunStatus, Session};
+use lrtop::tui::app::App;
+use lrtop::tui::panels;
+use lrtop::tui::theme::Theme;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+/// Two runs: a healthy cosine run with evals, and one that diverges.
+fn session() -> Session {
+    let mut session = Session::new(MonitorSetup::default());
+    let healthy = session.add_run("cosine.jsonl".into(), None);
+    let diverged = session.add_run("lr20.jsonl".into(), None);
+    let mut records = Vec::new();
+    for step in 1..=300u64 {
+        let t = step as f64;
+        let lr = if step <= 30 {
+            3e-3 * (t - 1.0) / 30.0
+        } else {
+            3e-3 * 0.5 * (1.0 + (std::f64::consts::PI * (t - 31.0) / 270.0).cos())
+        };
+        let loss = 4.0 * (-t / 60.0).exp() + 0.3 + 0.05 * ((t * 1.7).sin());
+        records.push(Record {
+            step: Some(step),
+            epoch: Some(t / 250.0),
+            time: Some(1_000_000.0 + t * 0.1),
+            lr: Some(lr),
+            loss: Some(loss),
+            grad_norm: Some(0.5 + 0.2 * (t * 0.3).cos()),
+            extra: Vec::new(),
+        });
+        if step % 30 == 0 {
+            records.push(Record {
+                step: Some(step),
+                extra: vec![
+                    ("eval_loss".into(), loss + 0.1),
+                    ("eval_accuracy".into(), 1.0 - loss / 5.0),
+                ],
+                ..Default::default()
+            });
+        }
+    }
+    session.push_records(healthy, &records, 1_000_030.0);
+    session.runs[healthy].status = RunStatus::Following;
+    session.runs[healthy].total_steps = Some(600);
+    let mut bad = Vec::new();
+    for step in 1..=40u64 {
+        let loss = if step < 30 {
+            2.3 * 1.5f64.powi(step as i32)
+        } else {
+            f64::NAN
+        };
+        bad.push(Record {
+            step: Some(step),
+            time: Some(1_000_000.0 + step as f64),
+            lr: Some(20.0),
+            loss: Some(loss),
+            grad_norm: Some(if step < 28 {
+                10.0 * step as f64
+            } else {
+                f64::INFINITY
+            }),
+            ..Default::default()
+        });
+    }
+    session.push_records(diverged, &bad, 1_000_030.0);
+    session.runs[diverged].status = RunStatus::Done;
+    session.runs[diverged].bad_lines = 2;
+    session
+}
+
+fn app() -> App {
+    let mut app = App::new(session(), Theme::default(), "lrtop attach · 2 runs".into());
+    app.now = 1_000_031.0;
+    app
+}
+
+fn render(app: &mut App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| panels::render(f, app)).unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..buffer.area.height {
+        for x in 0..buffer.area.width {
+            out.push_str(buffer[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn dashboard_80x24() {
+    let mut app = app();
+    insta::assert_snapshot!(render(&mut app, 80, 24));
+}
+
+#[test]
+fn dashboard_200x60() {
+    let mut app = app();
+    insta::assert_snapshot!(render(&mut app, 200, 60));
+}
+
+#[test]
+fn help_overlay_and_log_scale() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut app = app();
+    app.on_key(KeyEvent::new(KeyCode::Char('l'), KeyModifiers::NONE));
+    app.on_key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
+    let screen = render(&mut app, 100, 30);
+    assert!(screen.contains("keys"), "{screen}");
+    assert!(screen.contains("log / linear y axis"));
+    // Any key closes the help.
+    app.on_key(KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE));
+    let screen = render(&mut app, 100, 30);
+    assert!(!screen.contains("log / linear y axis"));
+    assert!(screen.contains("log"));
+}
+
+#[test]
+fn alerts_are_shown() {
+    let mut app = app();
+    let screen = render(&mut app, 200, 60);
+    assert!(
+        screen.contains("✖"),
+        "a critical alert for the diverged run:\n{screen}"
+    );
+    assert!(
+        screen.contains("bad lines") || screen.contains("2 bad"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn no_panic_at_any_size() {
+    let mut app = app();
+    for w in (1..=130u16).step_by(7).chain([1, 2, 3, 80, 200]) {
+        for h in (1..=64u16).step_by(5).chain([1, 2, 24, 60]) {
+            render(&mut app, w, h);
+        }
+    }
+    app.view.help = true;
+    for (w, h) in [(1, 1), (5, 3), (20, 10), (80, 24)] {
+        render(&mut app, w, h);
+    }
+    app.view.help = false;
+    app.view.picker = Some(0);
+    for (w, h) in [(1, 1), (5, 3), (20, 10), (80, 24)] {
+        render(&mut app, w, h);
+    }
+}
+
+#[test]
+fn empty_session_renders() {
+    let mut app = App::new(
+        Session::new(MonitorSetup::default()),
+        Theme::default(),
+        "lrtop".into(),
+    );
+    let screen = render(&mut app, 80, 24);
+    assert!(screen.contains("waiting for records"), "{screen}");
+}
