@@ -12,5 +12,6 @@ pub mod metrics;
 pub mod monitor;
 pub mod policy;
 pub mod session;
+pub mod train;
 pub mod tui;
 pub mod viz;

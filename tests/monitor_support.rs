@@ -9,10 +9,16 @@ use lrtop::metrics::Record;
 use lrtop::monitor::{Alert, AlertKind, Level, Monitor, MonitorConfig};
 use serde_json::Value;
 
+/// The reference log from `../shared/reference-logs`, or the copy in
+/// `sample-logs/` when the shared folder is not next to the checkout.
 pub fn reference_log(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/reference-logs")
-        .join(name)
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let shared = root.join("../shared/reference-logs").join(name);
+    if shared.exists() {
+        shared
+    } else {
+        root.join("sample-logs").join(name)
+    }
 }
 
 /// Maps a logged field to the record: LR, loss and grad-norm aliases, the

@@ -1,7 +1,7 @@
 //! One handler per subcommand. Errors meant for the user carry an exit code.
 
-// WIP: mod attach;
-// WIP: mod dashboard;
+mod attach;
+mod dashboard;
 mod policy;
 
 use std::process::ExitCode;
@@ -22,7 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Policy { command } => policy::run(command),
         Command::Train(_) => Err(usage("`lrtop train` is not yet implemented")),
-        Command::Attach(_) => Err(usage("`lrtop attach` is not yet implemented")),
+        Command::Attach(args) => attach::run(args),
         Command::RangeTest(_) => Err(usage("`lrtop range-test` is not yet implemented")),
         Command::Tune(_) => Err(usage("`lrtop tune` is not yet implemented")),
     }

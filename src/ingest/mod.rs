@@ -1,1 +1,96 @@
 //! Log formats (JSONL, Hugging Face trainer_state.json, CSV) and the follower.
+//!
+//! `discover` turns command-line arguments into sources, `load` reads a
+//! source once (`--no-follow`), `follow` tails it and sends `SourceEvent`s.
+//! Every format goes through the same field aliasing (`FieldMap`) into
+//! `crate::metrics::Record`s. Bad lines are counted and skipped, never fatal.
+
+mod csv;
+mod discover;
+mod error;
+mod fields;
+mod flat;
+mod follow;
+mod json;
+mod jsonl;
+mod lines;
+mod load;
+mod parser;
+mod sniff;
+mod tail;
+mod tally;
+mod trainer_state;
+mod watch;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use discover::discover;
+pub use error::IngestError;
+pub use fields::{Field, FieldMap};
+pub use follow::{FollowStatus, Follower, SourceEvent, follow};
+pub use load::{LoadOptions, LoadedRun, load, load_with};
+
+/// A log format lrtop reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Jsonl,
+    HfTrainerState,
+    Csv,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Jsonl => "jsonl",
+            Format::HfTrainerState => "hf-trainer-state",
+            Format::Csv => "csv",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One run's log: a file (which may not exist yet) or stdin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// None for stdin.
+    pub path: Option<PathBuf>,
+    /// Short name for display, unique among the sources of one `discover`.
+    pub label: String,
+    /// None until known (by name, or by content once there is some).
+    pub format: Option<Format>,
+}
+
+impl Source {
+    pub fn stdin() -> Source {
+        Source {
+            path: None,
+            label: "stdin".to_string(),
+            format: None,
+        }
+    }
+
+    /// A file, labelled with its path; the format as far as the name tells.
+    pub fn file(path: impl Into<PathBuf>) -> Source {
+        let path = path.into();
+        Source {
+            label: path.display().to_string(),
+            format: sniff::format_by_name(&path),
+            path: Some(path),
+        }
+    }
+
+    pub fn is_stdin(&self) -> bool {
+        self.path.is_none()
+    }
+
+    /// False for a file that does not exist (yet); following waits for it.
+    pub fn exists(&self) -> bool {
+        self.path.as_deref().is_none_or(Path::exists)
+    }
+}

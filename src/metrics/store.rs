@@ -137,10 +137,16 @@ impl RunData {
         if rec.step.is_some() {
             self.last_step = rec.step;
         }
+        // Rows without a logged time (eval lines, say) take the previous one.
+        let carried_time = if self.has_time {
+            self.times.last().copied()
+        } else {
+            None
+        };
         let (step, epoch, time) = (
             step.map_or(f64::NAN, |s| s as f64),
             rec.epoch.unwrap_or(f64::NAN),
-            rec.time.unwrap_or(f64::NAN),
+            rec.time.or(carried_time).unwrap_or(f64::NAN),
         );
         self.note_order(0, step, self.steps.last().copied());
         self.note_order(1, epoch, self.epochs.last().copied());
@@ -157,6 +163,12 @@ impl RunData {
     }
 
     fn column_mut(&mut self, name: &str) -> &mut Column {
+        // Logs have a handful of metrics: a scan beats hashing every value.
+        if self.names.len() <= 16
+            && let Some(i) = self.names.iter().position(|n| n == name)
+        {
+            return &mut self.columns[i];
+        }
         let i = match self.index.get(name) {
             Some(&i) => i,
             None => {
@@ -179,6 +191,14 @@ impl RunData {
                     break;
                 }
                 *s = last as f64;
+            }
+        }
+        if let Some(&last) = self.times.last().filter(|t| !t.is_nan()) {
+            for t in other.times.iter_mut() {
+                if !t.is_nan() {
+                    break;
+                }
+                *t = last;
             }
         }
         for (axis, (mine, theirs)) in [

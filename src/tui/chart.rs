@@ -106,6 +106,9 @@ impl Prepared {
             if y_hi <= y_lo {
                 y_hi = y_lo + 1.0;
             }
+            // Whole decades per label, at most five labels.
+            let step = ((y_hi - y_lo) / 4.0).ceil();
+            y_hi = y_lo + step * ((y_hi - y_lo) / step).ceil();
         } else {
             let pad = ((y_hi - y_lo) * 0.05).max(y_hi.abs() * 1e-9).max(1e-300);
             if y_lo >= 0.0 && y_lo - pad < 0.0 {
@@ -144,9 +147,15 @@ impl Prepared {
                     .data(pts)
             })
             .collect();
+        let span = self.x_bounds[1] - self.x_bounds[0];
         let x_labels: Vec<Span> = ticks(self.x_bounds[0], self.x_bounds[1], 5)
             .into_iter()
-            .map(|x| Span::styled(format_tick(x), axis_style))
+            .map(|x| {
+                Span::styled(
+                    format_tick(if span > 20.0 { x.round() } else { x }),
+                    axis_style,
+                )
+            })
             .collect();
         let y_labels: Vec<Span> = if self.log_y {
             log_ticks(self.y_bounds[0], self.y_bounds[1])
@@ -214,10 +223,11 @@ fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Decade exponents for a log axis; at most 5 labels, evenly spread.
+/// Decade exponents for a log axis: whole decades, at most five labels.
 fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    let decades = (hi - lo).round().max(1.0) as usize;
-    let n = decades.min(4) + 1;
+    let decades = (hi - lo).round().max(1.0);
+    let step = (decades / 4.0).ceil();
+    let n = (decades / step).round() as usize + 1;
     ticks(lo, hi, n)
 }
 
@@ -226,6 +236,9 @@ pub fn format_tick(x: f64) -> String {
     let a = x.abs();
     if a == 0.0 {
         return "0".into();
+    }
+    if a >= 1e9 {
+        return format!("{x:.1e}").replace(".0e", "e");
     }
     if a >= 1e6 {
         return trim_float(format!("{:.1}M", x / 1e6));
@@ -270,6 +283,8 @@ mod tests {
         assert_eq!(format_tick(400.0), "400");
         assert_eq!(format_tick(12_500.0), "12.5k");
         assert_eq!(format_tick(3_000_000.0), "3M");
+        assert_eq!(format_tick(8.09e13), "8.1e13");
+        assert_eq!(log_ticks(-5.0, 2.0).len(), 5);
         assert_eq!(format_tick(4.56789), "4.57");
     }
 }

@@ -1,0 +1,228 @@
+//! CSV logs (Lightning's `metrics.csv`, Keras' CSVLogger): a header row, then
+//! sparse rows (an empty cell is an absent value). The header can grow: a
+//! header-like row in the stream replaces it, and a Lightning-style rewrite
+//! of the whole file with more columns is continued after the rows already
+//! read (see `CsvStream::continue_after_rewrite`).
+
+use crate::metrics::Record;
+
+use super::fields::{FieldMap, Num, RecordBuilder, Role};
+use super::jsonl::count_partial;
+use super::lines::{Line, LineBuffer};
+use super::tally::Tally;
+
+#[derive(Debug)]
+pub(crate) struct CsvStream {
+    map: FieldMap,
+    lines: LineBuffer,
+    /// Complete lines not yet given to the csv reader.
+    batch: Vec<u8>,
+    header: Vec<(String, Role)>,
+    /// Data rows read since the file's start (header rows excluded).
+    data_rows: u64,
+    /// Data rows to pass over: those already read before a rewrite.
+    skip_rows: u64,
+    line_no: u64,
+}
+
+impl CsvStream {
+    pub(crate) fn new(map: FieldMap) -> Self {
+        CsvStream {
+            map,
+            lines: LineBuffer::new(),
+            batch: Vec::new(),
+            header: Vec::new(),
+            data_rows: 0,
+            skip_rows: 0,
+            line_no: 0,
+        }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        *self = CsvStream::new(std::mem::take(&mut self.map));
+    }
+
+    /// The file was rewritten from its start with the same rows and a
+    /// grown header: read it again, passing over the rows already read.
+    pub(crate) fn continue_after_rewrite(&mut self) {
+        let skip = self.data_rows;
+        self.reset();
+        self.skip_rows = skip;
+    }
+
+    pub(crate) fn header_names(&self) -> impl Iterator<Item = &str> {
+        self.header.iter().map(|(n, _)| n.as_str())
+    }
+
+    pub(crate) fn feed(&mut self, data: &[u8], out: &mut Vec<Record>, tally: &mut Tally) {
+        let (batch, line_no) = (&mut self.batch, &mut self.line_no);
+        self.lines.feed(data, |line| match line {
+            Line::Complete(bytes) => {
+                batch.extend_from_slice(bytes);
+                batch.push(b'\n');
+            }
+            Line::TooLong(n) => {
+                *line_no += 1;
+                tally.too_long(*line_no, n);
+            }
+        });
+        self.parse_batch(out, tally);
+    }
+
+    /// The input is over: an unfinished last line is a bad line.
+    pub(crate) fn finish(&mut self, tally: &mut Tally) {
+        if let Some(partial) = self.lines.take_partial() {
+            count_partial(partial, self.line_no + 1, tally);
+        }
+    }
+
+    fn parse_batch(&mut self, out: &mut Vec<Record>, tally: &mut Tally) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let mut reader = ::csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(&batch[..]);
+        let mut row = ::csv::ByteRecord::new();
+        let mut lines_before = 0;
+        loop {
+            match reader.read_byte_record(&mut row) {
+                Ok(false) => break,
+                Ok(true) => {
+                    let line = row.position().map_or(lines_before + 1, |p| p.line());
+                    lines_before = line;
+                    self.row(&row, self.line_no + line, out, tally);
+                }
+                Err(err) => {
+                    tally.bad(self.line_no + lines_before + 1, err);
+                    lines_before += 1;
+                }
+            }
+        }
+        self.line_no += memchr::memchr_iter(b'\n', &batch).count() as u64;
+        // Keep the allocation for the next batch.
+        self.batch = batch;
+        self.batch.clear();
+    }
+
+    fn row(
+        &mut self,
+        row: &::csv::ByteRecord,
+        line: u64,
+        out: &mut Vec<Record>,
+        tally: &mut Tally,
+    ) {
+        let cells = || row.iter().map(|c| c.trim_ascii());
+        if cells().all(<[u8]>::is_empty) {
+            return;
+        }
+        if self.header.is_empty() || self.is_header(row) {
+            self.header = cells()
+                .map(|c| {
+                    let name = String::from_utf8_lossy(c).into_owned();
+                    let role = self.map.classify(&name);
+                    (name, role)
+                })
+                .collect();
+            return;
+        }
+        self.data_rows += 1;
+        if self.skip_rows > 0 {
+            self.skip_rows -= 1;
+            return;
+        }
+        if row.len() > self.header.len() {
+            let message = format!(
+                "row has {} fields, the header has {}",
+                row.len(),
+                self.header.len()
+            );
+            tally.bad(line, message);
+            return;
+        }
+        let mut builder = RecordBuilder::new(&self.map);
+        for ((name, role), cell) in self.header.iter().zip(cells()) {
+            if let Some(value) = parse_number(cell) {
+                builder.add(name, *role, value);
+            }
+        }
+        if let Some(rec) = builder.finish() {
+            tally.records += 1;
+            out.push(rec);
+        }
+    }
+
+    /// A row of names only, sharing at least one with the current header.
+    fn is_header(&self, row: &::csv::ByteRecord) -> bool {
+        let mut shares_a_name = false;
+        for cell in row.iter().map(|c| c.trim_ascii()) {
+            if cell.is_empty() || parse_number(cell).is_some() {
+                return false;
+            }
+            shares_a_name |= self.header.iter().any(|(n, _)| n.as_bytes() == cell);
+        }
+        shares_a_name
+    }
+}
+
+/// A numeric cell; `nan`, `inf`, `-inf` (any case) are numbers too.
+fn parse_number(cell: &[u8]) -> Option<Num> {
+    if cell.is_empty() {
+        return None;
+    }
+    let text = std::str::from_utf8(cell).ok()?;
+    if let Ok(v) = text.parse::<u64>() {
+        return Some(Num::Int(v));
+    }
+    text.parse::<f64>().ok().map(Num::Float)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(text: &str) -> (Vec<Record>, Tally) {
+        let mut stream = CsvStream::new(FieldMap::new());
+        let (mut out, mut tally) = (Vec::new(), Tally::default());
+        stream.feed(text.as_bytes(), &mut out, &mut tally);
+        stream.finish(&mut tally);
+        (out, tally)
+    }
+
+    #[test]
+    fn sparse_rows_and_non_numeric_cells() {
+        let (recs, tally) =
+            parse_all("epoch,lr-AdamW,step,train_loss_step,note\n,0.1,4,,x\r\n0,,4,2.5,\n");
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].lr, Some(0.1));
+        assert_eq!(recs[0].epoch, None);
+        assert_eq!(recs[1].loss, Some(2.5));
+        assert_eq!(recs[1].epoch, Some(0.0));
+        assert_eq!(recs[1].step, Some(4));
+        assert_eq!(tally.bad, 0);
+    }
+
+    #[test]
+    fn a_header_row_in_the_stream_replaces_the_header() {
+        let (recs, _) = parse_all("step,loss\n1,2.0\nstep,loss,val_loss\n2,1.5,3.0\n");
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[1].get("val_loss"), Some(3.0));
+    }
+
+    #[test]
+    fn too_many_fields_and_unfinished_rows_are_bad() {
+        let (recs, tally) = parse_all("step,loss\n1,2,3\n2,1.0\n3,0.");
+        assert_eq!(recs.len(), 1);
+        assert_eq!(tally.bad, 2);
+        assert_eq!(recs[0].step, Some(2));
+    }
+
+    #[test]
+    fn non_finite_cells_are_numbers() {
+        let (recs, _) = parse_all("step,loss\n1,nan\n2,inf\n");
+        assert!(recs[0].loss.unwrap().is_nan());
+        assert_eq!(recs[1].loss, Some(f64::INFINITY));
+    }
+}

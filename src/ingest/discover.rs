@@ -1,0 +1,212 @@
+//! Command-line arguments to sources: files, directories searched for logs,
+//! glob patterns (expanded here, since a shell may not), `-` for stdin.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+use super::sniff::format_by_name;
+use super::{IngestError, Source};
+
+/// How deep below a directory argument log files are looked for.
+const MAX_DEPTH: usize = 4;
+
+/// Sources for `args`, in argument order (files found in a directory or by a
+/// pattern sorted by path), without duplicates. A path that does not exist is
+/// kept (it may appear while following; `Source::exists` tells); a pattern
+/// that matches nothing or a directory without logs is an error.
+pub fn discover(args: &[String]) -> Result<Vec<Source>, IngestError> {
+    let mut paths: Vec<Option<PathBuf>> = Vec::new();
+    for arg in args {
+        if arg == "-" {
+            paths.push(None);
+            continue;
+        }
+        let path = Path::new(arg);
+        if path.is_dir() {
+            let found = logs_in_dir(path)?;
+            if found.is_empty() {
+                return Err(IngestError::NoLogsInDir {
+                    dir: path.to_path_buf(),
+                });
+            }
+            paths.extend(found.into_iter().map(Some));
+        } else if !path.exists() && is_pattern(arg) {
+            paths.extend(expand(arg)?.into_iter().map(Some));
+        } else {
+            paths.push(Some(path.to_path_buf()));
+        }
+    }
+    let mut unique: Vec<Option<PathBuf>> = Vec::new();
+    for p in paths {
+        if !unique.contains(&p) {
+            unique.push(p);
+        }
+    }
+    let labels = labels(&unique);
+    Ok(unique
+        .into_iter()
+        .zip(labels)
+        .map(|(path, label)| match path {
+            None => Source::stdin(),
+            Some(path) => Source {
+                label,
+                ..Source::file(path)
+            },
+        })
+        .collect())
+}
+
+fn is_pattern(arg: &str) -> bool {
+    arg.contains(['*', '?', '['])
+}
+
+fn expand(pattern: &str) -> Result<Vec<PathBuf>, IngestError> {
+    let matches = glob::glob(pattern).map_err(|e| IngestError::BadGlob {
+        pattern: pattern.to_string(),
+        message: e.to_string(),
+    })?;
+    let mut found = Vec::new();
+    // Unreadable entries are skipped, as a shell would.
+    for path in matches.flatten() {
+        if path.is_dir() {
+            found.extend(logs_in_dir(&path)?);
+        } else {
+            found.push(path);
+        }
+    }
+    if found.is_empty() {
+        return Err(IngestError::GlobNoMatch {
+            pattern: pattern.to_string(),
+        });
+    }
+    Ok(found)
+}
+
+/// Log files under `dir`: `*.jsonl`, `*.csv`, `trainer_state.json` (of
+/// several `checkpoint-N/` siblings only the highest N), sorted by path.
+fn logs_in_dir(dir: &Path) -> Result<Vec<PathBuf>, IngestError> {
+    // Fail on the argument itself; unreadable subdirectories are skipped.
+    fs::read_dir(dir).map_err(|e| IngestError::io(dir, e))?;
+    let mut found = Vec::new();
+    // Newest checkpoint per run directory: run dir -> (N, path).
+    let mut checkpoints: BTreeMap<PathBuf, (u64, PathBuf)> = BTreeMap::new();
+    walk(dir, 0, &mut |path| {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name == "trainer_state.json" {
+            if let Some((run_dir, n)) = checkpoint_of(path) {
+                let newest = checkpoints
+                    .entry(run_dir)
+                    .or_insert((n, path.to_path_buf()));
+                if n > newest.0 {
+                    *newest = (n, path.to_path_buf());
+                }
+                return;
+            }
+            found.push(path.to_path_buf());
+        } else if format_by_name(path).is_some() {
+            found.push(path.to_path_buf());
+        }
+    });
+    found.extend(checkpoints.into_values().map(|(_, p)| p));
+    found.sort();
+    Ok(found)
+}
+
+fn walk(dir: &Path, depth: usize, on_file: &mut impl FnMut(&Path)) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        // Symlinked directories are not entered (no loops); symlinked files count.
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            if depth < MAX_DEPTH {
+                walk(&path, depth + 1, on_file);
+            }
+        } else if path.is_file() {
+            on_file(&path);
+        }
+    }
+}
+
+/// `RUN/checkpoint-N/trainer_state.json` -> (RUN, N).
+pub(crate) fn checkpoint_of(path: &Path) -> Option<(PathBuf, u64)> {
+    let dir = path.parent()?;
+    let n = dir.file_name()?.to_str()?.strip_prefix("checkpoint-")?;
+    Some((dir.parent()?.to_path_buf(), n.parse().ok()?))
+}
+
+/// Paths shortened to what tells them apart: the directories all share are
+/// dropped, and a generic file name keeps its directory.
+fn labels(paths: &[Option<PathBuf>]) -> Vec<String> {
+    let dirs: Vec<Vec<Component>> = paths
+        .iter()
+        .flatten()
+        .map(|p| p.parent().map_or(Vec::new(), |d| d.components().collect()))
+        .collect();
+    let common = dirs.first().map_or(0, |first| {
+        (0..first.len())
+            .take_while(|&i| dirs.iter().all(|d| d.get(i) == first.get(i)))
+            .count()
+    });
+    paths
+        .iter()
+        .map(|path| {
+            let Some(path) = path else {
+                return "stdin".to_string();
+            };
+            let parts: Vec<Component> = path.components().collect();
+            let mut keep = common.min(parts.len().saturating_sub(1));
+            let generic = ["trainer_state.json", "metrics.csv", "log.jsonl"];
+            if parts.len() - keep == 1
+                && keep > 0
+                && generic.contains(&path.file_name().and_then(|n| n.to_str()).unwrap_or(""))
+            {
+                keep -= 1;
+            }
+            parts[keep..]
+                .iter()
+                .collect::<PathBuf>()
+                .display()
+                .to_string()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_drop_the_shared_directories() {
+        let p = |s: &str| Some(PathBuf::from(s));
+        assert_eq!(
+            labels(&[p("runs/a/log.jsonl"), p("runs/b/x.csv"), None]),
+            ["a/log.jsonl", "b/x.csv", "stdin"]
+        );
+        assert_eq!(labels(&[p("runs/a/train.jsonl")]), ["train.jsonl"]);
+        assert_eq!(
+            labels(&[p("out/checkpoint-300/trainer_state.json")]),
+            ["checkpoint-300/trainer_state.json"]
+        );
+        assert_eq!(labels(&[p("x.csv")]), ["x.csv"]);
+    }
+
+    #[test]
+    fn checkpoint_numbers() {
+        assert_eq!(
+            checkpoint_of(Path::new("o/checkpoint-12/trainer_state.json")),
+            Some((PathBuf::from("o"), 12))
+        );
+        assert_eq!(checkpoint_of(Path::new("o/x/trainer_state.json")), None);
+    }
+}

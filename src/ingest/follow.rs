@@ -1,0 +1,346 @@
+//! `follow`: a thread per source that tails it and sends `SourceEvent`s.
+//! Files are followed by name: woken by a notify watch on their directory,
+//! and polled every `POLL_INTERVAL` as a safety net (and as the only way
+//! when no watch can be set up). Stdin is read to its end.
+
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crate::metrics::{Record, RunId};
+
+use super::fields::FieldMap;
+use super::parser::{Batch, Out, Parser};
+use super::sniff::sniff;
+use super::tail::Tail;
+use super::watch::{DirWatch, Wake};
+use super::{Format, Source};
+
+/// How often a followed file is checked without any notification.
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// What a follower reports. Records arrive in file order, each exactly once
+/// per reading of the file (after `Truncated` the file is read again from
+/// its start; after `Rotated`, the new file from its start).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceEvent {
+    Records {
+        run: RunId,
+        records: Vec<Record>,
+    },
+    Status {
+        run: RunId,
+        status: FollowStatus,
+        detail: Option<String>,
+    },
+    /// Running total of bad lines and the latest error.
+    BadLines {
+        run: RunId,
+        total: u64,
+        last_error: String,
+    },
+    /// The format, once known (from the name or the first line).
+    Format {
+        run: RunId,
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowStatus {
+    /// The file does not exist yet.
+    Waiting,
+    /// Initial catch-up: reading what the file holds.
+    Reading,
+    /// Caught up; new records are sent as they are written.
+    Following,
+    /// The file shrank or was rewritten: reading it again from its start.
+    Truncated,
+    /// The file was replaced (rename and create): the old one was read to
+    /// its end, the new one is read from its start.
+    Rotated,
+    /// The file is gone; waiting for it to reappear.
+    Deleted,
+    /// Stdin reached its end.
+    Closed,
+}
+
+impl FollowStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FollowStatus::Waiting => "waiting",
+            FollowStatus::Reading => "reading",
+            FollowStatus::Following => "following",
+            FollowStatus::Truncated => "truncated",
+            FollowStatus::Rotated => "rotated",
+            FollowStatus::Deleted => "deleted",
+            FollowStatus::Closed => "closed",
+        }
+    }
+}
+
+/// A running follower. Dropping it stops the thread (as `stop` does).
+#[derive(Debug)]
+pub struct Follower {
+    stop: Arc<AtomicBool>,
+    wake: Sender<Wake>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Follower {
+    /// Asks the thread to stop; it does within a moment (a follower of stdin
+    /// only once its blocking read returns).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.wake.send(Wake::Stop);
+    }
+
+    /// A flag that stops the thread when set (at its next wake-up, within
+    /// the 250 ms poll interval; `stop` is immediate).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.handle.as_ref().is_none_or(|h| h.is_finished())
+    }
+
+    /// Stops the thread and waits for it.
+    pub fn join(mut self) {
+        self.stop();
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Follows `source` on a thread of its own, sending events to `sink`; the
+/// thread ends when `sink` returns false, on `Follower::stop` or drop, and
+/// for stdin at its end.
+pub fn follow(
+    run: RunId,
+    source: Source,
+    map: FieldMap,
+    sink: impl FnMut(SourceEvent) -> bool + Send + 'static,
+) -> Follower {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (wake, wakes) = mpsc::channel();
+    let (thread_stop, thread_wake) = (stop.clone(), wake.clone());
+    let mut sink = sink;
+    let handle = thread::Builder::new()
+        .name(format!("lrtop-follow-{run}"))
+        .spawn(move || match source.path {
+            Some(path) => follow_file(
+                run,
+                path,
+                source.format,
+                map,
+                &mut sink,
+                &thread_stop,
+                (thread_wake, wakes),
+            ),
+            None => follow_reader(
+                run,
+                io::stdin().lock(),
+                source.format,
+                map,
+                &mut sink,
+                &thread_stop,
+            ),
+        })
+        .ok();
+    Follower { stop, wake, handle }
+}
+
+fn follow_file(
+    run: RunId,
+    path: PathBuf,
+    format: Option<Format>,
+    map: FieldMap,
+    sink: &mut dyn FnMut(SourceEvent) -> bool,
+    stop: &AtomicBool,
+    (wake, wakes): (Sender<Wake>, Receiver<Wake>),
+) {
+    let mut tail = Tail::new(path, format, map);
+    let mut watch = DirWatch::new(wake);
+    loop {
+        // Watch first, so a change right after the check is not missed.
+        watch.ensure(tail.path());
+        let mut out = Out::new(run, sink);
+        tail.check(&mut out);
+        if !out.alive() || stop.load(Ordering::Relaxed) {
+            return;
+        }
+        match wakes.recv_timeout(POLL_INTERVAL) {
+            Ok(Wake::Stop) => return,
+            // `watch` holds a sender, so the channel never disconnects here.
+            Ok(Wake::Changed) | Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+            }
+        }
+        // Many notifications, one read.
+        loop {
+            match wakes.try_recv() {
+                Ok(Wake::Stop) => return,
+                Ok(Wake::Changed) => {}
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+    }
+}
+
+/// Follows a stream (stdin) to its end: JSONL or CSV, sniffed from the first
+/// line; a trainer_state object is parsed once the stream ends.
+pub(crate) fn follow_reader(
+    run: RunId,
+    mut input: impl Read,
+    format: Option<Format>,
+    map: FieldMap,
+    sink: &mut dyn FnMut(SourceEvent) -> bool,
+    stop: &AtomicBool,
+) {
+    let mut out = Out::new(run, sink);
+    out.status(FollowStatus::Following, None);
+    let mut format = format;
+    let mut parser: Option<Parser> = None;
+    let mut head: Vec<u8> = Vec::new();
+    let mut batch = Batch::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut ended = false;
+    let mut format_sent = false;
+    while out.alive() && !stop.load(Ordering::Relaxed) {
+        let n = match input.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                out.status(FollowStatus::Closed, Some(format!("reading stdin: {e}")));
+                return;
+            }
+        };
+        ended = n == 0;
+        let data = &buf[..n];
+        match &mut parser {
+            Some(p) => p.feed(data, &mut batch),
+            None => {
+                head.extend_from_slice(data);
+                format = format.or_else(|| sniff(&head, ended));
+                if let Some(f) = format {
+                    if !format_sent {
+                        out.format(f);
+                        format_sent = true;
+                    }
+                    // A whole-document format waits for the end of the stream.
+                    if f != Format::HfTrainerState {
+                        let mut p = Parser::new(f, &map);
+                        p.feed(&std::mem::take(&mut head), &mut batch);
+                        parser = Some(p);
+                    }
+                }
+            }
+        }
+        batch.flush(&mut out);
+        if ended {
+            break;
+        }
+    }
+    if !ended {
+        return;
+    }
+    match &mut parser {
+        Some(p) => p.finish(&mut batch),
+        None if format == Some(Format::HfTrainerState) => {
+            Parser::new(Format::HfTrainerState, &map).parse_whole(&head, &mut batch, &mut out);
+        }
+        None => {}
+    }
+    batch.flush(&mut out);
+    out.status(FollowStatus::Closed, None);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events_of(input: &[u8]) -> Vec<SourceEvent> {
+        let mut events = Vec::new();
+        let stop = AtomicBool::new(false);
+        let mut sink = |e| {
+            events.push(e);
+            true
+        };
+        follow_reader(7, input, None, FieldMap::new(), &mut sink, &stop);
+        events
+    }
+
+    fn steps(events: &[SourceEvent]) -> Vec<u64> {
+        events
+            .iter()
+            .flat_map(|e| match e {
+                SourceEvent::Records { records, .. } => {
+                    records.iter().filter_map(|r| r.step).collect()
+                }
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stdin_jsonl_to_its_end() {
+        let events =
+            events_of(b"{\"step\": 1, \"loss\": 2}\nbad\n{\"step\": 2, \"loss\": 1}\n{\"step\": 3");
+        assert_eq!(steps(&events), [1, 2]);
+        assert_eq!(
+            events[1],
+            SourceEvent::Format {
+                run: 7,
+                format: Format::Jsonl
+            }
+        );
+        let bad = events.iter().rev().find_map(|e| match e {
+            SourceEvent::BadLines { total, .. } => Some(*total),
+            _ => None,
+        });
+        assert_eq!(bad, Some(2));
+        assert!(matches!(
+            events.last(),
+            Some(SourceEvent::Status {
+                status: FollowStatus::Closed,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn stdin_csv_is_sniffed() {
+        let events = events_of(b"step,loss\n1,0.5\n2,0.25\n");
+        assert_eq!(steps(&events), [1, 2]);
+        assert!(events.contains(&SourceEvent::Format {
+            run: 7,
+            format: Format::Csv
+        }));
+    }
+
+    #[test]
+    fn stdin_trainer_state_is_parsed_at_its_end() {
+        let events = events_of(b"{\n \"log_history\": [{\"step\": 4, \"loss\": 1}]\n}\n");
+        assert_eq!(steps(&events), [4]);
+    }
+
+    #[test]
+    fn empty_stdin_just_closes() {
+        let events = events_of(b"");
+        assert_eq!(events.len(), 2);
+    }
+}

@@ -1,0 +1,113 @@
+//! The `--task` spec: which data set to train on.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::train::error::TrainError;
+
+/// A data set named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TaskSpec {
+    /// The embedded UCI optical-recognition digits (8x8, 10 classes).
+    #[default]
+    Digits,
+    /// MNIST or Fashion-MNIST IDX files in a folder.
+    Mnist(PathBuf),
+    /// The CIFAR-10 binary batches in a folder.
+    Cifar10(PathBuf),
+    /// nanoGPT's `train.bin` / `val.bin` (little-endian uint16 token ids) in a
+    /// folder; `vocab` overrides max id + 1.
+    Tokens { dir: PathBuf, vocab: Option<usize> },
+    /// Byte-level language modelling over a file (vocab 256, last 10% validation).
+    Text(PathBuf),
+}
+
+impl TaskSpec {
+    pub fn is_language_model(&self) -> bool {
+        matches!(self, TaskSpec::Tokens { .. } | TaskSpec::Text(_))
+    }
+}
+
+const EXPECTED: &str = "expected digits, mnist=DIR, cifar10=DIR, tokens=DIR[,vocab=N] or text=FILE";
+
+impl FromStr for TaskSpec {
+    type Err = TrainError;
+
+    fn from_str(text: &str) -> Result<TaskSpec, TrainError> {
+        let err = |message: String| TrainError::TaskSpec {
+            spec: text.to_string(),
+            message,
+        };
+        let trimmed = text.trim();
+        let (name, arg) = match trimmed.split_once('=') {
+            Some((name, arg)) => (name.trim().to_ascii_lowercase(), Some(arg)),
+            None => (trimmed.to_ascii_lowercase(), None),
+        };
+        let path = |what: &str| -> Result<PathBuf, TrainError> {
+            match arg {
+                Some(a) if !a.trim().is_empty() => Ok(PathBuf::from(a.trim())),
+                _ => Err(err(format!(
+                    "'{name}' needs a {what}: {name}={}",
+                    what.to_uppercase()
+                ))),
+            }
+        };
+        match name.as_str() {
+            "digits" => match arg {
+                None => Ok(TaskSpec::Digits),
+                Some(_) => Err(err("'digits' is embedded and takes no argument".into())),
+            },
+            "mnist" | "fashion-mnist" | "fashion_mnist" => Ok(TaskSpec::Mnist(path("dir")?)),
+            "cifar10" | "cifar-10" => Ok(TaskSpec::Cifar10(path("dir")?)),
+            "text" => Ok(TaskSpec::Text(path("file")?)),
+            "tokens" => {
+                let raw = path("dir")?;
+                let raw = raw.to_string_lossy().into_owned();
+                match raw.rsplit_once(",vocab=") {
+                    Some((dir, vocab)) => {
+                        let vocab = vocab
+                            .trim()
+                            .parse::<usize>()
+                            .ok()
+                            .filter(|v| *v > 0)
+                            .ok_or_else(|| {
+                                err(format!("vocab must be a positive integer, found '{vocab}'"))
+                            })?;
+                        if vocab > usize::from(u16::MAX) + 1 {
+                            return Err(err(format!(
+                                "vocab {vocab} does not fit uint16 token ids (at most 65536)"
+                            )));
+                        }
+                        Ok(TaskSpec::Tokens {
+                            dir: PathBuf::from(dir),
+                            vocab: Some(vocab),
+                        })
+                    }
+                    None => Ok(TaskSpec::Tokens {
+                        dir: PathBuf::from(raw),
+                        vocab: None,
+                    }),
+                }
+            }
+            "" => Err(err(format!("empty task; {EXPECTED}"))),
+            other => Err(err(format!("unknown task '{other}'; {EXPECTED}"))),
+        }
+    }
+}
+
+impl fmt::Display for TaskSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskSpec::Digits => f.write_str("digits"),
+            TaskSpec::Mnist(dir) => write!(f, "mnist={}", dir.display()),
+            TaskSpec::Cifar10(dir) => write!(f, "cifar10={}", dir.display()),
+            TaskSpec::Tokens { dir, vocab: None } => write!(f, "tokens={}", dir.display()),
+            TaskSpec::Tokens {
+                dir,
+                vocab: Some(v),
+            } => write!(f, "tokens={},vocab={v}", dir.display()),
+            TaskSpec::Text(file) => write!(f, "text={}", file.display()),
+        }
+    }
+}

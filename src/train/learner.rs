@@ -1,0 +1,582 @@
+//! The learner: data, model and optimizer behind the few calls the trainer
+//! loop makes (one step at a given LR, evaluate, snapshot/restore, save).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+
+use super::data::{Batch, DataKind, Dataset, EpochSampler, TaskSpec};
+use super::device::{DeviceSpec, device_label};
+use super::error::{Result, TrainError};
+pub use super::eval::EvalStats;
+use super::eval::{ClassTally, TokenTally};
+use super::generate::{self, SampleOptions};
+use super::models::fused_mlp::FusedMlp;
+use super::models::{Model, ModelSpec};
+use super::optim::{Optimizer, OptimizerConfig, OptimizerKind};
+
+/// Separates the sampler's random stream from the weight initialiser's.
+const SAMPLER_SEED_SALT: u64 = 0x5eed_da7a_5eed_da7a;
+
+/// Everything needed to build a learner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LearnerConfig {
+    pub task: TaskSpec,
+    pub model: ModelSpec,
+    pub optimizer: OptimizerKind,
+    pub weight_decay: f64,
+    /// Momentum factor for `momentum` and `nesterov`.
+    pub momentum: f64,
+    pub clip_grad_norm: Option<f64>,
+    pub batch_size: usize,
+    /// Tokens per training window and per evaluation block (token tasks).
+    pub seq_len: usize,
+    /// Seeds the initial weights and the batch order: same seed, same run.
+    pub seed: u64,
+    pub device: DeviceSpec,
+    /// A Hugging Face Llama checkpoint folder to start from.
+    pub init: Option<PathBuf>,
+    /// CPU threads for Candle's kernels; `None`: RAYON_NUM_THREADS, else the
+    /// physical cores. (The fused MLP is single-threaded.)
+    pub threads: Option<usize>,
+    /// Evaluate on at most this many test examples (or blocks).
+    pub eval_limit: Option<usize>,
+    /// Use the fused (hand-written backward) MLP step on the CPU.
+    pub fused_cpu_mlp: bool,
+    /// AdamW's (beta1, beta2).
+    pub adam_betas: (f64, f64),
+}
+
+impl Default for LearnerConfig {
+    fn default() -> Self {
+        LearnerConfig {
+            task: TaskSpec::Digits,
+            model: ModelSpec::default(),
+            optimizer: OptimizerKind::Momentum,
+            weight_decay: 0.0,
+            momentum: 0.9,
+            clip_grad_norm: None,
+            batch_size: 64,
+            seq_len: 64,
+            seed: 0,
+            device: DeviceSpec::Auto,
+            init: None,
+            threads: None,
+            eval_limit: None,
+            fused_cpu_mlp: true,
+            adam_betas: (0.9, 0.999),
+        }
+    }
+}
+
+impl LearnerConfig {
+    fn optimizer_config(&self) -> OptimizerConfig {
+        OptimizerConfig {
+            kind: self.optimizer,
+            weight_decay: self.weight_decay,
+            momentum: self.momentum,
+            betas: self.adam_betas,
+            eps: 1e-8,
+            clip_grad_norm: self.clip_grad_norm,
+        }
+    }
+}
+
+/// What one training step did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    /// Mean cross-entropy of the batch (per example, or per token).
+    pub loss: f64,
+    /// Global L2 norm of the gradients before clipping.
+    pub grad_norm: f64,
+    /// Samples seen / samples per epoch.
+    pub epoch: f64,
+    /// Samples in this step's batch (examples, or token windows of
+    /// `seq_len` targets each).
+    pub samples: usize,
+    /// Samples seen since the start (or the restored snapshot's count).
+    pub samples_seen: u64,
+}
+
+/// A description of the learner for the UI and the run record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LearnerInfo {
+    pub task: String,
+    pub model: String,
+    pub params: usize,
+    pub device: String,
+    /// Set when `auto` fell back to the CPU.
+    pub device_notice: Option<String>,
+    pub threads: usize,
+    /// `fused-cpu-mlp` or `candle-autograd`.
+    pub engine: &'static str,
+    pub train_size: usize,
+    pub test_size: usize,
+    pub classes: Option<usize>,
+    pub vocab: Option<usize>,
+    pub seq_len: Option<usize>,
+}
+
+enum Engine {
+    Graph {
+        model: Box<Model>,
+        optimizer: Optimizer,
+    },
+    Fused {
+        spec: ModelSpec,
+        mlp: Box<FusedMlp>,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum EngineState {
+    Graph {
+        values: Vec<(String, Tensor)>,
+        optimizer: Optimizer,
+    },
+    Fused(Box<FusedMlp>),
+}
+
+/// Weights, optimizer state and data position at one moment.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    state: EngineState,
+    sampler: EpochSampler,
+}
+
+pub struct Learner {
+    data: Dataset,
+    device: Device,
+    info: LearnerInfo,
+    sampler: EpochSampler,
+    engine: Engine,
+    pool: Option<rayon::ThreadPool>,
+    batch_size: usize,
+    eval_limit: Option<usize>,
+    indices: Vec<usize>,
+    features: Vec<f32>,
+    labels: Vec<u32>,
+}
+
+impl Learner {
+    /// Loads the data and builds the model (seeded: the same seed gives the
+    /// same initial weights and batch order).
+    pub fn new(cfg: &LearnerConfig) -> Result<Learner> {
+        if cfg.batch_size == 0 {
+            return Err(TrainError::Config("batch size must be positive".into()));
+        }
+        if cfg.threads == Some(0) {
+            return Err(TrainError::Config("threads must be positive".into()));
+        }
+        let opened = cfg.device.open()?;
+        let device = opened.device;
+        let data = Dataset::load(&cfg.task, cfg.seq_len)?;
+        let model = Model::build(
+            &cfg.model,
+            data.kind(),
+            cfg.init.as_deref(),
+            cfg.seed,
+            &device,
+        )?;
+        let params = model.params().count();
+        let spec = model.spec().to_string();
+        let engine = build_engine(cfg, model, data.kind(), &device)?;
+        let pool = thread_pool(cfg, &engine, &device)?;
+        let (classes, vocab, seq_len) = match data.kind() {
+            DataKind::Classification { classes, .. } => (Some(*classes), None, None),
+            DataKind::LanguageModel { vocab, seq_len } => (None, Some(*vocab), Some(*seq_len)),
+        };
+        let info = LearnerInfo {
+            task: cfg.task.to_string(),
+            model: spec,
+            params,
+            device: device_label(&device),
+            device_notice: opened.notice,
+            threads: pool
+                .as_ref()
+                .map_or(1, rayon::ThreadPool::current_num_threads),
+            engine: match engine {
+                Engine::Fused { .. } => "fused-cpu-mlp",
+                Engine::Graph { .. } => "candle-autograd",
+            },
+            train_size: data.train_size(),
+            test_size: data.test_size(),
+            classes,
+            vocab,
+            seq_len,
+        };
+        if data.train_size() == 0 {
+            return Err(TrainError::Config(format!(
+                "task {}: no training samples",
+                cfg.task
+            )));
+        }
+        let sampler = EpochSampler::new(data.train_size(), cfg.seed ^ SAMPLER_SEED_SALT);
+        Ok(Learner {
+            data,
+            device,
+            info,
+            sampler,
+            engine,
+            pool,
+            batch_size: cfg.batch_size,
+            eval_limit: cfg.eval_limit,
+            indices: Vec::new(),
+            features: Vec::new(),
+            labels: Vec::new(),
+        })
+    }
+
+    pub fn info(&self) -> LearnerInfo {
+        self.info.clone()
+    }
+
+    /// The notice to print when `auto` fell back to the CPU.
+    pub fn device_notice(&self) -> Option<String> {
+        self.info.device_notice.clone()
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Samples the next batch and does one update at learning rate `lr`.
+    pub fn train_step(&mut self, lr: f64) -> Result<StepStats> {
+        if !(lr.is_finite() && lr >= 0.0) {
+            return Err(TrainError::Config(format!(
+                "learning rate must be finite and >= 0, found {lr}"
+            )));
+        }
+        let pool = self.pool.take();
+        let out = match &pool {
+            Some(p) => p.install(|| self.step_inner(lr)),
+            None => self.step_inner(lr),
+        };
+        self.pool = pool;
+        out
+    }
+
+    fn step_inner(&mut self, lr: f64) -> Result<StepStats> {
+        self.sampler.next_batch(self.batch_size, &mut self.indices);
+        let (loss, grad_norm) = match &mut self.engine {
+            Engine::Fused { mlp, .. } => {
+                let (train, _) = self
+                    .data
+                    .images()
+                    .ok_or_else(|| TrainError::Config("fused MLP without images".into()))?;
+                self.features.clear();
+                train.features_into(&self.indices, &mut self.features);
+                self.labels.clear();
+                self.labels
+                    .extend(self.indices.iter().map(|&i| train.labels()[i]));
+                mlp.train_step(&self.features, &self.labels, lr)?
+            }
+            Engine::Graph { model, optimizer } => {
+                let batch = self.data.train_batch(&self.indices, &self.device)?;
+                let loss = batch_loss(model, &batch)?;
+                let grads = loss.backward()?;
+                let value = f64::from(loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?);
+                drop(loss);
+                let stats = optimizer.step(model.params().params(), &grads, lr)?;
+                (value, stats.grad_norm)
+            }
+        };
+        Ok(StepStats {
+            loss,
+            grad_norm,
+            epoch: self.sampler.epoch(),
+            samples: self.batch_size,
+            samples_seen: self.sampler.samples_seen(),
+        })
+    }
+
+    /// Metrics on the test split (evaluation mode, batched, no graph kept).
+    pub fn evaluate(&mut self) -> Result<EvalStats> {
+        let pool = self.pool.take();
+        let out = match &pool {
+            Some(p) => p.install(|| self.evaluate_inner()),
+            None => self.evaluate_inner(),
+        };
+        self.pool = pool;
+        out
+    }
+
+    fn evaluate_inner(&self) -> Result<EvalStats> {
+        let total = self
+            .eval_limit
+            .map_or(self.data.test_size(), |l| l.min(self.data.test_size()));
+        if total == 0 {
+            return Err(TrainError::Config("the test split is empty".into()));
+        }
+        let batch = match self.data.kind() {
+            DataKind::Classification { .. } => 500,
+            DataKind::LanguageModel { seq_len, .. } => {
+                (65_536 / seq_len).clamp(1, self.batch_size.max(8))
+            }
+        };
+        match (self.data.kind(), &self.engine) {
+            (DataKind::Classification { classes, .. }, Engine::Fused { mlp, .. }) => {
+                let (_, test) = self
+                    .data
+                    .images()
+                    .ok_or_else(|| TrainError::Config("fused MLP without images".into()))?;
+                let mut tally = ClassTally::default();
+                let mut features = Vec::new();
+                for start in (0..total).step_by(batch) {
+                    let idx: Vec<usize> = (start..(start + batch).min(total)).collect();
+                    features.clear();
+                    test.features_into(&idx, &mut features);
+                    let logits = mlp.logits(&features, idx.len())?;
+                    let labels: Vec<u32> = idx.iter().map(|&i| test.labels()[i]).collect();
+                    tally.add(&logits, *classes, &labels);
+                }
+                Ok(tally.finish(*classes))
+            }
+            (DataKind::Classification { classes, .. }, Engine::Graph { model, .. }) => {
+                let mut tally = ClassTally::default();
+                for start in (0..total).step_by(batch) {
+                    let Batch::Images { x, y } = self
+                        .data
+                        .test_batch(start..(start + batch).min(total), &self.device)?
+                    else {
+                        return Err(TrainError::Config("expected an image batch".into()));
+                    };
+                    let logits = model.forward(&x, false)?.detach();
+                    let logits: Vec<f32> = logits
+                        .flatten_all()?
+                        .to_dtype(candle_core::DType::F32)?
+                        .to_vec1()?;
+                    let labels: Vec<u32> = y.to_vec1()?;
+                    tally.add(&logits, *classes, &labels);
+                }
+                Ok(tally.finish(*classes))
+            }
+            (DataKind::LanguageModel { .. }, Engine::Graph { model, .. }) => {
+                let mut tally = TokenTally::default();
+                for start in (0..total).step_by(batch) {
+                    let Batch::Tokens { input, target } = self
+                        .data
+                        .test_batch(start..(start + batch).min(total), &self.device)?
+                    else {
+                        return Err(TrainError::Config("expected a token batch".into()));
+                    };
+                    let logits = model.forward(&input, false)?.detach();
+                    tally.add(&logits, &target)?;
+                }
+                Ok(tally.finish())
+            }
+            (DataKind::LanguageModel { .. }, Engine::Fused { .. }) => Err(TrainError::Config(
+                "the fused MLP does not model tokens".into(),
+            )),
+        }
+    }
+
+    /// A copy of the weights, optimizer state and data position.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let state = match &self.engine {
+            Engine::Graph { model, optimizer } => EngineState::Graph {
+                values: model.params().values()?,
+                optimizer: optimizer.snapshot()?,
+            },
+            Engine::Fused { mlp, .. } => EngineState::Fused(mlp.clone()),
+        };
+        Ok(Snapshot {
+            state,
+            sampler: self.sampler.clone(),
+        })
+    }
+
+    /// Returns to a snapshot of this learner: the following steps repeat
+    /// exactly what followed the snapshot.
+    pub fn restore(&mut self, snapshot: &Snapshot) -> Result<()> {
+        if snapshot.sampler.len() != self.sampler.len() {
+            return Err(TrainError::Config(
+                "snapshot of a different data set".into(),
+            ));
+        }
+        match (&mut self.engine, &snapshot.state) {
+            (
+                Engine::Graph { model, optimizer },
+                EngineState::Graph {
+                    values,
+                    optimizer: saved,
+                },
+            ) => {
+                let map: HashMap<String, Tensor> = values.iter().cloned().collect();
+                model.params().set_values(&map, "snapshot")?;
+                *optimizer = saved.snapshot()?;
+            }
+            (Engine::Fused { mlp, .. }, EngineState::Fused(saved)) => {
+                if mlp.widths() != saved.widths() {
+                    return Err(TrainError::Config("snapshot of a different model".into()));
+                }
+                *mlp = saved.clone();
+            }
+            _ => return Err(TrainError::Config("snapshot of a different learner".into())),
+        }
+        self.sampler = snapshot.sampler.clone();
+        Ok(())
+    }
+
+    /// The weights (and batch-norm statistics) as safetensors. Llama names
+    /// follow transformers' `LlamaForCausalLM`.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let values: HashMap<String, Tensor> = self.weights()?.into_iter().collect();
+        candle_core::safetensors::save(&values, path)
+            .map_err(|e| TrainError::file(path, format!("cannot write safetensors: {e}")))
+    }
+
+    /// Loads weights written by [`Learner::save`] for the same model.
+    pub fn load_weights(&mut self, path: &Path) -> Result<()> {
+        let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
+        let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+            .map_err(|e| TrainError::file(path, format!("not a readable safetensors file: {e}")))?;
+        let origin = path.display().to_string();
+        match &mut self.engine {
+            Engine::Graph { model, .. } => model.params().set_values(&tensors, &origin),
+            Engine::Fused { mlp, .. } => {
+                let values: Vec<(String, Tensor)> = tensors.into_iter().collect();
+                mlp.load(&values)
+                    .map_err(|e| TrainError::file(path, e.to_string()))
+            }
+        }
+    }
+
+    /// The current weights by name (deep copies).
+    pub fn weights(&self) -> Result<Vec<(String, Tensor)>> {
+        match &self.engine {
+            Engine::Graph { model, .. } => model.params().values(),
+            Engine::Fused { mlp, .. } => mlp.values(),
+        }
+    }
+
+    /// The spec as built (with `--init`, the checkpoint's shape).
+    pub fn model_spec(&self) -> &ModelSpec {
+        match &self.engine {
+            Engine::Graph { model, .. } => model.spec(),
+            Engine::Fused { spec, .. } => spec,
+        }
+    }
+
+    /// `n` tokens sampled after `prompt` (token models only), temperature
+    /// sampling (0: greedy) with a seed.
+    pub fn sample_text(
+        &self,
+        prompt: &[u32],
+        n: usize,
+        temperature: f64,
+        seed: u64,
+    ) -> Result<Vec<u32>> {
+        self.sample_text_with(
+            prompt,
+            n,
+            &SampleOptions {
+                temperature,
+                top_p: None,
+                seed,
+            },
+        )
+    }
+
+    pub fn sample_text_with(
+        &self,
+        prompt: &[u32],
+        n: usize,
+        options: &SampleOptions,
+    ) -> Result<Vec<u32>> {
+        let llama = match &self.engine {
+            Engine::Graph { model, .. } => model.llama(),
+            Engine::Fused { .. } => None,
+        }
+        .ok_or_else(|| {
+            TrainError::Config("sampling text needs a language model (--model llama)".into())
+        })?;
+        let run = || generate::sample(llama, prompt, n, options, &self.device);
+        match &self.pool {
+            Some(p) => p.install(run),
+            None => run(),
+        }
+    }
+
+    /// The loaded data (sizes, kind, batches).
+    pub fn dataset(&self) -> &Dataset {
+        &self.data
+    }
+}
+
+/// The fused MLP step on the CPU when allowed, else Candle's autograd.
+fn build_engine(
+    cfg: &LearnerConfig,
+    model: Model,
+    data: &DataKind,
+    device: &Device,
+) -> Result<Engine> {
+    let optimizer_cfg = cfg.optimizer_config();
+    if let (
+        ModelSpec::Mlp { hidden },
+        DataKind::Classification {
+            input_shape,
+            classes,
+        },
+        Device::Cpu,
+    ) = (model.spec(), data, device)
+        && cfg.fused_cpu_mlp
+    {
+        let mut widths = vec![input_shape.iter().product()];
+        widths.extend_from_slice(hidden);
+        widths.push(*classes);
+        let mlp = FusedMlp::from_store(model.params(), &widths, optimizer_cfg)?;
+        return Ok(Engine::Fused {
+            spec: model.spec().clone(),
+            mlp: Box::new(mlp),
+        });
+    }
+    let optimizer = Optimizer::new(optimizer_cfg, model.params().params().len())?;
+    Ok(Engine::Graph {
+        model: Box::new(model),
+        optimizer,
+    })
+}
+
+/// The rayon pool Candle's CPU kernels run in (none for the single-threaded
+/// fused MLP or a GPU). Candle splits its work into `get_num_threads()` jobs
+/// (RAYON_NUM_THREADS, else the physical cores) whatever the pool, so by
+/// default the pool has that many threads: fewer was measured slower.
+fn thread_pool(
+    cfg: &LearnerConfig,
+    engine: &Engine,
+    device: &Device,
+) -> Result<Option<rayon::ThreadPool>> {
+    if matches!(engine, Engine::Fused { .. }) || !matches!(device, Device::Cpu) {
+        return Ok(None);
+    }
+    let threads = cfg
+        .threads
+        .unwrap_or_else(candle_core::utils::get_num_threads);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("lrtop-train-{i}"))
+        .build()
+        .map(Some)
+        .map_err(|e| TrainError::Config(format!("cannot start {threads} CPU threads: {e}")))
+}
+
+/// Mean cross-entropy of a batch, keeping the graph for backward.
+fn batch_loss(model: &Model, batch: &Batch) -> Result<Tensor> {
+    match batch {
+        Batch::Images { x, y } => {
+            let logits = model.forward(x, true)?;
+            Ok(candle_nn::loss::cross_entropy(&logits, y)?)
+        }
+        Batch::Tokens { input, target } => {
+            let logits = model.forward(input, true)?;
+            let (n, len, vocab) = logits.dims3()?;
+            let logits = logits.reshape((n * len, vocab))?;
+            Ok(candle_nn::loss::cross_entropy(
+                &logits,
+                &target.reshape(n * len)?,
+            )?)
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Layers built only from differentiable tensor ops.
+
+use candle_core::{Result as CResult, Tensor, Var};
+
+use super::params::ParamBuilder;
+use crate::train::error::Result;
+
+/// `y = x W^T + b` with PyTorch's default initialisation, U(±1/sqrt(fan_in)).
+#[derive(Debug, Clone)]
+pub struct Linear {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+}
+
+impl Linear {
+    pub fn new(
+        pb: &mut ParamBuilder,
+        name: &str,
+        inputs: usize,
+        outputs: usize,
+        bias: bool,
+    ) -> Result<Linear> {
+        let bound = 1.0 / (inputs as f64).sqrt();
+        pb.scope(name, |pb| {
+            let weight = pb.uniform("weight", (outputs, inputs), bound)?;
+            let bias = if bias {
+                Some(pb.uniform("bias", outputs, bound)?)
+            } else {
+                None
+            };
+            Ok(Linear { weight, bias })
+        })
+    }
+
+    /// A layer whose weight is drawn from N(0, std²), no bias (Llama's init).
+    pub fn normal(
+        pb: &mut ParamBuilder,
+        name: &str,
+        inputs: usize,
+        outputs: usize,
+        std: f64,
+    ) -> Result<Linear> {
+        let weight = pb.scope(name, |pb| pb.normal("weight", (outputs, inputs), std))?;
+        Ok(Linear { weight, bias: None })
+    }
+
+    /// `x`: `(..., inputs)`.
+    pub fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        let dims = x.dims().to_vec();
+        let inputs = dims[dims.len() - 1];
+        let rows: usize = dims[..dims.len() - 1].iter().product();
+        let y = x.reshape((rows, inputs))?.matmul(&self.weight.t()?)?;
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let mut out_dims = dims;
+        let last = out_dims.len() - 1;
+        out_dims[last] = self.weight.dim(0)?;
+        y.reshape(out_dims)
+    }
+}
+
+/// A 2-D convolution, square kernel, PyTorch's default initialisation unless
+/// `he_normal` (He et al.'s N(0, 2/fan_out), the ResNet paper's).
+#[derive(Debug, Clone)]
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    padding: usize,
+    stride: usize,
+}
+
+pub struct ConvShape {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub kernel: usize,
+    pub padding: usize,
+    pub stride: usize,
+}
+
+impl Conv2d {
+    pub fn new(
+        pb: &mut ParamBuilder,
+        name: &str,
+        s: ConvShape,
+        bias: bool,
+        he_normal: bool,
+    ) -> Result<Conv2d> {
+        let fan_in = s.inputs * s.kernel * s.kernel;
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let shape = (s.outputs, s.inputs, s.kernel, s.kernel);
+        pb.scope(name, |pb| {
+            let weight = if he_normal {
+                let fan_out = s.outputs * s.kernel * s.kernel;
+                pb.normal("weight", shape, (2.0 / fan_out as f64).sqrt())?
+            } else {
+                pb.uniform("weight", shape, bound)?
+            };
+            let bias = if bias {
+                Some(pb.uniform("bias", s.outputs, bound)?)
+            } else {
+                None
+            };
+            Ok(Conv2d {
+                weight,
+                bias,
+                padding: s.padding,
+                stride: s.stride,
+            })
+        })
+    }
+
+    /// `x`: `(n, C, H, W)`.
+    pub fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        let y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
+            None => Ok(y),
+        }
+    }
+}
+
+/// Batch normalisation over `(n, H, W)` per channel, PyTorch's semantics:
+/// training normalises with the batch's biased variance and moves the
+/// running mean and unbiased variance by `momentum`; evaluation uses the
+/// running statistics. (candle-nn's `BatchNorm` registers its running
+/// statistics as trainable variables, hence this one.)
+#[derive(Debug, Clone)]
+pub struct BatchNorm2d {
+    weight: Tensor,
+    bias: Tensor,
+    running_mean: Var,
+    running_var: Var,
+    eps: f64,
+    momentum: f64,
+}
+
+impl BatchNorm2d {
+    pub fn new(pb: &mut ParamBuilder, name: &str, channels: usize) -> Result<BatchNorm2d> {
+        pb.scope(name, |pb| {
+            Ok(BatchNorm2d {
+                weight: pb.constant("weight", channels, 1.0)?,
+                bias: pb.constant("bias", channels, 0.0)?,
+                running_mean: pb.buffer("running_mean", channels, 0.0)?,
+                running_var: pb.buffer("running_var", channels, 1.0)?,
+                eps: 1e-5,
+                momentum: 0.1,
+            })
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor, train: bool) -> CResult<Tensor> {
+        let channels = self.weight.dim(0)?;
+        let per_channel = |t: &Tensor| t.reshape((1, channels, 1, 1));
+        let (centred, var) = if train {
+            let mean = x.mean_keepdim((0, 2, 3))?;
+            let centred = x.broadcast_sub(&mean)?;
+            let var = centred.sqr()?.mean_keepdim((0, 2, 3))?;
+            let count = (x.elem_count() / channels) as f64;
+            let unbiased = var.detach().affine(count / (count - 1.0).max(1.0), 0.0)?;
+            let m = self.momentum;
+            let new_mean = ((self.running_mean.as_tensor() * (1.0 - m))?
+                + (mean.detach().flatten_all()? * m)?)?;
+            let new_var =
+                ((self.running_var.as_tensor() * (1.0 - m))? + (unbiased.flatten_all()? * m)?)?;
+            self.running_mean.set(&new_mean)?;
+            self.running_var.set(&new_var)?;
+            (centred, var)
+        } else {
+            let mean = per_channel(&self.running_mean.as_detached_tensor())?;
+            let var = per_channel(&self.running_var.as_detached_tensor())?;
+            (x.broadcast_sub(&mean)?, var)
+        };
+        centred
+            .broadcast_div(&(var + self.eps)?.sqrt()?)?
+            .broadcast_mul(&per_channel(&self.weight)?)?
+            .broadcast_add(&per_channel(&self.bias)?)
+    }
+}

@@ -1,0 +1,269 @@
+//! A Llama-architecture language model that trains under Candle's autograd:
+//! RMSNorm via `rms_norm_slow`, RoPE (the rotate-half form of Hugging Face)
+//! from narrow/cat/mul, grouped-query attention (keys and values repeated per
+//! query group), a causal mask, the generic softmax and a SwiGLU MLP. Candle's
+//! fused `rms_norm`, `softmax_last_dim` and `rotary_emb` have no backward
+//! pass, so none of them appears here. Parameter names are those of
+//! transformers' `LlamaForCausalLM`, so checkpoints load and save as is.
+
+use candle_core::{D, Device, Result as CResult, Tensor};
+
+use super::layers::Linear;
+use super::llama_config::{LlamaShape, RopeScaling};
+use super::params::ParamBuilder;
+use crate::train::error::{Result, TrainError};
+
+/// transformers' default `initializer_range`.
+const INIT_STD: f64 = 0.02;
+
+#[derive(Debug, Clone)]
+struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+}
+
+#[derive(Debug, Clone)]
+struct Block {
+    input_norm: Tensor,
+    attn: Attention,
+    post_attention_norm: Tensor,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+#[derive(Debug, Clone)]
+pub struct Llama {
+    shape: LlamaShape,
+    embed: Tensor,
+    blocks: Vec<Block>,
+    norm: Tensor,
+    lm_head: Tensor,
+    /// `(context, head_dim)` tables, the halves repeated as transformers does.
+    cos: Tensor,
+    sin: Tensor,
+    /// `(context, context)` additive causal mask: 0 on and below the diagonal, -inf above.
+    mask: Tensor,
+}
+
+impl Llama {
+    /// Creates the variables (seeded, or from the checkpoint `pb` holds).
+    /// `context` is the longest sequence the model will see.
+    pub fn new(
+        pb: &mut ParamBuilder,
+        shape: &LlamaShape,
+        context: usize,
+        device: &Device,
+    ) -> Result<Llama> {
+        let s = shape;
+        if s.heads == 0 || s.kv_heads == 0 || !s.heads.is_multiple_of(s.kv_heads) {
+            return Err(TrainError::Model(format!(
+                "llama: heads ({}) must be a positive multiple of kv-heads ({})",
+                s.heads, s.kv_heads
+            )));
+        }
+        if s.head_dim == 0 || !s.head_dim.is_multiple_of(2) {
+            return Err(TrainError::Model(format!(
+                "llama: head dim {} must be even",
+                s.head_dim
+            )));
+        }
+        let embed = pb.scope("model", |pb| {
+            pb.normal("embed_tokens.weight", (s.vocab, s.dim), INIT_STD)
+        })?;
+        let mut blocks = Vec::with_capacity(s.layers);
+        for i in 0..s.layers {
+            let block = pb.scope(&format!("model.layers.{i}"), |pb| {
+                let attn = pb.scope("self_attn", |pb| {
+                    Ok(Attention {
+                        q: Linear::normal(pb, "q_proj", s.dim, s.heads * s.head_dim, INIT_STD)?,
+                        k: Linear::normal(pb, "k_proj", s.dim, s.kv_heads * s.head_dim, INIT_STD)?,
+                        v: Linear::normal(pb, "v_proj", s.dim, s.kv_heads * s.head_dim, INIT_STD)?,
+                        o: Linear::normal(pb, "o_proj", s.heads * s.head_dim, s.dim, INIT_STD)?,
+                    })
+                })?;
+                let input_norm = pb.constant("input_layernorm.weight", s.dim, 1.0)?;
+                let post_attention_norm =
+                    pb.constant("post_attention_layernorm.weight", s.dim, 1.0)?;
+                let (gate, up, down) = pb.scope("mlp", |pb| {
+                    Ok((
+                        Linear::normal(pb, "gate_proj", s.dim, s.intermediate, INIT_STD)?,
+                        Linear::normal(pb, "up_proj", s.dim, s.intermediate, INIT_STD)?,
+                        Linear::normal(pb, "down_proj", s.intermediate, s.dim, INIT_STD)?,
+                    ))
+                })?;
+                Ok(Block {
+                    input_norm,
+                    attn,
+                    post_attention_norm,
+                    gate,
+                    up,
+                    down,
+                })
+            })?;
+            blocks.push(block);
+        }
+        let norm = pb.scope("model", |pb| pb.constant("norm.weight", s.dim, 1.0))?;
+        // transformers ignores a stored lm_head when the embeddings are tied.
+        let lm_head = if s.tie_embeddings {
+            embed.clone()
+        } else {
+            pb.normal("lm_head.weight", (s.vocab, s.dim), INIT_STD)?
+        };
+        let context = context.max(1);
+        let (cos, sin) = rope_tables(s, context, device)?;
+        let mask = causal_mask(context, device)?;
+        let (cos, sin, mask) = (
+            cos.to_dtype(pb.dtype())?,
+            sin.to_dtype(pb.dtype())?,
+            mask.to_dtype(pb.dtype())?,
+        );
+        Ok(Llama {
+            shape: s.clone(),
+            embed,
+            blocks,
+            norm,
+            lm_head,
+            cos,
+            sin,
+            mask,
+        })
+    }
+
+    pub fn shape(&self) -> &LlamaShape {
+        &self.shape
+    }
+
+    /// The longest sequence `forward` accepts.
+    pub fn context(&self) -> usize {
+        self.mask.dim(0).unwrap_or(0)
+    }
+
+    /// Logits `(n, L, vocab)` for token ids `(n, L)` u32.
+    pub fn forward(&self, ids: &Tensor) -> CResult<Tensor> {
+        let (n, len) = ids.dims2()?;
+        if len > self.context() {
+            candle_core::bail!(
+                "sequence of {len} tokens is longer than the model's context {}",
+                self.context()
+            );
+        }
+        let eps = self.shape.rms_norm_eps as f32;
+        let mut x =
+            self.embed
+                .index_select(&ids.flatten_all()?, 0)?
+                .reshape((n, len, self.shape.dim))?;
+        let cos = self.cos.narrow(0, 0, len)?;
+        let sin = self.sin.narrow(0, 0, len)?;
+        let mask = self.mask.narrow(0, 0, len)?.narrow(1, 0, len)?;
+        for block in &self.blocks {
+            let h = candle_nn::ops::rms_norm_slow(&x, &block.input_norm, eps)?;
+            x = (x + self.attention(&block.attn, &h, &cos, &sin, &mask)?)?;
+            let h = candle_nn::ops::rms_norm_slow(&x, &block.post_attention_norm, eps)?;
+            let mlp = (block.gate.forward(&h)?.silu()? * block.up.forward(&h)?)?;
+            x = (x + block.down.forward(&mlp)?)?;
+        }
+        let x = candle_nn::ops::rms_norm_slow(&x, &self.norm, eps)?;
+        let logits = x
+            .reshape((n * len, self.shape.dim))?
+            .matmul(&self.lm_head.t()?)?;
+        logits.reshape((n, len, self.shape.vocab))
+    }
+
+    fn attention(
+        &self,
+        a: &Attention,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: &Tensor,
+    ) -> CResult<Tensor> {
+        let s = &self.shape;
+        let (n, len, _) = x.dims3()?;
+        let heads = |t: Tensor, count: usize| -> CResult<Tensor> {
+            t.reshape((n, len, count, s.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = rope(&heads(a.q.forward(x)?, s.heads)?, cos, sin)?;
+        let k = rope(&heads(a.k.forward(x)?, s.kv_heads)?, cos, sin)?;
+        let v = heads(a.v.forward(x)?, s.kv_heads)?;
+        let groups = s.heads / s.kv_heads;
+        let k = candle_transformers::utils::repeat_kv(k, groups)?;
+        let v = candle_transformers::utils::repeat_kv(v, groups)?.contiguous()?;
+        let scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (s.head_dim as f64).sqrt()))?;
+        let scores = scores.broadcast_add(mask)?;
+        let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let y = weights
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((n, len, s.heads * s.head_dim))?;
+        a.o.forward(&y)
+    }
+}
+
+/// transformers' rotate-half RoPE: `x * cos + rotate_half(x) * sin`, with
+/// `rotate_half(x) = cat(-x2, x1)`. `x`: `(n, heads, L, head_dim)`.
+fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> CResult<Tensor> {
+    let half = x.dim(D::Minus1)? / 2;
+    let x1 = x.narrow(D::Minus1, 0, half)?;
+    let x2 = x.narrow(D::Minus1, half, half)?;
+    let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+    x.broadcast_mul(cos)? + rotated.broadcast_mul(sin)?
+}
+
+/// The inverse frequencies, with Llama 3's scaling when configured.
+pub fn inverse_frequencies(shape: &LlamaShape) -> Vec<f64> {
+    let d = shape.head_dim;
+    let base: Vec<f64> = (0..d)
+        .step_by(2)
+        .map(|i| 1.0 / shape.rope_theta.powf(i as f64 / d as f64))
+        .collect();
+    match &shape.rope_scaling {
+        None => base,
+        Some(sc) => base.into_iter().map(|f| llama3_scale(f, sc)).collect(),
+    }
+}
+
+fn llama3_scale(freq: f64, sc: &RopeScaling) -> f64 {
+    let old = sc.original_max_position_embeddings as f64;
+    let low_wavelen = old / sc.low_freq_factor;
+    let high_wavelen = old / sc.high_freq_factor;
+    let wavelen = std::f64::consts::TAU / freq;
+    if wavelen < high_wavelen {
+        freq
+    } else if wavelen > low_wavelen {
+        freq / sc.factor
+    } else {
+        let smooth =
+            (old / wavelen - sc.low_freq_factor) / (sc.high_freq_factor - sc.low_freq_factor);
+        (1.0 - smooth) * freq / sc.factor + smooth * freq
+    }
+}
+
+fn rope_tables(shape: &LlamaShape, context: usize, device: &Device) -> CResult<(Tensor, Tensor)> {
+    let inv = inverse_frequencies(shape);
+    let d = shape.head_dim;
+    let mut cos = Vec::with_capacity(context * d);
+    let mut sin = Vec::with_capacity(context * d);
+    for pos in 0..context {
+        for i in 0..d {
+            let angle = pos as f64 * inv[i % (d / 2)];
+            cos.push(angle.cos() as f32);
+            sin.push(angle.sin() as f32);
+        }
+    }
+    Ok((
+        Tensor::from_vec(cos, (context, d), device)?,
+        Tensor::from_vec(sin, (context, d), device)?,
+    ))
+}
+
+fn causal_mask(context: usize, device: &Device) -> CResult<Tensor> {
+    let values: Vec<f32> = (0..context)
+        .flat_map(|i| (0..context).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    Tensor::from_vec(values, (context, context), device)
+}

@@ -1,0 +1,680 @@
+//! The trainable Llama against references: transformers' validation loss
+//! for the shared tiny checkpoint, candle-transformers' own Llama inference
+//! on the same weights (several shapes, GQA, tied embeddings, rope_theta),
+//! config parsing, checkpoint errors, fine-tuning and sampling.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::llama as ct;
+use lrtop::train::models::llama_config::parse_config;
+use lrtop::train::models::{LlamaSpec, Model, ModelSpec};
+use lrtop::train::{
+    DataKind, DeviceSpec, Learner, LearnerConfig, OptimizerKind, SampleOptions, TaskSpec,
+};
+
+const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference-models");
+/// transformers 5.24's mean cross-entropy of tiny-llama on progressions/val.bin (seq-len 32).
+const REFERENCE_EVAL_LOSS: f64 = 0.065498;
+
+/// Copies of the shared checkpoint and data, for checkouts without `../shared`.
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/reference-models"
+);
+
+fn reference() -> Option<PathBuf> {
+    [REFERENCE, FIXTURE]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|dir| dir.join("tiny-llama/model.safetensors").is_file())
+}
+
+fn reference_learner(dir: &Path, optimizer: OptimizerKind) -> Learner {
+    let cfg = LearnerConfig {
+        task: TaskSpec::Tokens {
+            dir: dir.join("progressions"),
+            vocab: None,
+        },
+        model: ModelSpec::Llama(LlamaSpec::default()),
+        init: Some(dir.join("tiny-llama")),
+        optimizer,
+        seq_len: 32,
+        batch_size: 16,
+        device: DeviceSpec::Cpu,
+        ..LearnerConfig::default()
+    };
+    Learner::new(&cfg).unwrap()
+}
+
+#[test]
+fn reference_checkpoint_eval_loss_matches_transformers() {
+    let dir = reference().expect("the reference checkpoint is in tests/fixtures/reference-models");
+    let mut learner = reference_learner(&dir, OptimizerKind::AdamW);
+    let info = learner.info();
+    assert_eq!(info.vocab, Some(64));
+    assert_eq!(info.test_size, 200);
+    let eval = learner.evaluate().unwrap();
+    let rel = (eval.loss - REFERENCE_EVAL_LOSS).abs() / REFERENCE_EVAL_LOSS;
+    println!(
+        "reference eval_loss {:.6} (transformers {REFERENCE_EVAL_LOSS}), relative error {rel:.2e}",
+        eval.loss
+    );
+    assert!(
+        rel < 1e-3,
+        "eval_loss {} vs {REFERENCE_EVAL_LOSS}",
+        eval.loss
+    );
+    assert_eq!(eval.count, 200 * 31);
+    assert_eq!(
+        learner.model_spec().to_string(),
+        "llama(dim=64,layers=2,heads=4,kv_heads=2,intermediate=128,rope_theta=10000,rms_norm_eps=0.00001,tied=false)"
+    );
+
+    // Fine-tuning: a few AdamW steps at a small LR keep it good, and train.
+    let before = learner.train_step(1e-4).unwrap().loss;
+    assert!(before < 0.5, "train loss {before}");
+    for _ in 0..5 {
+        learner.train_step(1e-4).unwrap();
+    }
+    assert!(learner.evaluate().unwrap().loss < 0.1);
+}
+
+#[test]
+fn reference_checkpoint_greedy_continues_a_progression() {
+    let dir = reference().expect("the reference checkpoint is in tests/fixtures/reference-models");
+    let learner = reference_learner(&dir, OptimizerKind::Sgd);
+    let prompt = [10u32, 13, 16, 19, 22, 25];
+    let greedy = learner.sample_text(&prompt, 5, 0.0, 0).unwrap();
+    assert_eq!(greedy, vec![28, 31, 34, 37, 40]);
+    let options = SampleOptions {
+        temperature: 1.0,
+        top_p: Some(0.9),
+        seed: 3,
+    };
+    let a = learner.sample_text_with(&prompt, 8, &options).unwrap();
+    let b = learner.sample_text_with(&prompt, 8, &options).unwrap();
+    assert_eq!(a, b, "seeded");
+    assert!(a.iter().all(|&t| t < 64));
+    assert!(learner.sample_text(&[], 3, 1.0, 0).is_err());
+    assert!(learner.sample_text(&[64], 3, 1.0, 0).is_err());
+}
+
+/// A random checkpoint in Hugging Face's layout.
+struct Checkpoint {
+    hidden: usize,
+    intermediate: usize,
+    vocab: usize,
+    layers: usize,
+    heads: usize,
+    kv_heads: usize,
+    rope_theta: f64,
+    rms_norm_eps: f64,
+    tied: bool,
+    /// transformers 5 writes rope_theta under rope_parameters.
+    rope_parameters: bool,
+}
+
+fn pseudo_random(n: usize, seed: u64, scale: f32, offset: f32) -> Vec<f32> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            offset + scale * (((state >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0)
+        })
+        .collect()
+}
+
+impl Checkpoint {
+    fn tensors(&self) -> HashMap<String, Tensor> {
+        let hd = self.hidden / self.heads;
+        let mut shapes: Vec<(String, Vec<usize>, f32)> = vec![(
+            "model.embed_tokens.weight".into(),
+            vec![self.vocab, self.hidden],
+            0.0,
+        )];
+        for l in 0..self.layers {
+            let p = format!("model.layers.{l}");
+            shapes.extend([
+                (
+                    format!("{p}.self_attn.q_proj.weight"),
+                    vec![self.heads * hd, self.hidden],
+                    0.0,
+                ),
+                (
+                    format!("{p}.self_attn.k_proj.weight"),
+                    vec![self.kv_heads * hd, self.hidden],
+                    0.0,
+                ),
+                (
+                    format!("{p}.self_attn.v_proj.weight"),
+                    vec![self.kv_heads * hd, self.hidden],
+                    0.0,
+                ),
+                (
+                    format!("{p}.self_attn.o_proj.weight"),
+                    vec![self.hidden, self.heads * hd],
+                    0.0,
+                ),
+                (
+                    format!("{p}.mlp.gate_proj.weight"),
+                    vec![self.intermediate, self.hidden],
+                    0.0,
+                ),
+                (
+                    format!("{p}.mlp.up_proj.weight"),
+                    vec![self.intermediate, self.hidden],
+                    0.0,
+                ),
+                (
+                    format!("{p}.mlp.down_proj.weight"),
+                    vec![self.hidden, self.intermediate],
+                    0.0,
+                ),
+                (
+                    format!("{p}.input_layernorm.weight"),
+                    vec![self.hidden],
+                    1.0,
+                ),
+                (
+                    format!("{p}.post_attention_layernorm.weight"),
+                    vec![self.hidden],
+                    1.0,
+                ),
+            ]);
+        }
+        shapes.push(("model.norm.weight".into(), vec![self.hidden], 1.0));
+        if !self.tied {
+            shapes.push(("lm_head.weight".into(), vec![self.vocab, self.hidden], 0.0));
+        }
+        shapes
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, dims, offset))| {
+                let n = dims.iter().product();
+                let scale = if offset == 0.0 { 0.3 } else { 0.2 };
+                (
+                    name,
+                    Tensor::from_vec(
+                        pseudo_random(n, i as u64, scale, offset),
+                        dims,
+                        &Device::Cpu,
+                    )
+                    .unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn config_json(&self) -> String {
+        let rope = if self.rope_parameters {
+            format!(
+                r#""rope_parameters": {{"rope_theta": {}, "rope_type": "default"}}"#,
+                self.rope_theta
+            )
+        } else {
+            format!(r#""rope_theta": {}, "rope_scaling": null"#, self.rope_theta)
+        };
+        format!(
+            r#"{{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
+                "hidden_size": {}, "intermediate_size": {}, "vocab_size": {}, "num_hidden_layers": {},
+                "num_attention_heads": {}, "num_key_value_heads": {}, "rms_norm_eps": {},
+                "max_position_embeddings": 64, "tie_word_embeddings": {}, {rope}}}"#,
+            self.hidden,
+            self.intermediate,
+            self.vocab,
+            self.layers,
+            self.heads,
+            self.kv_heads,
+            self.rms_norm_eps,
+            self.tied
+        )
+    }
+
+    fn write(&self, dir: &Path) {
+        candle_core::safetensors::save(&self.tensors(), dir.join("model.safetensors")).unwrap();
+        std::fs::write(dir.join("config.json"), self.config_json()).unwrap();
+    }
+}
+
+fn tokens_kind(vocab: usize, seq_len: usize) -> DataKind {
+    DataKind::LanguageModel { vocab, seq_len }
+}
+
+/// Largest |difference| between lrtop's logits and candle-transformers'
+/// (which returns the last position only, so each prefix is run separately).
+fn max_logit_difference(dir: &Path, ids: &[u32], rope_theta: f64) -> f64 {
+    let text = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    let config: ct::LlamaConfig = serde_json::from_str(&text).unwrap();
+    let mut config = config.into_config(false);
+    config.rope_theta = rope_theta as f32; // it does not read transformers 5's rope_parameters
+    let weights =
+        candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
+    let vb = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
+    let reference = ct::Llama::load(vb, &config).unwrap();
+
+    let len = ids.len();
+    let ours = Model::build(
+        &ModelSpec::Llama(LlamaSpec::default()),
+        &tokens_kind(config.vocab_size, len),
+        Some(dir),
+        0,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let input = Tensor::from_slice(ids, (1, len), &Device::Cpu).unwrap();
+    let logits = ours.forward(&input, false).unwrap().squeeze(0).unwrap();
+    let mut worst = 0f64;
+    for t in 1..=len {
+        let mut cache = ct::Cache::new(false, DType::F32, &config, &Device::Cpu).unwrap();
+        let want = reference
+            .forward(&input.narrow(1, 0, t).unwrap(), 0, &mut cache)
+            .unwrap()
+            .squeeze(0)
+            .unwrap();
+        let got = logits.get(t - 1).unwrap();
+        let diff = (got - want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        worst = worst.max(f64::from(diff));
+    }
+    worst
+}
+
+#[test]
+fn logits_equal_candle_transformers() {
+    let cases = [
+        // GQA, transformers 5 config layout.
+        Checkpoint {
+            hidden: 32,
+            intermediate: 64,
+            vocab: 50,
+            layers: 2,
+            heads: 4,
+            kv_heads: 2,
+            rope_theta: 10_000.0,
+            rms_norm_eps: 1e-5,
+            tied: false,
+            rope_parameters: true,
+        },
+        // Multi-head, large rope_theta, tied embeddings without lm_head.weight.
+        Checkpoint {
+            hidden: 48,
+            intermediate: 80,
+            vocab: 37,
+            layers: 1,
+            heads: 3,
+            kv_heads: 3,
+            rope_theta: 500_000.0,
+            rms_norm_eps: 1e-6,
+            tied: true,
+            rope_parameters: false,
+        },
+        // Multi-query attention, 3 layers.
+        Checkpoint {
+            hidden: 64,
+            intermediate: 96,
+            vocab: 70,
+            layers: 3,
+            heads: 8,
+            kv_heads: 1,
+            rope_theta: 1_000.0,
+            rms_norm_eps: 1e-5,
+            tied: false,
+            rope_parameters: false,
+        },
+    ];
+    let ids: Vec<u32> = (0..20u32).map(|i| (i * 11 + 3) % 37).collect();
+    for (i, case) in cases.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        case.write(dir.path());
+        let diff = max_logit_difference(dir.path(), &ids, case.rope_theta);
+        println!("case {i}: max |logit difference| = {diff:.2e}");
+        assert!(diff < 1e-4, "case {i}: {diff}");
+    }
+    if let Some(dir) = reference() {
+        let ids: Vec<u32> = (0..32u32).map(|i| (7 + 3 * i) % 64).collect();
+        let diff = max_logit_difference(&dir.join("tiny-llama"), &ids, 10_000.0);
+        println!("tiny-llama: max |logit difference| = {diff:.2e}");
+        assert!(diff < 1e-4, "tiny-llama: {diff}");
+    }
+}
+
+#[test]
+fn sharded_checkpoints_load() {
+    let case = Checkpoint {
+        hidden: 32,
+        intermediate: 64,
+        vocab: 40,
+        layers: 2,
+        heads: 4,
+        kv_heads: 2,
+        rope_theta: 10_000.0,
+        rms_norm_eps: 1e-5,
+        tied: false,
+        rope_parameters: true,
+    };
+    let single = tempfile::tempdir().unwrap();
+    case.write(single.path());
+    let sharded = tempfile::tempdir().unwrap();
+    std::fs::write(sharded.path().join("config.json"), case.config_json()).unwrap();
+    let (a, b): (Vec<_>, Vec<_>) = case
+        .tensors()
+        .into_iter()
+        .partition(|(n, _)| n.contains("layers.0") || n.contains("embed"));
+    let mut map = serde_json::Map::new();
+    for (file, part) in [
+        ("model-00001-of-00002.safetensors", a),
+        ("model-00002-of-00002.safetensors", b),
+    ] {
+        for (name, _) in &part {
+            map.insert(name.clone(), file.into());
+        }
+        candle_core::safetensors::save(
+            &part.into_iter().collect::<HashMap<_, _>>(),
+            sharded.path().join(file),
+        )
+        .unwrap();
+    }
+    let index = serde_json::json!({ "metadata": {}, "weight_map": map });
+    std::fs::write(
+        sharded.path().join("model.safetensors.index.json"),
+        index.to_string(),
+    )
+    .unwrap();
+    let ids = Tensor::from_slice(&[1u32, 5, 9, 2], (1, 4), &Device::Cpu).unwrap();
+    let logits = |dir: &Path| -> Vec<f32> {
+        let m = Model::build(
+            &ModelSpec::Llama(LlamaSpec::default()),
+            &tokens_kind(40, 4),
+            Some(dir),
+            0,
+            &Device::Cpu,
+        )
+        .unwrap();
+        m.forward(&ids, false)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    };
+    assert_eq!(logits(single.path()), logits(sharded.path()));
+}
+
+#[test]
+fn configs_from_both_transformers_versions() {
+    let base = r#""hidden_size": 64, "intermediate_size": 128, "vocab_size": 64, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-6, "max_position_embeddings": 64"#;
+    let v5 = parse_config(&format!(
+        r#"{{{base}, "rope_parameters": {{"rope_theta": 250000.0, "rope_type": "default"}}}}"#
+    ))
+    .unwrap();
+    assert_eq!(
+        (
+            v5.rope_theta,
+            v5.rope_scaling.clone(),
+            v5.head_dim,
+            v5.tie_embeddings
+        ),
+        (250_000.0, None, 16, false)
+    );
+    assert_eq!(v5.rms_norm_eps, 1e-6);
+    let v4 = parse_config(&format!(
+        r#"{{{base}, "rope_theta": 500000.0, "rope_scaling": null, "tie_word_embeddings": true}}"#
+    ))
+    .unwrap();
+    assert_eq!((v4.rope_theta, v4.tie_embeddings), (500_000.0, true));
+    let default_theta = parse_config(&format!("{{{base}}}")).unwrap();
+    assert_eq!(default_theta.rope_theta, 10_000.0);
+    let head_dim = parse_config(&format!(r#"{{{base}, "head_dim": 32}}"#)).unwrap();
+    assert_eq!(head_dim.head_dim, 32);
+    let llama3 = parse_config(&format!(
+        r#"{{{base}, "rope_theta": 500000.0, "rope_scaling": {{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}}}}"#
+    ))
+    .unwrap();
+    assert_eq!(llama3.rope_scaling.map(|s| s.factor), Some(8.0));
+    let in_parameters = parse_config(&format!(
+        r#"{{{base}, "rope_parameters": {{"rope_type": "llama3", "rope_theta": 500000.0, "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}}}}"#
+    ))
+    .unwrap();
+    assert_eq!(
+        (
+            in_parameters.rope_theta,
+            in_parameters.rope_scaling.map(|s| s.factor)
+        ),
+        (500_000.0, Some(32.0))
+    );
+
+    for (extra, message) in [
+        (
+            r#", "rope_scaling": {"type": "linear", "factor": 2.0}"#,
+            "rope type 'linear' is not supported",
+        ),
+        (
+            r#", "hidden_act": "gelu""#,
+            "hidden_act 'gelu' is not supported",
+        ),
+        (r#", "attention_bias": true"#, "attention_bias"),
+        (
+            r#", "num_key_value_heads": 3"#,
+            "multiple of num_key_value_heads 3",
+        ),
+    ] {
+        let text = format!(
+            "{{{}{extra}}}",
+            base.replace(
+                r#", "num_key_value_heads": 2"#,
+                if extra.contains("num_key") {
+                    ""
+                } else {
+                    r#", "num_key_value_heads": 2"#
+                }
+            )
+        );
+        let err = parse_config(&text).unwrap_err();
+        assert!(err.contains(message), "{extra}: {err}");
+    }
+    assert!(
+        parse_config(r#"{"hidden_size": 64}"#)
+            .unwrap_err()
+            .contains("missing field")
+    );
+    assert!(
+        parse_config("not json")
+            .unwrap_err()
+            .contains("not valid JSON")
+    );
+}
+
+#[test]
+fn checkpoint_errors_are_clear() {
+    let case = Checkpoint {
+        hidden: 32,
+        intermediate: 64,
+        vocab: 40,
+        layers: 1,
+        heads: 4,
+        kv_heads: 2,
+        rope_theta: 10_000.0,
+        rms_norm_eps: 1e-5,
+        tied: false,
+        rope_parameters: true,
+    };
+    let build = |dir: &Path, vocab: usize| {
+        Model::build(
+            &ModelSpec::Llama(LlamaSpec::default()),
+            &tokens_kind(vocab, 8),
+            Some(dir),
+            0,
+            &Device::Cpu,
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let err = build(dir.path(), 40);
+    assert!(err.contains("config.json"), "{err}");
+    case.write(dir.path());
+    let err = build(dir.path(), 41);
+    assert!(
+        err.contains("token ids up to 40 but the checkpoint's vocab_size is 40"),
+        "{err}"
+    );
+    let mut tensors = case.tensors();
+    tensors.remove("lm_head.weight");
+    candle_core::safetensors::save(&tensors, dir.path().join("model.safetensors")).unwrap();
+    let err = build(dir.path(), 40);
+    assert!(
+        err.contains("model.safetensors: missing tensor 'lm_head.weight'"),
+        "{err}"
+    );
+    std::fs::write(dir.path().join("model.safetensors"), b"garbage").unwrap();
+    let err = build(dir.path(), 40);
+    assert!(
+        err.contains("model.safetensors: not a readable safetensors file"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
+    let err = build(dir.path(), 40);
+    assert!(err.contains("model.safetensors: missing"), "{err}");
+    let mut wrong = case.tensors();
+    wrong.insert(
+        "model.norm.weight".into(),
+        Tensor::ones(7, DType::F32, &Device::Cpu).unwrap(),
+    );
+    candle_core::safetensors::save(&wrong, dir.path().join("model.safetensors")).unwrap();
+    let err = build(dir.path(), 40);
+    assert!(
+        err.contains("'model.norm.weight' has shape [7], expected [32]"),
+        "{err}"
+    );
+    let err = Model::build(
+        &ModelSpec::LeNet5,
+        &DataKind::Classification {
+            input_shape: [1, 8, 8],
+            classes: 10,
+        },
+        Some(dir.path()),
+        0,
+        &Device::Cpu,
+    )
+    .map(|_| ())
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("--init loads Hugging Face Llama checkpoints"),
+        "{err}"
+    );
+}
+
+#[test]
+fn loaded_checkpoint_trains_every_variable() {
+    let case = Checkpoint {
+        hidden: 32,
+        intermediate: 64,
+        vocab: 40,
+        layers: 2,
+        heads: 4,
+        kv_heads: 1,
+        rope_theta: 10_000.0,
+        rms_norm_eps: 1e-5,
+        tied: true,
+        rope_parameters: true,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    case.write(dir.path());
+    let model = Model::build(
+        &ModelSpec::Llama(LlamaSpec::default()),
+        &tokens_kind(40, 8),
+        Some(dir.path()),
+        0,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let ids = Tensor::from_vec((0..16u32).collect::<Vec<_>>(), (2, 8), &Device::Cpu).unwrap();
+    let targets = Tensor::from_vec(
+        (1..17u32).map(|t| t % 40).collect::<Vec<_>>(),
+        (2, 8),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let logits = model
+        .forward(&ids, true)
+        .unwrap()
+        .reshape((16, 40))
+        .unwrap();
+    let grads = candle_nn::loss::cross_entropy(&logits, &targets.reshape(16).unwrap())
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert_eq!(
+        model.params().params().len(),
+        20,
+        "tied: no separate lm_head"
+    );
+    for (name, var) in model.params().params() {
+        let g = grads
+            .get(var.as_tensor())
+            .unwrap_or_else(|| panic!("{name}: no gradient"));
+        assert!(
+            g.abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                > 0.0,
+            "{name}"
+        );
+    }
+}
+
+/// Checkpoints of other shapes made by transformers itself (GQA, MQA, tied
+/// embeddings, head_dim, rope_theta, Llama 3 RoPE scaling) against the loss
+/// transformers computes: `scripts/train_check_hf.py DIR`, then this with
+/// `LRTOP_HF_CHECK_DIR=DIR` (needs Python with torch and transformers).
+#[test]
+#[ignore = "needs checkpoints from scripts/train_check_hf.py (LRTOP_HF_CHECK_DIR)"]
+fn hf_checkpoints_match_transformers() {
+    let Ok(dir) = std::env::var("LRTOP_HF_CHECK_DIR") else {
+        eprintln!("note: set LRTOP_HF_CHECK_DIR (see scripts/train_check_hf.py)");
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let seq_len = expected["seq_len"].as_u64().unwrap() as usize;
+    let losses = expected["losses"].as_object().unwrap();
+    assert!(!losses.is_empty());
+    for (name, want) in losses {
+        let want = want.as_f64().unwrap();
+        let cfg = LearnerConfig {
+            task: TaskSpec::Tokens {
+                dir: dir.join("data"),
+                vocab: None,
+            },
+            model: ModelSpec::Llama(LlamaSpec::default()),
+            init: Some(dir.join(name)),
+            seq_len,
+            device: DeviceSpec::Cpu,
+            ..LearnerConfig::default()
+        };
+        let got = Learner::new(&cfg).unwrap().evaluate().unwrap().loss;
+        let rel = (got - want).abs() / want;
+        println!("{name}: lrtop {got:.6}, transformers {want:.6}, relative error {rel:.1e}");
+        assert!(rel < 1e-4, "{name}: {got} vs {want}");
+    }
+}
