@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Train a model in-process with live curves and policy switching.
-    Train(PendingArgs),
+    Train(Box<TrainArgs>),
     /// Follow the logs of external training jobs (JSONL, trainer_state.json, CSV).
     Attach(AttachArgs),
     /// The learning-rate policy database: list, show, evaluate, plot.
@@ -77,6 +77,87 @@ pub struct AttachArgs {
     /// Total number of updates, for progress and ETA.
     #[arg(long, value_name = "N")]
     pub total_steps: Option<u64>,
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
+}
+
+/// What to train: task, model, optimizer, and the engine's settings.
+#[derive(Debug, Args, Clone)]
+pub struct ModelArgs {
+    /// digits (embedded), mnist=DIR, cifar10=DIR, tokens=DIR, text=FILE.
+    #[arg(long, default_value = "digits")]
+    pub task: String,
+    /// mlp, lenet5, resnet20, resnet32, llama (or NAME(key=value,...)).
+    #[arg(long, default_value = "mlp")]
+    pub model: String,
+    /// Hidden layer widths of the MLP.
+    #[arg(long, value_name = "W,W,...")]
+    pub hidden: Option<String>,
+    /// Llama: model width.
+    #[arg(long)]
+    pub dim: Option<usize>,
+    /// Llama: number of layers.
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Llama: attention heads.
+    #[arg(long)]
+    pub heads: Option<usize>,
+    /// Llama: key/value heads (grouped-query attention when fewer than --heads).
+    #[arg(long)]
+    pub kv_heads: Option<usize>,
+    /// Load a Hugging Face Llama checkpoint (config.json + model.safetensors) to fine-tune.
+    #[arg(long, value_name = "DIR")]
+    pub init: Option<PathBuf>,
+    /// sgd, momentum, nesterov, adamw.
+    #[arg(long, default_value = "momentum")]
+    pub optimizer: String,
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// Clip the global gradient norm to this value.
+    #[arg(long, value_name = "MAX_NORM")]
+    pub clip_grad_norm: Option<f64>,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Tokens per sequence for token and text tasks.
+    #[arg(long, default_value_t = 64)]
+    pub seq_len: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// auto, cpu, cuda:N, metal.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// CPU threads for the math (default: all cores, or RAYON_NUM_THREADS).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// LR policy spec (`lrtop policy list`). Default: cosine decay with 5% warmup.
+    #[arg(long, value_name = "SPEC")]
+    pub policy: Option<String>,
+    /// Optimizer updates per run (0: only evaluate).
+    #[arg(long, default_value_t = 1000)]
+    pub steps: u64,
+    /// Evaluate every N updates (0: only at the end). Default: steps/10.
+    #[arg(long, value_name = "N")]
+    pub eval_every: Option<u64>,
+    /// Report the first evaluation at which test accuracy reaches this.
+    #[arg(long, value_name = "ACC")]
+    pub target_acc: Option<f64>,
+    /// Save the final weights (safetensors).
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    /// JSONL log path (default: runs/<time>-<n>-<policy>.jsonl).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Also write the final JSON summary to this file.
+    #[arg(long, value_name = "FILE")]
+    pub summary_out: Option<PathBuf>,
     #[command(flatten)]
     pub dashboard: DashboardArgs,
 }

@@ -3,6 +3,7 @@
 mod attach;
 mod dashboard;
 mod policy;
+mod train;
 
 use std::process::ExitCode;
 
@@ -21,7 +22,7 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Policy { command } => policy::run(command),
-        Command::Train(_) => Err(usage("`lrtop train` is not yet implemented")),
+        Command::Train(args) => train::run(*args),
         Command::Attach(args) => attach::run(args),
         Command::RangeTest(_) => Err(usage("`lrtop range-test` is not yet implemented")),
         Command::Tune(_) => Err(usage("`lrtop tune` is not yet implemented")),

@@ -74,6 +74,8 @@ fn value_for(info: &PolicyInfo, name: &str, kind: Kind, steps: u64, lr: f64) -> 
         (_, "num_decay_steps") => count(n / 5.0),
         (_, "min_lr_rate") => "0.1".into(),
         (_, "num_cycles") if info.name == "cosine_with_restarts" => "3".into(),
+        // These schedulers override the optimizer's lr; leave it out.
+        ("CyclicLR" | "OneCycleLR", "lr") => return None,
         (_, "lr") => lr_s(lr),
         _ => {
             return match info

@@ -209,9 +209,11 @@ fn checkpoint(learner: &Learner, plan: &RunPlan, sink: &mut impl FnMut(TrainEven
     sink(TrainEvent::Notice(message));
 }
 
+/// A stamp for default log names: Unix milliseconds and the process id, so
+/// two sessions started in the same second do not share a log.
 fn chrono_stamp() -> String {
-    let secs = unix_now() as u64;
-    format!("{secs}")
+    let millis = (unix_now() * 1000.0) as u64;
+    format!("{millis}-{}", std::process::id())
 }
 
 fn log_path(plan: &RunPlan, started: &str, attempt: usize, policy: &Policy) -> PathBuf {

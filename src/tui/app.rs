@@ -119,6 +119,8 @@ pub struct App {
     pub notice: Option<String>,
     /// Key help lines added by the mode (train adds its controls).
     pub extra_keys: Vec<(&'static str, &'static str)>,
+    /// Train mode: the policy picker, editor and run controls.
+    pub train: Option<super::train_view::TrainView>,
 }
 
 pub const SMOOTHING_STEP: f64 = 0.05;
@@ -137,6 +139,7 @@ impl App {
             commands: Vec::new(),
             notice: None,
             extra_keys: Vec::new(),
+            train: None,
         }
     }
 
@@ -281,6 +284,11 @@ impl App {
                 _ => {}
             }
             return true;
+        }
+        if let Some(train) = self.train.as_mut()
+            && let Some(keep_going) = train.on_key(key, &mut self.commands)
+        {
+            return keep_going;
         }
         let runs = self.session.runs.len();
         match key.code {

@@ -9,3 +9,4 @@ pub mod panels;
 pub mod policy_plot;
 pub mod terminal;
 pub mod theme;
+pub mod train_view;

@@ -56,6 +56,8 @@ pub fn render(frame: &mut Frame, app: &mut App) {
         overlays::help(frame, area, app);
     } else if let Some(selected) = app.view.picker {
         overlays::metric_picker(frame, area, app, selected);
+    } else if let Some(train) = &app.train {
+        crate::tui::train_view::render(frame, app, train);
     }
     app.hitboxes = hit;
 }

@@ -131,7 +131,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Layout::vertical([Constraint::Length(table_height), Constraint::Min(0)]).areas(inner);
     let widths: Vec<Constraint> = if wide {
         vec![
-            Constraint::Length(14),
+            Constraint::Length(20),
             Constraint::Fill(1),
             Constraint::Fill(1),
             Constraint::Fill(1),

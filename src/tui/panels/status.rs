@@ -49,6 +49,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if !app.view.ignore_outliers {
         right.push("y: all points".into());
     }
+    if let Some(train) = &app.train {
+        if train.paused {
+            right.insert(0, "PAUSED".into());
+        }
+        right.push("p policies  e edit".into());
+    }
     right.push("? help  q quit ".into());
     let right_text = right.join("  ");
     frame.render_widget(Paragraph::new(Line::from(left)).style(style), area);

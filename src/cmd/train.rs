@@ -1,0 +1,431 @@
+//! `lrtop train`: in-process training with the dashboard (switch policies
+//! with the keyboard, earlier runs stay as ghost curves) or headless.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use super::dashboard::{self, print_alert};
+use super::usage;
+use crate::cli::{ModelArgs, TrainArgs};
+use crate::config::Config;
+use crate::metrics::RunId;
+use crate::metrics::record::{LOSS, LR};
+use crate::policy::Policy;
+use crate::session::{RunStatus, Session};
+use crate::train::trainer::{self, Control, EndReason, RunPlan, RunSummary, TrainEvent};
+use crate::train::{DeviceSpec, LearnerConfig, ModelSpec, OptimizerKind, TaskSpec};
+use crate::tui::app::{App, Command};
+use crate::tui::event_loop::{self, Update, unix_now};
+use crate::tui::panels::format_value;
+use crate::tui::train_view::{self, TrainView};
+
+/// Turns the model options into the learner's configuration; bad values are usage errors.
+pub fn learner_config(args: &ModelArgs) -> Result<LearnerConfig> {
+    let task: TaskSpec = args
+        .task
+        .parse()
+        .map_err(|e| usage(format!("--task: {e}")))?;
+    let mut model: ModelSpec = args
+        .model
+        .parse()
+        .map_err(|e| usage(format!("--model: {e}")))?;
+    let options = [
+        ("hidden", args.hidden.clone()),
+        ("dim", args.dim.map(|v| v.to_string())),
+        ("layers", args.layers.map(|v| v.to_string())),
+        ("heads", args.heads.map(|v| v.to_string())),
+        ("kv_heads", args.kv_heads.map(|v| v.to_string())),
+    ];
+    for (key, value) in options {
+        if let Some(value) = value {
+            model
+                .set(key, &value)
+                .map_err(|e| usage(format!("--{}: {e}", key.replace('_', "-"))))?;
+        }
+    }
+    let optimizer: OptimizerKind = args
+        .optimizer
+        .parse()
+        .map_err(|e| usage(format!("--optimizer: {e}")))?;
+    let device = DeviceSpec::parse(&args.device).map_err(|e| usage(format!("--device: {e}")))?;
+    if args.batch_size == 0 {
+        return Err(usage("--batch-size must be at least 1"));
+    }
+    if args.seq_len < 2 {
+        return Err(usage("--seq-len must be at least 2"));
+    }
+    if !(0.0..1.0).contains(&args.momentum) {
+        return Err(usage(format!(
+            "--momentum must be in [0, 1), got {}",
+            args.momentum
+        )));
+    }
+    if !(args.weight_decay >= 0.0 && args.weight_decay.is_finite()) {
+        return Err(usage(format!(
+            "--weight-decay must be >= 0, got {}",
+            args.weight_decay
+        )));
+    }
+    if let Some(c) = args.clip_grad_norm
+        && !(c > 0.0 && c.is_finite())
+    {
+        return Err(usage(format!("--clip-grad-norm must be > 0, got {c}")));
+    }
+    if args.threads == Some(0) {
+        return Err(usage("--threads must be at least 1"));
+    }
+    Ok(LearnerConfig {
+        task,
+        model,
+        optimizer,
+        weight_decay: args.weight_decay,
+        momentum: args.momentum,
+        clip_grad_norm: args.clip_grad_norm,
+        batch_size: args.batch_size,
+        seq_len: args.seq_len,
+        seed: args.seed,
+        device,
+        init: args.init.clone(),
+        threads: args.threads,
+        ..LearnerConfig::default()
+    })
+}
+
+/// A cosine decay with 5% warmup, at an LR that suits the optimizer.
+pub fn default_policy(optimizer: OptimizerKind, steps: u64) -> String {
+    let lr = match optimizer {
+        OptimizerKind::AdamW => "0.001",
+        OptimizerKind::Sgd => "0.1",
+        OptimizerKind::Momentum | OptimizerKind::Nesterov => "0.05",
+    };
+    let steps = steps.max(1);
+    format!(
+        "cosine(lr={lr},num_warmup_steps={},num_training_steps={steps})",
+        steps / 20
+    )
+}
+
+pub fn parse_policy(spec: &str) -> Result<Policy> {
+    Policy::parse(spec)
+        .map_err(|e| anyhow::Error::new(e).context(format!("invalid --policy '{spec}'")))
+}
+
+pub fn run_plan(args: &TrainArgs, interactive: bool) -> Result<RunPlan> {
+    if args.steps > 1_000_000_000 {
+        return Err(usage(format!(
+            "--steps {} is more than lrtop allows (1e9)",
+            args.steps
+        )));
+    }
+    if let Some(t) = args.target_acc
+        && !(t > 0.0 && t <= 1.0)
+    {
+        return Err(usage(format!("--target-acc must be in (0, 1], got {t}")));
+    }
+    Ok(RunPlan {
+        steps: args.steps,
+        eval_every: args.eval_every.unwrap_or((args.steps / 10).max(1)),
+        target_acc: args.target_acc,
+        log: args.log.clone(),
+        save: args.save.clone(),
+        interactive,
+    })
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let config = Config::load()?;
+    let learner = learner_config(&args.model)?;
+    let spec = args
+        .policy
+        .clone()
+        .unwrap_or_else(|| default_policy(learner.optimizer, args.steps));
+    let policy = parse_policy(&spec)?;
+    let setup = dashboard::monitor_setup(&args.dashboard, &config)?;
+    let session = Session::new(setup);
+    if args.dashboard.headless {
+        let plan = run_plan(&args, false)?;
+        return run_headless(learner, plan, policy, session, args.summary_out.as_deref());
+    }
+    let plan = run_plan(&args, true)?;
+    run_tui(learner, plan, policy, session, &args, &config)
+}
+
+/// The label of a training run on the charts: its number and policy.
+fn run_label(attempt: usize, policy: &Policy) -> String {
+    let text = policy.to_string();
+    let short = if text.chars().count() > 48 {
+        policy.short_name()
+    } else {
+        text
+    };
+    format!("#{} {short}", attempt + 1)
+}
+
+fn summary_json(summary: &RunSummary) -> serde_json::Value {
+    let mut value = serde_json::to_value(summary).unwrap_or_else(|_| json!({}));
+    if let Some(map) = value.as_object_mut() {
+        // Time to target: assume steady throughput between evaluations.
+        let time_to_target = summary
+            .steps_to_target
+            .filter(|_| summary.steps > 0)
+            .map(|s| summary.wall_s * s as f64 / summary.steps as f64);
+        map.insert("time_to_target".into(), json!(time_to_target));
+    }
+    value
+}
+
+fn run_headless(
+    learner: LearnerConfig,
+    plan: RunPlan,
+    policy: Policy,
+    mut session: Session,
+    summary_out: Option<&Path>,
+) -> Result<()> {
+    let (control_tx, control_rx) = mpsc::channel::<Control>();
+    let (event_tx, event_rx) = mpsc::channel::<TrainEvent>();
+    let total = plan.steps;
+    let handle = trainer::spawn(learner, plan, policy, control_rx, move |e| {
+        event_tx.send(e).is_ok()
+    });
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&interrupted))
+            .context("installing the signal handler")?;
+    }
+    let mut out = std::io::stdout();
+    let mut run: Option<RunId> = None;
+    let mut summary = None;
+    let mut failure = None;
+    let mut last_progress = Instant::now() - Duration::from_secs(10);
+    let mut quit_sent = false;
+    loop {
+        match event_rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(TrainEvent::RunStarted {
+                attempt,
+                policy,
+                log,
+            }) => {
+                let id = session.add_run(run_label(attempt, &policy), Some(log.clone()));
+                session.runs[id].total_steps = Some(total);
+                session.runs[id].status = RunStatus::Training;
+                run = Some(id);
+                writeln!(
+                    out,
+                    "training {} for {total} updates, log {}",
+                    policy,
+                    log.display()
+                )?;
+            }
+            Ok(TrainEvent::Records { records, .. }) => {
+                let Some(id) = run else { continue };
+                let has_eval = records.iter().any(|r| r.get("eval_loss").is_some());
+                for (_, alert) in session.push_records(id, &records, unix_now()) {
+                    print_alert(&mut out, &session.runs[id].label, &alert)?;
+                    let _ = control_tx.send(Control::Alert(alert));
+                }
+                if has_eval || last_progress.elapsed() >= Duration::from_secs(1) {
+                    writeln!(out, "{}", progress_line(&session, id, total))?;
+                    last_progress = Instant::now();
+                }
+            }
+            Ok(TrainEvent::Notice(text)) => eprintln!("note: {text}"),
+            Ok(TrainEvent::RunFinished { summary: s, .. }) => summary = Some(s),
+            Ok(TrainEvent::Failed(e)) => failure = Some(e),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if interrupted.load(Ordering::Relaxed) && !quit_sent {
+            eprintln!("interrupted: finishing the log");
+            let _ = control_tx.send(Control::Quit);
+            quit_sent = true;
+        }
+    }
+    let _ = handle.join();
+    if let Some(e) = failure {
+        return Err(anyhow::anyhow!(e)).context("training failed");
+    }
+    let Some(summary) = summary else {
+        return Err(anyhow::anyhow!("training ended without a summary"));
+    };
+    let value = summary_json(&summary);
+    if let Some(path) = summary_out {
+        std::fs::write(path, format!("{value}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    writeln!(out, "{value}")?;
+    out.flush()?;
+    if quit_sent {
+        std::process::exit(130);
+    }
+    Ok(())
+}
+
+fn progress_line(session: &Session, run: RunId, total: u64) -> String {
+    let state = &session.runs[run];
+    let mut parts = vec![format!(
+        "step {}/{total}",
+        state.data.last_step().unwrap_or(0)
+    )];
+    if let Some(lr) = state.last(LR) {
+        parts.push(format!("lr {}", format_value(lr)));
+    }
+    if let Some(loss) = state.last(LOSS) {
+        parts.push(format!("loss {}", format_value(loss)));
+    }
+    for name in ["eval_loss", "eval_acc"] {
+        if let Some(v) = state.last(name) {
+            parts.push(format!("{name} {}", format_value(v)));
+        }
+    }
+    if let Some(rate) = state.steps_per_second() {
+        parts.push(format!("{} steps/s", format_value(rate)));
+    }
+    parts.join(" · ")
+}
+
+/// Applies a trainer event to the dashboard; alerts go back into the log.
+fn apply(app: &mut App, event: TrainEvent, control: &Sender<Control>, total: u64) {
+    let now = unix_now();
+    match event {
+        TrainEvent::RunStarted {
+            attempt,
+            policy,
+            log,
+        } => {
+            for run in &mut app.session.runs {
+                run.ghost = true;
+            }
+            let id = app.session.add_run(run_label(attempt, &policy), Some(log));
+            let run = &mut app.session.runs[id];
+            run.total_steps = Some(total);
+            run.status = RunStatus::Training;
+            run.policy = Some(policy.to_string());
+            app.view.selected_run = id;
+            if let Some(train) = app.train.as_mut() {
+                train.current = policy.to_string();
+                train.paused = false;
+            }
+            app.notice = Some(format!("run #{} started: {policy}", attempt + 1));
+        }
+        TrainEvent::Records { records, .. } => {
+            let Some(id) = app.session.runs.iter().rposition(|r| !r.ghost) else {
+                return;
+            };
+            for (_, alert) in app.session.push_records(id, &records, now) {
+                let _ = control.send(Control::Alert(alert));
+            }
+        }
+        TrainEvent::Notice(text) => app.notice = Some(text),
+        TrainEvent::RunFinished { attempt, summary } => {
+            if let Some(run) = app.session.runs.iter_mut().rfind(|r| !r.ghost) {
+                run.status = match summary.end {
+                    EndReason::Completed => RunStatus::Done,
+                    EndReason::Diverged => RunStatus::Failed("diverged (non-finite loss)".into()),
+                    _ => RunStatus::Stopped,
+                };
+            }
+            let acc = summary
+                .final_acc
+                .map(|a| format!(" · acc {}", format_value(a)))
+                .unwrap_or_default();
+            let next = if summary.end == EndReason::Restarted {
+                String::new()
+            } else {
+                " · p: pick a policy, Enter: run again".into()
+            };
+            app.notice = Some(format!(
+                "run #{} {:?}{acc} · {} steps/s{next}",
+                attempt + 1,
+                summary.end,
+                format_value(summary.steps_per_s)
+            ));
+        }
+        TrainEvent::Failed(e) => {
+            if let Some(run) = app.session.runs.last_mut() {
+                run.status = RunStatus::Failed(e.clone());
+            }
+            app.notice = Some(format!("training failed: {e}"));
+        }
+    }
+}
+
+fn run_tui(
+    learner: LearnerConfig,
+    plan: RunPlan,
+    policy: Policy,
+    session: Session,
+    args: &TrainArgs,
+    config: &Config,
+) -> Result<()> {
+    let theme = crate::tui::theme::Theme::load(
+        args.dashboard.theme.as_deref().or(config.theme.as_deref()),
+        crate::config::config_dir().as_deref(),
+    )?;
+    let title = format!("lrtop train · {} · {}", learner.task, learner.model);
+    let mut app = App::new(session, theme, title);
+    if let Some(s) = config.smoothing {
+        app.view.smoothing = s.clamp(0.0, 0.99);
+    }
+    app.train = Some(TrainView::new(plan.steps, &policy));
+    app.extra_keys = train_view::KEYS.to_vec();
+    let total = plan.steps;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Update>();
+    let (control_tx, control_rx) = mpsc::channel::<Control>();
+    let back = control_tx.clone();
+    let handle = trainer::spawn(learner, plan, policy, control_rx, move |event| {
+        let back = back.clone();
+        tx.send(Box::new(move |app: &mut App| {
+            apply(app, event, &back, total)
+        }))
+        .is_ok()
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the event loop")?;
+    let mut terminal = crate::tui::terminal::enter(true).context("opening the terminal")?;
+    let result = runtime.block_on(event_loop::run(
+        &mut terminal,
+        &mut app,
+        rx,
+        false,
+        |command, app| {
+            let message = match command {
+                Command::Quit => {
+                    let _ = control_tx.send(Control::Quit);
+                    return false;
+                }
+                Command::Restart(spec) => match Policy::parse(&spec) {
+                    Ok(p) => {
+                        app.notice = Some(format!("restarting with {p}"));
+                        Control::Restart(p)
+                    }
+                    Err(e) => {
+                        app.notice = Some(format!("invalid policy: {}", e.message));
+                        return true;
+                    }
+                },
+                Command::TogglePause => Control::TogglePause,
+                Command::Stop => Control::Stop,
+                Command::Checkpoint => Control::Checkpoint,
+            };
+            let _ = control_tx.send(message);
+            true
+        },
+    ));
+    crate::tui::terminal::restore();
+    let _ = control_tx.send(Control::Quit);
+    // The trainer finishes the current update and flushes its log.
+    let _ = handle.join();
+    for run in &app.session.runs {
+        println!("{}", dashboard::status_line(run));
+    }
+    result
+}
