@@ -236,6 +236,7 @@ fn run_headless(
                 }
             }
             Ok(TrainEvent::Notice(text)) => eprintln!("note: {text}"),
+            Ok(TrainEvent::Sample { step, text, .. }) => writeln!(out, "sample @{step}: {text}")?,
             Ok(TrainEvent::RunFinished { summary: s, .. }) => summary = Some(s),
             Ok(TrainEvent::Failed(e)) => failure = Some(e),
             Err(RecvTimeoutError::Timeout) => {}
@@ -323,6 +324,7 @@ fn apply(app: &mut App, event: TrainEvent, control: &Sender<Control>, total: u64
             }
         }
         TrainEvent::Notice(text) => app.notice = Some(text),
+        TrainEvent::Sample { step, text, .. } => app.sample = Some((step, text)),
         TrainEvent::RunFinished { attempt, summary } => {
             if let Some(run) = app.session.runs.iter_mut().rfind(|r| !r.ghost) {
                 run.status = match summary.end {

@@ -121,6 +121,8 @@ pub struct App {
     pub extra_keys: Vec<(&'static str, &'static str)>,
     /// Train mode: the policy picker, editor and run controls.
     pub train: Option<super::train_view::TrainView>,
+    /// The latest text a language model generated, with its step.
+    pub sample: Option<(u64, String)>,
 }
 
 pub const SMOOTHING_STEP: f64 = 0.05;
@@ -140,6 +142,7 @@ impl App {
             notice: None,
             extra_keys: Vec::new(),
             train: None,
+            sample: None,
         }
     }
 

@@ -126,6 +126,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(fit) = run.monitor.schedule_fit() {
         notes.push(fit.description.clone());
     }
+    if let Some((step, text)) = &app.sample {
+        notes.push(format!("sample @{step}: {text}"));
+    }
     let table_height = (rows.len() as u16 + 1).min(inner.height);
     let [table_area, notes_area] =
         Layout::vertical([Constraint::Length(table_height), Constraint::Min(0)]).areas(inner);
