@@ -158,6 +158,9 @@ pub struct TrainArgs {
     /// Also write the final JSON summary to this file.
     #[arg(long, value_name = "FILE")]
     pub summary_out: Option<PathBuf>,
+    /// Keep training after a critical divergence alert (default: the run stops).
+    #[arg(long)]
+    pub keep_going: bool,
     #[command(flatten)]
     pub dashboard: DashboardArgs,
 }

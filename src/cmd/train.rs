@@ -136,6 +136,7 @@ pub fn run_plan(args: &TrainArgs, interactive: bool) -> Result<RunPlan> {
         log: args.log.clone(),
         save: args.save.clone(),
         interactive,
+        stop_on_divergence: !args.keep_going,
     })
 }
 

@@ -83,7 +83,7 @@ fn expand(pattern: &str) -> Result<Vec<PathBuf>, IngestError> {
     Ok(found)
 }
 
-/// Log files under `dir`: `*.jsonl`, `*.csv`, `trainer_state.json` (of
+/// Log files under `dir`: `*.jsonl`, `*.csv`, `*trainer_state.json` (of
 /// several `checkpoint-N/` siblings only the highest N), sorted by path.
 fn logs_in_dir(dir: &Path) -> Result<Vec<PathBuf>, IngestError> {
     // Fail on the argument itself; unreadable subdirectories are skipped.
@@ -104,7 +104,8 @@ fn logs_in_dir(dir: &Path) -> Result<Vec<PathBuf>, IngestError> {
                 return;
             }
             found.push(path.to_path_buf());
-        } else if format_by_name(path).is_some() {
+        } else if format_by_name(path).is_some() || name.ends_with(".trainer_state.json") {
+            // A renamed copy (`run.trainer_state.json`) is a log too.
             found.push(path.to_path_buf());
         }
     });

@@ -32,6 +32,8 @@ pub struct RunPlan {
     /// Whether the thread waits for a restart after a run ends (the TUI) or
     /// returns (headless).
     pub interactive: bool,
+    /// End the run when the monitor raises a critical divergence alert.
+    pub stop_on_divergence: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -392,6 +394,11 @@ impl Run {
                 Control::Checkpoint => checkpoint(learner, &self.plan, sink),
                 Control::Alert(alert) => {
                     writeln!(self.log, "{}", json!({ "alert": alert }))?;
+                    let fatal = alert.level == crate::monitor::Level::Critical
+                        && alert.kind == crate::monitor::AlertKind::Divergence;
+                    if fatal && self.plan.stop_on_divergence {
+                        return Ok(Some(EndReason::Diverged));
+                    }
                 }
             }
         }

@@ -1,0 +1,202 @@
+//! `lrtop train --headless` through the real binary.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn lrtop() -> Command {
+    Command::cargo_bin("lrtop").unwrap()
+}
+
+fn last_json_line(stdout: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(stdout);
+    let last = text.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("last line is not JSON ({e}): {text}"))
+}
+
+#[test]
+fn digits_headless_summary_and_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("run.jsonl");
+    let out = lrtop()
+        .args([
+            "train",
+            "--headless",
+            "--steps",
+            "300",
+            "--eval-every",
+            "100",
+            "--target-acc",
+            "0.9",
+        ])
+        .args(["--policy", "OneCycleLR(max_lr=0.1,total_steps=300)"])
+        .arg("--log")
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = last_json_line(&out.stdout);
+    for key in [
+        "final_acc",
+        "best_acc",
+        "eval_loss",
+        "steps",
+        "steps_to_target",
+        "wall_s",
+        "steps_per_s",
+        "log",
+    ] {
+        assert!(summary.get(key).is_some(), "{key} in {summary}");
+    }
+    assert_eq!(summary["steps"], 300);
+    assert!(summary["final_acc"].as_f64().unwrap() > 0.9, "{summary}");
+    assert_eq!(summary["steps_to_target"].as_u64().unwrap() % 100, 0);
+
+    // The log: a header, one record per update with a 1-based step, eval records.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["header"]["total_steps"], 300);
+    assert_eq!(
+        lines[0]["header"]["policy"],
+        "OneCycleLR(max_lr=0.1,total_steps=300)"
+    );
+    let steps: Vec<u64> = lines
+        .iter()
+        .filter(|l| l.get("lr").is_some())
+        .map(|l| l["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, (1..=300).collect::<Vec<_>>());
+    // The LR logged at step s is the policy's value at t = s-1.
+    let first = lines
+        .iter()
+        .find(|l| l["step"] == 1 && l.get("lr").is_some())
+        .unwrap();
+    assert!(
+        (first["lr"].as_f64().unwrap() - 0.004).abs() < 1e-9,
+        "{first}"
+    );
+    assert!(lines.iter().filter(|l| l.get("eval_acc").is_some()).count() >= 3);
+
+    // lrtop attach reads it back.
+    let out = lrtop()
+        .args(["attach", "--no-follow", "--summary"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    let back: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(back["last_step"], 300);
+    assert_eq!(back["records"].as_u64().unwrap(), lines.len() as u64 - 1);
+    assert!(
+        back["schedule_fit"]["spec"]
+            .as_str()
+            .unwrap()
+            .starts_with("OneCycleLR"),
+        "{back}"
+    );
+}
+
+#[test]
+fn fine_tune_checkpoint_reproduces_transformers_eval_loss() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shared = root.join("../shared/reference-models");
+    let base = if shared.join("tiny-llama").exists() {
+        shared
+    } else {
+        root.join("tests/fixtures/reference-models")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = lrtop()
+        .current_dir(dir.path())
+        .args([
+            "train",
+            "--headless",
+            "--model",
+            "llama",
+            "--seq-len",
+            "32",
+            "--steps",
+            "0",
+        ])
+        .arg("--task")
+        .arg(format!("tokens={}", base.join("progressions").display()))
+        .arg("--init")
+        .arg(base.join("tiny-llama"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = last_json_line(&out.stdout);
+    let loss = summary["eval_loss"].as_f64().unwrap();
+    assert!(
+        (loss - 0.065498).abs() / 0.065498 < 1e-3,
+        "eval_loss {loss}"
+    );
+}
+
+#[test]
+fn bad_options_are_clear_errors() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--batch-size", "0"], "--batch-size"),
+        (&["--momentum", "1.5"], "--momentum"),
+        (&["--target-acc", "2"], "--target-acc"),
+        (&["--policy", "FIX(k0=-1)"], "cannot be negative"),
+        (&["--task", "mnist=/no/such/dir"], "/no/such/dir"),
+        (&["--model", "transformer9000"], "--model"),
+        (&["--optimizer", "lion"], "--optimizer"),
+        (&["--device", "tpu"], "--device"),
+    ];
+    for (args, needle) in cases {
+        let assert = lrtop()
+            .args(["train", "--headless", "--steps", "10"])
+            .args(*args)
+            .assert();
+        let output = assert.get_output();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} should fail");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    lrtop()
+        .args(["train", "--headless", "--batch-size", "0"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn a_diverging_run_stops_with_a_critical_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = lrtop()
+        .current_dir(dir.path())
+        .args([
+            "train",
+            "--headless",
+            "--steps",
+            "100000",
+            "--optimizer",
+            "sgd",
+            "--policy",
+            "FIX(k0=1000)",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let summary = last_json_line(&out.stdout);
+    assert_eq!(summary["end"], "diverged", "{text}");
+    assert!(summary["steps"].as_u64().unwrap() < 100_000);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("\"critical\"") && l.contains("divergence")),
+        "{text}"
+    );
+}
