@@ -32,8 +32,8 @@ impl XAxis {
         match self {
             XAxis::Step => "step",
             XAxis::Epoch => "epoch",
-            XAxis::RelativeTime => "time (s)",
-            XAxis::WallTime => "wall time",
+            XAxis::RelativeTime => "elapsed",
+            XAxis::WallTime => "wall clock (UTC)",
         }
     }
 }

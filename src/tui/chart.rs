@@ -24,6 +24,38 @@ pub struct ChartOptions {
     pub show_legend: bool,
     /// Fit y to the 5th-95th percentile of the points instead of their extremes.
     pub ignore_outliers: bool,
+    pub x_labels: XLabels,
+}
+
+/// How x values read on the axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum XLabels {
+    #[default]
+    Number,
+    /// Seconds shown as 1m30s.
+    Duration,
+    /// Unix seconds shown as a UTC clock time, 14:03:22.
+    Clock,
+}
+
+impl XLabels {
+    pub fn format(self, x: f64, span: f64) -> String {
+        match self {
+            XLabels::Number => format_tick(if span > 20.0 { x.round() } else { x }),
+            XLabels::Duration => {
+                let s = x.max(0.0).round() as u64;
+                match s {
+                    0..=59 => format!("{s}s"),
+                    60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+                    _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+                }
+            }
+            XLabels::Clock => {
+                let s = x.max(0.0).round() as u64 % 86_400;
+                format!("{:02}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
+            }
+        }
+    }
 }
 
 impl Default for ChartOptions {
@@ -33,6 +65,7 @@ impl Default for ChartOptions {
             x_range: None,
             show_legend: true,
             ignore_outliers: false,
+            x_labels: XLabels::Number,
         }
     }
 }
@@ -150,12 +183,7 @@ impl Prepared {
         let span = self.x_bounds[1] - self.x_bounds[0];
         let x_labels: Vec<Span> = ticks(self.x_bounds[0], self.x_bounds[1], 5)
             .into_iter()
-            .map(|x| {
-                Span::styled(
-                    format_tick(if span > 20.0 { x.round() } else { x }),
-                    axis_style,
-                )
-            })
+            .map(|x| Span::styled(opts.x_labels.format(x, span), axis_style))
             .collect();
         let y_labels: Vec<Span> = if self.log_y {
             log_ticks(self.y_bounds[0], self.y_bounds[1])
@@ -284,6 +312,8 @@ mod tests {
         assert_eq!(format_tick(12_500.0), "12.5k");
         assert_eq!(format_tick(3_000_000.0), "3M");
         assert_eq!(format_tick(8.09e13), "8.1e13");
+        assert_eq!(XLabels::Duration.format(95.0, 100.0), "1m35s");
+        assert_eq!(XLabels::Clock.format(1_795_915_312.0, 100.0), "01:21:52");
         assert_eq!(log_ticks(-5.0, 2.0).len(), 5);
         assert_eq!(format_tick(4.56789), "4.57");
     }

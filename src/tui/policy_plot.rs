@@ -50,6 +50,7 @@ fn draw(frame: &mut Frame, input: &PlotInput, lines: &[Line], log_y: bool, inter
         x_range: Some((0.0, steps as f64)),
         show_legend: false,
         ignore_outliers: false,
+        x_labels: Default::default(),
     };
     let prepared = Prepared::new(lines, opts, chart_area.width.saturating_sub(10));
     let title = format!(

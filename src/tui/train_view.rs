@@ -221,6 +221,7 @@ fn preview(frame: &mut Frame, area: Rect, app: &App, spec: &str, steps: u64) {
                 x_range: Some((0.0, n as f64)),
                 show_legend: false,
                 ignore_outliers: false,
+                x_labels: Default::default(),
             };
             let line = ChartLine {
                 name: policy.short_name(),

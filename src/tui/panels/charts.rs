@@ -6,9 +6,10 @@ use ratatui::style::Color;
 use ratatui::text::{Line as TextLine, Span};
 
 use super::panel;
+use crate::metrics::XAxis;
 use crate::metrics::record::{GRAD_NORM, LOSS, LR};
 use crate::tui::app::{App, ThirdPanel};
-use crate::tui::chart::{ChartOptions, Line, Prepared};
+use crate::tui::chart::{ChartOptions, Line, Prepared, XLabels};
 
 /// Points per run per chart: two per cell of the plot width (braille).
 fn buckets(area: Rect) -> usize {
@@ -21,6 +22,11 @@ fn options(app: &App, x_range: (f64, f64), log_y: bool) -> ChartOptions {
         x_range: Some(x_range),
         show_legend: false,
         ignore_outliers: app.view.ignore_outliers,
+        x_labels: match app.view.x_axis {
+            XAxis::RelativeTime => XLabels::Duration,
+            XAxis::WallTime => XLabels::Clock,
+            XAxis::Step | XAxis::Epoch => XLabels::Number,
+        },
     }
 }
 
