@@ -5,7 +5,7 @@ use std::io::Write;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rayon::prelude::*;
 
 use super::dashboard::{self, print_alert, status_line};
@@ -75,20 +75,9 @@ pub fn run(args: AttachArgs) -> Result<()> {
         }
     }
     drop(tx);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the event loop")?;
-    let mut terminal = crate::tui::terminal::enter(true).context("opening the terminal")?;
-    let result = runtime.block_on(event_loop::run(
-        &mut terminal,
-        &mut app,
-        rx,
-        follow,
-        |command, _| !matches!(command, Command::Quit),
-    ));
-    crate::tui::terminal::restore();
-    result
+    event_loop::run_fullscreen(&mut app, rx, follow, |command, _| {
+        !matches!(command, Command::Quit)
+    })
 }
 
 /// Applies one source event to the session; returns the new alerts.

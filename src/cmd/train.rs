@@ -389,41 +389,29 @@ fn run_tui(
         }))
         .is_ok()
     });
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the event loop")?;
-    let mut terminal = crate::tui::terminal::enter(true).context("opening the terminal")?;
-    let result = runtime.block_on(event_loop::run(
-        &mut terminal,
-        &mut app,
-        rx,
-        false,
-        |command, app| {
-            let message = match command {
-                Command::Quit => {
-                    let _ = control_tx.send(Control::Quit);
-                    return false;
+    let result = event_loop::run_fullscreen(&mut app, rx, false, |command, app| {
+        let message = match command {
+            Command::Quit => {
+                let _ = control_tx.send(Control::Quit);
+                return false;
+            }
+            Command::Restart(spec) => match Policy::parse(&spec) {
+                Ok(p) => {
+                    app.notice = Some(format!("restarting with {p}"));
+                    Control::Restart(p)
                 }
-                Command::Restart(spec) => match Policy::parse(&spec) {
-                    Ok(p) => {
-                        app.notice = Some(format!("restarting with {p}"));
-                        Control::Restart(p)
-                    }
-                    Err(e) => {
-                        app.notice = Some(format!("invalid policy: {}", e.message));
-                        return true;
-                    }
-                },
-                Command::TogglePause => Control::TogglePause,
-                Command::Stop => Control::Stop,
-                Command::Checkpoint => Control::Checkpoint,
-            };
-            let _ = control_tx.send(message);
-            true
-        },
-    ));
-    crate::tui::terminal::restore();
+                Err(e) => {
+                    app.notice = Some(format!("invalid policy: {}", e.message));
+                    return true;
+                }
+            },
+            Command::TogglePause => Control::TogglePause,
+            Command::Stop => Control::Stop,
+            Command::Checkpoint => Control::Checkpoint,
+        };
+        let _ = control_tx.send(message);
+        true
+    });
     let _ = control_tx.send(Control::Quit);
     // The trainer finishes the current update and flushes its log.
     let _ = handle.join();

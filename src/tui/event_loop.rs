@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures_util::StreamExt;
 use ratatui::DefaultTerminal;
@@ -23,6 +23,33 @@ pub fn unix_now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Debug builds only: `LRTOP_TEST_PANIC=1` panics after the first frame,
+/// so tests can check that a panic leaves the terminal restored.
+#[cfg(debug_assertions)]
+fn test_panic() {
+    if std::env::var_os("LRTOP_TEST_PANIC").is_some() {
+        panic!("LRTOP_TEST_PANIC is set: panicking on purpose after the first frame");
+    }
+}
+
+/// Takes over the terminal, runs the dashboard on a single-threaded
+/// runtime, and gives the terminal back whatever happens.
+pub fn run_fullscreen(
+    app: &mut App,
+    updates: UnboundedReceiver<Update>,
+    following: bool,
+    on_command: impl FnMut(Command, &mut App) -> bool,
+) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the event loop")?;
+    let mut terminal = super::terminal::enter(true).context("opening the terminal")?;
+    let result = runtime.block_on(run(&mut terminal, app, updates, following, on_command));
+    super::terminal::restore();
+    result
 }
 
 /// Runs until the user quits or `on_command` returns false.
@@ -46,6 +73,8 @@ pub async fn run(
             terminal.draw(|f| panels::render(f, app))?;
             app.dirty = false;
             last_draw = Instant::now();
+            #[cfg(debug_assertions)]
+            test_panic();
         }
         let redraw_at = tokio::time::Instant::from_std(last_draw + FRAME);
         #[cfg(unix)]
