@@ -30,9 +30,9 @@ pub enum Command {
         command: PolicyCommand,
     },
     /// LR range test: ramp the LR and suggest a range.
-    RangeTest(PendingArgs),
+    RangeTest(Box<RangeTestArgs>),
     /// Evaluate and rank policies over a search space.
-    Tune(PendingArgs),
+    Tune(Box<TuneArgs>),
 }
 
 /// Dashboard and monitor options shared by `attach` and `train`.
@@ -165,11 +165,140 @@ pub struct TrainArgs {
     pub dashboard: DashboardArgs,
 }
 
-/// Arguments of commands whose implementation has not landed yet.
+/// Text or one JSON document on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
 #[derive(Debug, Args)]
-pub struct PendingArgs {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub rest: Vec<String>,
+pub struct RangeTestArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// First learning rate of the ramp.
+    #[arg(long, default_value_t = 1e-7)]
+    pub start: f64,
+    /// Learning rate the ramp reaches after --iters updates.
+    #[arg(long, default_value_t = 10.0)]
+    pub end: f64,
+    /// Number of updates.
+    #[arg(long, default_value_t = 100)]
+    pub iters: u64,
+    /// exp (geometric, fastai's default) or linear.
+    #[arg(long, value_enum, default_value_t = crate::tune::range_test::Ramp::Exp)]
+    pub mode: crate::tune::range_test::Ramp,
+    /// Smoothing of the (debiased) moving average of the loss.
+    #[arg(long, default_value_t = 0.98)]
+    pub beta: f64,
+    /// Stop when the smoothed loss exceeds this multiple of its best.
+    #[arg(long, default_value_t = 4.0)]
+    pub stop_factor: f64,
+    /// Also write the chart as a PNG image.
+    #[arg(long, value_name = "FILE")]
+    pub png: Option<PathBuf>,
+    /// Also write the chart as an SVG image.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Image size in pixels, WIDTHxHEIGHT.
+    #[arg(long, default_value = "1000x600", value_parser = parse_size)]
+    pub size: (u32, u32),
+    /// Size of the text chart, COLSxROWS (default: the terminal's width).
+    #[arg(long, value_parser = parse_size)]
+    pub text: Option<(u32, u32)>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SearchKind {
+    Grid,
+    Random,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Executor {
+    /// Child processes on this machine.
+    #[default]
+    Local,
+    /// Write a Slurm job array (with --emit DIR) instead of running.
+    Slurm,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct TuneArgs {
+    #[command(subcommand)]
+    pub command: Option<TuneCommand>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// A policy spec where a value may be a set `{a,b,c}` (grid search) or a
+    /// distribution `logu(lo,hi)`, `u(lo,hi)`, `int(lo,hi)` (random search). Repeatable.
+    #[arg(long = "policy", value_name = "SPEC")]
+    pub policies: Vec<String>,
+    /// A TOML search space (see README); adds to --policy.
+    #[arg(long, value_name = "FILE")]
+    pub space: Option<PathBuf>,
+    /// Default: grid when every value is a set, else random.
+    #[arg(long, value_enum)]
+    pub search: Option<SearchKind>,
+    /// Number of random-search trials.
+    #[arg(long, value_name = "N")]
+    pub trials: Option<usize>,
+    /// Seed of the random search (default: --seed).
+    #[arg(long, value_name = "N")]
+    pub search_seed: Option<u64>,
+    /// Optimizer updates per trial.
+    #[arg(long, default_value_t = 1000)]
+    pub steps: u64,
+    /// Evaluate every N updates (default: steps/10); steps to target are counted at this granularity.
+    #[arg(long, value_name = "N")]
+    pub eval_every: Option<u64>,
+    /// Test accuracy a trial must reach for steps/time to target.
+    #[arg(long, value_name = "ACC")]
+    pub target_acc: Option<f64>,
+    /// What ranks the trials.
+    #[arg(long, value_enum, default_value_t = crate::tune::results::Objective::Acc)]
+    pub objective: crate::tune::results::Objective,
+    /// Trials run at once (default: the number of cores).
+    #[arg(long, value_name = "K")]
+    pub jobs: Option<usize>,
+    /// Successive halving: keep the best 1/ETA at each rung (grid search).
+    #[arg(long, value_name = "ETA")]
+    pub halving: Option<usize>,
+    /// With --halving: also run the full grid and report whether the winner is the same.
+    #[arg(long, requires = "halving")]
+    pub halving_verify: bool,
+    /// With --halving: the smallest budget, in updates (default: --eval-every).
+    #[arg(long, value_name = "N", requires = "halving")]
+    pub min_steps: Option<u64>,
+    #[arg(long, value_enum, default_value_t = Executor::Local)]
+    pub executor: Executor,
+    /// With --executor slurm: the directory to write the job array into.
+    #[arg(long, value_name = "DIR")]
+    pub emit: Option<PathBuf>,
+    /// Where trial logs go (default: runs/tune-<unix millis>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// json implies --headless.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TuneCommand {
+    /// Rank the finished trials of a tune directory (`--emit DIR` or a local tune).
+    Collect {
+        dir: PathBuf,
+        /// Rank by this instead of the tune's objective.
+        #[arg(long, value_enum)]
+        objective: Option<crate::tune::results::Objective>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
 }
 
 #[derive(Debug, Subcommand)]

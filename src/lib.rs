@@ -14,4 +14,5 @@ pub mod policy;
 pub mod session;
 pub mod train;
 pub mod tui;
+pub mod tune;
 pub mod viz;

@@ -247,12 +247,3 @@ fn plot_as_text() {
     assert!(out.status.success());
     insta::assert_snapshot!(String::from_utf8(out.stdout).unwrap());
 }
-
-#[test]
-fn unimplemented_commands_exit_2() {
-    lrtop()
-        .args(["tune"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("not yet implemented"));
-}

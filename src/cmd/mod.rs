@@ -3,7 +3,9 @@
 mod attach;
 mod dashboard;
 mod policy;
+mod range_test;
 mod train;
+mod tune;
 
 use std::process::ExitCode;
 
@@ -24,8 +26,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy { command } => policy::run(command),
         Command::Train(args) => train::run(*args),
         Command::Attach(args) => attach::run(args),
-        Command::RangeTest(_) => Err(usage("`lrtop range-test` is not yet implemented")),
-        Command::Tune(_) => Err(usage("`lrtop tune` is not yet implemented")),
+        Command::RangeTest(args) => range_test::run(*args),
+        Command::Tune(args) => tune::run(*args),
     }
 }
 

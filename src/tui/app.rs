@@ -121,6 +121,8 @@ pub struct App {
     pub extra_keys: Vec<(&'static str, &'static str)>,
     /// Train mode: the policy picker, editor and run controls.
     pub train: Option<super::train_view::TrainView>,
+    /// Tune mode: the trials table.
+    pub tune: Option<super::tune_view::TuneView>,
     /// The latest text a language model generated, with its step.
     pub sample: Option<(u64, String)>,
 }
@@ -142,6 +144,7 @@ impl App {
             notice: None,
             extra_keys: Vec::new(),
             train: None,
+            tune: None,
             sample: None,
         }
     }
@@ -290,6 +293,11 @@ impl App {
         }
         if let Some(train) = self.train.as_mut()
             && let Some(keep_going) = train.on_key(key, &mut self.commands)
+        {
+            return keep_going;
+        }
+        if let Some(tune) = self.tune.as_mut()
+            && let Some(keep_going) = tune.on_key(key, &mut self.session, &mut self.view)
         {
             return keep_going;
         }

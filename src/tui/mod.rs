@@ -7,6 +7,8 @@ pub mod event_loop;
 pub mod layout;
 pub mod panels;
 pub mod policy_plot;
+pub mod range_plot;
 pub mod terminal;
 pub mod theme;
 pub mod train_view;
+pub mod tune_view;

@@ -6,6 +6,7 @@ mod overlays;
 mod runs;
 mod stats;
 mod status;
+mod trials;
 
 pub use stats::{format_duration, format_value};
 
@@ -25,7 +26,8 @@ pub fn render(frame: &mut Frame, app: &mut App) {
             area,
         );
     }
-    let areas = layout::split(area, app.session.runs.len());
+    let dashboard = trials::render(frame, area, app);
+    let areas = layout::split(dashboard, app.session.runs.len());
     let mut hit = Hitboxes::default();
     if let Some(r) = areas.lr {
         charts::render_lr(frame, r, app);

@@ -1,0 +1,13 @@
+//! Choosing an LR policy at low cost, as LRBench does: the range test, search
+//! spaces, trials run by `lrtop train --headless` (child processes here, or
+//! a Slurm job array), the evaluator and ranking, and successive halving.
+
+pub mod halving;
+pub mod local;
+pub mod manifest;
+pub mod range_test;
+pub mod report;
+pub mod results;
+pub mod slurm;
+pub mod space;
+pub mod trial;
