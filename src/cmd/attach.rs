@@ -19,6 +19,13 @@ use crate::tui::app::{App, Command};
 use crate::tui::event_loop::{self, Update, unix_now};
 
 pub fn run(args: AttachArgs) -> Result<()> {
+    let interval = args.dashboard.interval;
+    // Also keeps `Duration::from_secs_f64` below from panicking on inf or NaN.
+    if !(interval > 0.0 && interval <= 86_400.0) {
+        return Err(usage(format!(
+            "--interval must be a number of seconds in (0, 86400], got {interval}"
+        )));
+    }
     let config = Config::load()?;
     let map = match &args.map {
         Some(text) => FieldMap::parse(text).map_err(|e| usage(format!("--map: {e}")))?,

@@ -251,6 +251,11 @@ fn run_headless(
     }
     let _ = handle.join();
     if let Some(e) = failure {
+        // Before any run started, the data, model, device or checkpoint the
+        // options name could not be set up: a usage error (exit code 2).
+        if run.is_none() {
+            return Err(usage(format!("cannot start training: {e}")));
+        }
         return Err(anyhow::anyhow!(e)).context("training failed");
     }
     let Some(summary) = summary else {

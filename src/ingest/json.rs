@@ -47,7 +47,7 @@ pub(crate) fn parse_object_with(
 }
 
 /// The general path: any JSON, and the error message of a bad line.
-fn parse_object_serde(bytes: &[u8], map: &FieldMap) -> Result<Option<Record>, String> {
+pub(crate) fn parse_object_serde(bytes: &[u8], map: &FieldMap) -> Result<Option<Record>, String> {
     match parse_object_strict(bytes, map) {
         Ok(rec) => Ok(rec),
         Err(err) => match rewrite_non_finite(bytes) {

@@ -80,6 +80,22 @@ pub fn load_with(
     load_reader(reader, source, map, options)
 }
 
+/// Loads a log held in memory as `format` (what `load` does with a file's
+/// bytes), for tests, fuzzing and benchmarks.
+pub fn load_bytes(
+    bytes: &[u8],
+    format: Format,
+    map: &FieldMap,
+    options: &LoadOptions,
+) -> Result<LoadedRun, IngestError> {
+    let source = Source {
+        path: None,
+        label: "bytes".to_string(),
+        format: Some(format),
+    };
+    load_reader(bytes, &source, map, options)
+}
+
 fn load_reader(
     mut reader: impl Read + Send,
     source: &Source,

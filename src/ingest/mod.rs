@@ -16,6 +16,8 @@ mod jsonl;
 mod lines;
 mod load;
 mod parser;
+#[doc(hidden)]
+pub mod raw;
 mod sniff;
 mod tail;
 mod tally;
@@ -29,7 +31,7 @@ pub use discover::discover;
 pub use error::IngestError;
 pub use fields::{Field, FieldMap};
 pub use follow::{FollowStatus, Follower, SourceEvent, follow};
-pub use load::{LoadOptions, LoadedRun, load, load_with};
+pub use load::{LoadOptions, LoadedRun, load, load_bytes, load_with};
 
 /// A log format lrtop reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

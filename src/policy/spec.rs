@@ -91,13 +91,23 @@ pub fn parse(src: &str) -> Result<SpecAst, SpecError> {
 struct Parser<'a> {
     src: &'a str,
     pos: usize,
+    /// Lists and nested policies open around the current value.
+    depth: usize,
 }
+
+/// Deepest nesting of lists and policies: deeper is an error, not a stack
+/// overflow (policies hold a handful of levels).
+const MAX_DEPTH: usize = 64;
 
 const STRUCTURAL: &[char] = &['(', ')', ',', '=', '[', ']', '{', '}', '"', '\''];
 
 impl<'a> Parser<'a> {
     fn new(src: &'a str) -> Self {
-        Parser { src, pos: 0 }
+        Parser {
+            src,
+            pos: 0,
+            depth: 0,
+        }
     }
 
     fn err(&self, start: usize, end: usize, msg: impl Into<String>) -> SpecError {
@@ -290,6 +300,21 @@ impl<'a> Parser<'a> {
 
     fn value(&mut self) -> Result<Spanned<Value>, SpecError> {
         self.skip_ws();
+        if self.depth >= MAX_DEPTH {
+            let (s, e, _) = self.describe_next();
+            return Err(self.err(
+                s,
+                e,
+                format!("lists and policies nest more than {MAX_DEPTH} deep"),
+            ));
+        }
+        self.depth += 1;
+        let value = self.value_inner();
+        self.depth -= 1;
+        value
+    }
+
+    fn value_inner(&mut self) -> Result<Spanned<Value>, SpecError> {
         let start = self.pos;
         match self.peek_char() {
             Some((_, '[')) => {
@@ -552,6 +577,20 @@ mod tests {
         }
         assert_eq!(call.args[3].value.value, Value::Str("tri".into()));
         assert_eq!(call.args[4].value.value, Value::Str("exp_range".into()));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        for open in ["[", "A(x="] {
+            let src = format!("FIX(k0={})", open.repeat(100_000));
+            let err = parse(&src).unwrap_err();
+            assert!(err.message.contains("nest more than"), "{}", err.message);
+        }
+        // Realistic nesting still parses.
+        parse(
+            "ChangeLROnPlateau(policies=[TRI(k0=0.01,k1=0.1,l=[[1]]),COS(k0=0.001,k1=0.05,l=500)])",
+        )
+        .unwrap();
     }
 
     #[test]

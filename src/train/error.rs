@@ -9,12 +9,12 @@ pub enum TrainError {
     /// A data or checkpoint file that is missing, unreadable or malformed.
     #[error("{}: {message}", path.display())]
     File { path: PathBuf, message: String },
-    /// An I/O failure while reading or writing a file.
-    #[error("{}: {source}", path.display())]
+    /// An I/O failure while reading or writing a file. (Not a `source`:
+    /// the message already says it, and `{:#}` would say it twice.)
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A `--task` value that does not parse.
     #[error("invalid task '{spec}': {message}")]
@@ -49,7 +49,7 @@ impl TrainError {
     pub(crate) fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         TrainError::Io {
             path: path.as_ref().to_path_buf(),
-            source,
+            error: source,
         }
     }
 }

@@ -172,6 +172,10 @@ fn train_thread(
             EndReason::Diverged | EndReason::Restarted => None,
         };
         if let Some(path) = checkpoint {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
             learner
                 .save(&path)
                 .with_context(|| format!("saving weights to {}", path.display()))?;

@@ -63,8 +63,18 @@ pub async fn run(
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // SIGTERM, SIGINT (in raw mode Ctrl-C is a key, so this one comes from
+    // another process) and SIGHUP quit like `q`: the terminal is restored
+    // and a trainer finishes its log.
     #[cfg(unix)]
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        [
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::hangup())?,
+        ]
+    };
     let mut last_draw = Instant::now() - FRAME;
     let mut updates_open = true;
     loop {
@@ -78,7 +88,16 @@ pub async fn run(
         }
         let redraw_at = tokio::time::Instant::from_std(last_draw + FRAME);
         #[cfg(unix)]
-        let terminated = term.recv();
+        let terminated = {
+            let [term, int, hup] = &mut signals;
+            async {
+                tokio::select! {
+                    s = term.recv() => s,
+                    s = int.recv() => s,
+                    s = hup.recv() => s,
+                }
+            }
+        };
         #[cfg(not(unix))]
         let terminated = std::future::pending::<Option<()>>();
         tokio::select! {

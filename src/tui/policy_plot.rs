@@ -13,7 +13,7 @@ use ratatui::text::{Line as TextLine, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::chart::{ChartOptions, Line, Prepared};
-use super::theme::series_color;
+use super::theme::{series_color, terminal_color};
 
 pub struct PlotInput {
     pub labels: Vec<String>,
@@ -62,7 +62,7 @@ fn draw(frame: &mut Frame, input: &PlotInput, lines: &[Line], log_y: bool, inter
         frame,
         chart_area,
         block,
-        Style::default().fg(Color::Gray),
+        Style::default().fg(terminal_color(Color::Gray)),
         opts,
     );
     let mut rows: Vec<TextLine> = input

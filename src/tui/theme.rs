@@ -160,7 +160,48 @@ impl Theme {
     }
 
     /// Resolves `--theme`: a file path, a user theme, or an embedded one.
+    /// On a terminal that shows only the 16 ANSI colours (by `TERM`), its
+    /// colours become the nearest of those.
     pub fn load(spec: Option<&str>, config_dir: Option<&Path>) -> Result<Theme> {
+        let theme = Theme::resolve(spec, config_dir)?;
+        let term = std::env::var("TERM").unwrap_or_default();
+        let colorterm = std::env::var("COLORTERM").unwrap_or_default();
+        Ok(if ansi_only(&term, &colorterm) {
+            theme.to_ansi16()
+        } else {
+            theme
+        })
+    }
+
+    /// The theme with every colour replaced by the nearest of the 16 ANSI ones.
+    pub fn to_ansi16(mut self) -> Theme {
+        for c in [
+            &mut self.background,
+            &mut self.foreground,
+            &mut self.dim,
+            &mut self.border,
+            &mut self.border_focus,
+            &mut self.title,
+            &mut self.axis,
+            &mut self.highlight_bg,
+            &mut self.status_bg,
+            &mut self.status_fg,
+            &mut self.info,
+            &mut self.warn,
+            &mut self.critical,
+            &mut self.ok,
+            &mut self.ghost,
+            &mut self.canvas,
+        ] {
+            *c = nearest_ansi(*c);
+        }
+        for c in &mut self.series {
+            *c = nearest_ansi(*c);
+        }
+        self
+    }
+
+    fn resolve(spec: Option<&str>, config_dir: Option<&Path>) -> Result<Theme> {
         if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
             return Ok(Theme::monochrome());
         }
@@ -248,10 +289,85 @@ impl Theme {
     }
 }
 
-/// Series colours for the policy plot viewer (Okabe-Ito).
+/// Whether a terminal shows only the 16 ANSI colours (or fewer): the
+/// `*-16color` and `*-8color` entries, the Linux console, `ansi`, `vt*`;
+/// `COLORTERM=truecolor` or `24bit` says otherwise.
+fn ansi_only(term: &str, colorterm: &str) -> bool {
+    if matches!(colorterm, "truecolor" | "24bit") {
+        return false;
+    }
+    term.ends_with("-16color")
+        || term.ends_with("-8color")
+        || matches!(term, "linux" | "ansi" | "cons25")
+        || term.starts_with("vt")
+}
+
+/// xterm's values for the 16 ANSI colours.
+const ANSI16: [(Color, (u8, u8, u8)); 16] = [
+    (Color::Black, (0, 0, 0)),
+    (Color::Red, (205, 0, 0)),
+    (Color::Green, (0, 205, 0)),
+    (Color::Yellow, (205, 205, 0)),
+    (Color::Blue, (0, 0, 238)),
+    (Color::Magenta, (205, 0, 205)),
+    (Color::Cyan, (0, 205, 205)),
+    (Color::Gray, (229, 229, 229)),
+    (Color::DarkGray, (127, 127, 127)),
+    (Color::LightRed, (255, 0, 0)),
+    (Color::LightGreen, (0, 255, 0)),
+    (Color::LightYellow, (255, 255, 0)),
+    (Color::LightBlue, (92, 92, 255)),
+    (Color::LightMagenta, (255, 0, 255)),
+    (Color::LightCyan, (0, 255, 255)),
+    (Color::White, (255, 255, 255)),
+];
+
+/// The nearest ANSI colour to an RGB or 256-palette one; others unchanged.
+fn nearest_ansi(color: Color) -> Color {
+    let (r, g, b) = match color {
+        Color::Rgb(r, g, b) => (r, g, b),
+        Color::Indexed(i) if i < 16 => return ANSI16[i as usize].0,
+        Color::Indexed(i) if i >= 232 => {
+            let v = 8 + 10 * (i - 232);
+            (v, v, v)
+        }
+        Color::Indexed(i) => {
+            let level = |n: u8| if n == 0 { 0 } else { 55 + 40 * n };
+            let i = i - 16;
+            (level(i / 36), level(i / 6 % 6), level(i % 6))
+        }
+        other => return other,
+    };
+    let distance = |(r2, g2, b2): (u8, u8, u8)| {
+        let d = |a: u8, b: u8| (i32::from(a) - i32::from(b)).pow(2);
+        d(r, r2) + d(g, g2) + d(b, b2)
+    };
+    ANSI16
+        .iter()
+        .min_by_key(|(_, rgb)| distance(*rgb))
+        .map_or(color, |(c, _)| *c)
+}
+
+/// Series colours for the policy plot viewer (Okabe-Ito), as the
+/// terminal shows them (see [`terminal_color`]).
 pub fn series_color(i: usize) -> Color {
     let (r, g, b) = crate::viz::PALETTE[i % (crate::viz::PALETTE.len() - 1)];
-    Color::Rgb(r, g, b)
+    terminal_color(Color::Rgb(r, g, b))
+}
+
+/// A fixed colour (outside a theme) for this terminal: none with
+/// `NO_COLOR`, the nearest ANSI one on a 16-colour terminal.
+pub fn terminal_color(color: Color) -> Color {
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        return Color::Reset;
+    }
+    let term = std::env::var("TERM").unwrap_or_default();
+    let colorterm = std::env::var("COLORTERM").unwrap_or_default();
+    if ansi_only(&term, &colorterm) {
+        nearest_ansi(color)
+    } else {
+        color
+    }
 }
 
 #[cfg(test)]
@@ -264,6 +380,25 @@ mod tests {
             let theme = Theme::embedded(name).unwrap_or_else(|| panic!("{name}"));
             assert!(theme.series.len() >= 6, "{name}");
             assert_ne!(theme.foreground, Color::Reset, "{name}");
+        }
+    }
+
+    #[test]
+    fn sixteen_colour_terminals_get_ansi_colours() {
+        assert!(ansi_only("xterm-16color", ""));
+        assert!(ansi_only("linux", ""));
+        assert!(!ansi_only("xterm-16color", "truecolor"));
+        assert!(!ansi_only("xterm-256color", ""));
+        assert!(!ansi_only("screen", ""));
+        assert_eq!(nearest_ansi(Color::Rgb(255, 95, 95)), Color::LightRed);
+        assert_eq!(nearest_ansi(Color::Rgb(18, 18, 18)), Color::Black);
+        assert_eq!(nearest_ansi(Color::Indexed(196)), Color::LightRed);
+        assert_eq!(nearest_ansi(Color::Reset), Color::Reset);
+        for name in embedded_names() {
+            let theme = Theme::embedded(name).unwrap().to_ansi16();
+            let named = |c: Color| !matches!(c, Color::Rgb(..) | Color::Indexed(_));
+            assert!(named(theme.foreground) && named(theme.critical), "{name}");
+            assert!(theme.series.iter().all(|c| named(*c)), "{name}");
         }
     }
 

@@ -1,0 +1,89 @@
+//! The parsers on bytes in memory, for the fuzz targets (`fuzz/`) and the
+//! benchmarks (`benches/`). Not a stable API: lrtop itself reads logs
+//! through `load` and `follow`.
+
+use crate::metrics::Record;
+
+use super::csv::CsvStream;
+use super::fields::FieldMap;
+use super::json::{LineState, parse_object_serde, parse_object_with};
+use super::jsonl::JsonlStream;
+use super::tally::Tally;
+use super::{Format, sniff, trainer_state};
+
+/// One JSONL line as a follower parses it (fast path, then serde): the
+/// record, None for a blank line or one without a number, or the error.
+pub fn jsonl_line(line: &[u8], map: &FieldMap) -> Result<Option<Record>, String> {
+    let line = line.trim_ascii();
+    if line.is_empty() {
+        return Ok(None);
+    }
+    parse_object_with(line, map, &mut LineState::default())
+}
+
+/// One JSONL line through serde only (no fast path), for differential checks.
+pub fn jsonl_line_serde(line: &[u8], map: &FieldMap) -> Result<Option<Record>, String> {
+    let line = line.trim_ascii();
+    if line.is_empty() {
+        return Ok(None);
+    }
+    parse_object_serde(line, map)
+}
+
+/// What a streamed parse produced.
+#[derive(Debug, Clone, Default)]
+pub struct Streamed {
+    pub records: Vec<Record>,
+    /// Lines or rows that became records.
+    pub count: u64,
+    pub bad: u64,
+    pub last_error: Option<String>,
+}
+
+/// Feeds `parts` in order to the incremental parser of a followed JSONL or
+/// CSV file (as if each part were one read), then ends the input.
+/// trainer_state is parsed whole (`parts` concatenated).
+pub fn stream(format: Format, parts: &[&[u8]], map: &FieldMap) -> Streamed {
+    let mut records = Vec::new();
+    let mut tally = Tally::default();
+    match format {
+        Format::Jsonl => {
+            let mut p = JsonlStream::new(map.clone());
+            for part in parts {
+                p.feed(part, &mut records, &mut tally);
+            }
+            p.finish(&mut tally);
+        }
+        Format::Csv => {
+            let mut p = CsvStream::new(map.clone());
+            for part in parts {
+                p.feed(part, &mut records, &mut tally);
+            }
+            p.finish(&mut tally);
+        }
+        Format::HfTrainerState => match trainer_state::parse(&parts.concat(), map) {
+            Ok(entries) => {
+                records.extend(entries.into_iter().flatten());
+                tally.records = records.len() as u64;
+            }
+            Err(e) => tally.bad(1, e),
+        },
+    }
+    Streamed {
+        records,
+        count: tally.records,
+        bad: tally.bad,
+        last_error: tally.last_error,
+    }
+}
+
+/// A whole trainer_state.json: its `log_history` entries in order (None for
+/// an entry without a number), or why it is not one.
+pub fn trainer_state(bytes: &[u8], map: &FieldMap) -> Result<Vec<Option<Record>>, String> {
+    trainer_state::parse(bytes, map)
+}
+
+/// The format of content starting with `head` (None: cannot tell yet).
+pub fn sniff(head: &[u8], complete: bool) -> Option<Format> {
+    sniff::sniff(head, complete)
+}
