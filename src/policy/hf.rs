@@ -180,13 +180,17 @@ impl Hf {
         match &self.lambda {
             Lambda::Constant => None,
             Lambda::ConstantWithWarmup | Lambda::InverseSqrt { .. } => {
-                Some((self.num_warmup_steps * 10).max(100))
+                Some(self.num_warmup_steps.saturating_mul(10).max(100))
             }
             Lambda::WarmupStableDecay {
                 num_stable_steps,
                 num_decay_steps,
                 ..
-            } => Some(self.num_warmup_steps + num_stable_steps + num_decay_steps),
+            } => Some(
+                self.num_warmup_steps
+                    .saturating_add(*num_stable_steps)
+                    .saturating_add(*num_decay_steps),
+            ),
             _ => Some(self.num_training_steps.max(1)),
         }
     }

@@ -165,12 +165,12 @@ impl Policy {
         let fixed: u64 = self.stages[..self.stages.len() - 1]
             .iter()
             .map(|s| s.length.unwrap_or(0))
-            .sum();
+            .fold(0, u64::saturating_add);
         let last = self.stages.last()?;
         match (last.length, last.node.horizon()) {
-            (Some(len), _) if self.stages.len() > 1 => Some(fixed + len),
-            (_, Some(h)) => Some(fixed + h),
-            (_, None) if fixed > 0 => Some(fixed + fixed / 2),
+            (Some(len), _) if self.stages.len() > 1 => Some(fixed.saturating_add(len)),
+            (_, Some(h)) => Some(fixed.saturating_add(h)),
+            (_, None) if fixed > 0 => Some(fixed.saturating_add(fixed / 2)),
             _ => None,
         }
     }

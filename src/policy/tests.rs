@@ -168,6 +168,26 @@ fn composite_uses_local_time() {
 }
 
 #[test]
+fn huge_integer_parameters_do_not_overflow() {
+    // Found by fuzzing (policy_spec): T_0 * T_mult^2 overflowed in horizon().
+    for spec in [
+        "CosineAnnealingWarmRestarts(lr=0.1,T_0=50,T_mult=222222222224)",
+        "StepLR(lr=0.1,step_size=9000000000000000)",
+        "MultiStepLR(lr=0.1,milestones=[9000000000000000])",
+        "LinearLR(lr=0.1,total_iters=9000000000000000)",
+        "constant_with_warmup(lr=0.1,num_warmup_steps=9000000000000000)",
+        "warmup_stable_decay(lr=0.1,num_warmup_steps=9000000000000000,num_stable_steps=9000000000000000,num_decay_steps=9000000000000000)",
+        "FIX(k0=0.1) for 9000000000000000 then FIX(k0=0.2) for 9000000000000000 then FIX(k0=0.3)",
+    ] {
+        let policy: Policy = spec.parse().unwrap_or_else(|e| panic!("{spec}: {e}"));
+        assert!(policy.horizon().is_some_and(|h| h > 0), "{spec}");
+        for t in [0, 1, 1 << 40, u64::MAX] {
+            assert!(policy.lr(t).is_finite(), "{spec} at {t}");
+        }
+    }
+}
+
+#[test]
 fn errors_name_the_problem_and_position() {
     let err = |s: &str| Policy::parse(s).unwrap_err();
     let e = err("COSS(k0=0.1,k1=1,l=10)");

@@ -207,15 +207,19 @@ impl Torch {
 
     pub fn horizon(&self) -> Option<u64> {
         match self {
-            Torch::Step { step_size, .. } => Some(step_size * 5),
-            Torch::MultiStep { milestones, .. } => milestones.last().map(|&m| m + m / 4 + 1),
+            Torch::Step { step_size, .. } => Some(step_size.saturating_mul(5)),
+            Torch::MultiStep { milestones, .. } => {
+                milestones.last().map(|&m| m.saturating_add(m / 4 + 1))
+            }
             Torch::Constant { total_iters, .. }
             | Torch::Linear { total_iters, .. }
-            | Torch::Polynomial { total_iters, .. } => Some((total_iters * 2).max(10)),
+            | Torch::Polynomial { total_iters, .. } => Some(total_iters.saturating_mul(2).max(10)),
             Torch::Exponential { .. } => None,
             Torch::CosineAnnealing { t_max, .. } => Some(t_max.ceil() as u64),
             Torch::CosineWarmRestarts { t_0, t_mult, .. } => {
-                Some((0..3).map(|i| t_0 * t_mult.pow(i)).sum::<u64>().max(1))
+                // Three cycles; saturating, as T_0 and T_mult may be huge.
+                let cycle = |i| t_0.saturating_mul(t_mult.saturating_pow(i));
+                Some((0..3).map(cycle).fold(0u64, u64::saturating_add).max(1))
             }
             Torch::Cyclic { total_size, .. } => Some((total_size * 4.0).ceil() as u64),
             Torch::OneCycle { total_steps, .. } => Some(*total_steps),
