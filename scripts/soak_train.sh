@@ -29,8 +29,11 @@ for mode in $MODES; do
     pid=$!
   else
     command -v tmux >/dev/null || { echo "no tmux: skipping the dashboard run" >&2; continue; }
-    tmux -L lrtop-soak -f /dev/null new-session -d -s soak -x 160 -y 48 \
-      "sh -c 'echo \$\$ > $WORK/pid; exec $BIN $args'"
+    # A script file, so that the policy's parentheses need no second quoting.
+    printf '#!/bin/sh\necho $$ > %s/pid\nexec "%s" train --steps %s --seed 0 --eval-every 10000 --log "%s" --policy "%s"\n' \
+      "$WORK" "$BIN" "$STEPS" "$log" "cosine(lr=0.05,num_warmup_steps=1000,num_training_steps=$STEPS)" >"$WORK/run.sh"
+    chmod +x "$WORK/run.sh"
+    tmux -L lrtop-soak -f /dev/null new-session -d -s soak -x 160 -y 48 "$WORK/run.sh"
     for _ in $(seq 100); do [ -s "$WORK/pid" ] && break; sleep 0.05; done
     pid=$(cat "$WORK/pid")
   fi

@@ -5,8 +5,6 @@ use std::io::{self, IsTerminal};
 use anyhow::Result;
 use crossterm::event::{self, Event, KeyCode, KeyEventKind};
 use ratatui::Frame;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line as TextLine, Span};
@@ -88,22 +86,7 @@ fn draw(frame: &mut Frame, input: &PlotInput, lines: &[Line], log_y: bool, inter
 /// Renders once into a plain-text grid (for pipes, files and tests).
 pub fn render_text(input: &PlotInput, log_y: bool, width: u16, height: u16) -> String {
     let lines = input.lines();
-    let mut terminal = Terminal::new(TestBackend::new(width.max(1), height.max(1)))
-        .expect("the test backend cannot fail");
-    terminal
-        .draw(|f| draw(f, input, &lines, log_y, false))
-        .expect("the test backend cannot fail");
-    let buffer = terminal.backend().buffer();
-    let mut out = String::new();
-    for y in 0..buffer.area.height {
-        let mut row = String::new();
-        for x in 0..buffer.area.width {
-            row.push_str(buffer[(x, y)].symbol());
-        }
-        out.push_str(row.trim_end());
-        out.push('\n');
-    }
-    out
+    super::terminal::render_text(width, height, |f| draw(f, input, &lines, log_y, false))
 }
 
 /// Shows the chart full screen until q; prints it as text when stdout is not a terminal.

@@ -3,8 +3,6 @@
 //! the cyclic range bracketed on the bottom row, and a legend.
 
 use ratatui::Frame;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::symbols::Marker;
@@ -180,22 +178,7 @@ pub fn draw(frame: &mut Frame, area: Rect, result: &RangeTestResult) {
 
 /// The chart as plain text (for pipes, files and tests).
 pub fn render_text(result: &RangeTestResult, width: u16, height: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(width.max(1), height.max(1)))
-        .expect("the test backend cannot fail");
-    terminal
-        .draw(|f| draw(f, f.area(), result))
-        .expect("the test backend cannot fail");
-    let buffer = terminal.backend().buffer();
-    let mut out = String::new();
-    for y in 0..buffer.area.height {
-        let mut row = String::new();
-        for x in 0..buffer.area.width {
-            row.push_str(buffer[(x, y)].symbol());
-        }
-        out.push_str(row.trim_end());
-        out.push('\n');
-    }
-    out
+    super::terminal::render_text(width, height, |f| draw(f, f.area(), result))
 }
 
 #[cfg(test)]

@@ -31,3 +31,23 @@ pub fn restore() {
     ratatui::restore();
     let _ = io::stdout().flush();
 }
+
+/// Draws once into an off-screen buffer of `width` x `height` and returns
+/// it as plain text, trailing blanks trimmed (for pipes, files and tests).
+pub fn render_text(width: u16, height: u16, draw: impl FnOnce(&mut ratatui::Frame)) -> String {
+    use ratatui::backend::TestBackend;
+    let mut terminal = ratatui::Terminal::new(TestBackend::new(width.max(1), height.max(1)))
+        .expect("the test backend cannot fail");
+    terminal.draw(draw).expect("the test backend cannot fail");
+    let buffer = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buffer.area.height {
+        let mut row = String::new();
+        for x in 0..buffer.area.width {
+            row.push_str(buffer[(x, y)].symbol());
+        }
+        out.push_str(row.trim_end());
+        out.push('\n');
+    }
+    out
+}
