@@ -143,6 +143,16 @@ impl Prepared {
             let step = ((y_hi - y_lo) / 4.0).ceil();
             y_hi = y_lo + step * ((y_hi - y_lo) / step).ceil();
         } else {
+            // A constant (a fixed LR) sits mid-height between 0 and twice
+            // its value, rather than on an axis of identical labels.
+            if y_hi - y_lo <= y_hi.abs().max(y_lo.abs()) * 1e-9 {
+                let y = y_hi;
+                (y_lo, y_hi) = match y {
+                    y if y > 0.0 => (0.0, 2.0 * y),
+                    y if y < 0.0 => (2.0 * y, 0.0),
+                    _ => (0.0, 1.0),
+                };
+            }
             let pad = ((y_hi - y_lo) * 0.05).max(y_hi.abs() * 1e-9).max(1e-300);
             if y_lo >= 0.0 && y_lo - pad < 0.0 {
                 y_lo = 0.0;
@@ -316,5 +326,23 @@ mod tests {
         assert_eq!(XLabels::Clock.format(1_795_915_312.0, 100.0), "01:21:52");
         assert_eq!(log_ticks(-5.0, 2.0).len(), 5);
         assert_eq!(format_tick(4.56789), "4.57");
+    }
+
+    #[test]
+    fn a_constant_series_gets_a_readable_y_axis() {
+        for (y, lo, hi) in [(0.005, 0.0, 0.0105), (-2.0, -4.2, 0.2), (0.0, 0.0, 1.05)] {
+            let line = Line {
+                name: "fixed".into(),
+                color: Color::White,
+                points: (0..10).map(|x| (x as f64, y)).collect(),
+            };
+            let prepared =
+                Prepared::from_decimated(vec![line], (0.0, 9.0), ChartOptions::default());
+            let [got_lo, got_hi] = prepared.y_bounds;
+            assert!(
+                (got_lo - lo).abs() < 1e-12 && (got_hi - hi).abs() < 1e-12,
+                "{y}: {got_lo}..{got_hi}"
+            );
+        }
     }
 }
