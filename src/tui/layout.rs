@@ -81,6 +81,18 @@ pub fn split(area: Rect, runs: usize) -> Areas {
     out
 }
 
+/// A `width` x `height` box in the middle of `area` (clipped to it), for overlays.
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::app::{App, Command};
 use super::chart::{ChartOptions, Line as ChartLine, Prepared};
+use super::layout::centered;
 use crate::policy::{Policy, catalog, template};
 
 /// Keys train mode adds to the help overlay.
@@ -189,17 +190,6 @@ fn entries_for(steps: u64, lr: f64, filter: &str) -> Vec<(String, String, String
             )
         })
         .collect()
-}
-
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let w = width.min(area.width);
-    let h = height.min(area.height);
-    Rect::new(
-        area.x + (area.width - w) / 2,
-        area.y + (area.height - h) / 2,
-        w,
-        h,
-    )
 }
 
 fn preview(frame: &mut Frame, area: Rect, app: &App, spec: &str, steps: u64) {

@@ -8,17 +8,7 @@ use ratatui::widgets::{Clear, Paragraph};
 
 use super::panel;
 use crate::tui::app::{App, ThirdPanel};
-
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let w = width.min(area.width);
-    let h = height.min(area.height);
-    Rect::new(
-        area.x + (area.width - w) / 2,
-        area.y + (area.height - h) / 2,
-        w,
-        h,
-    )
-}
+use crate::tui::layout::centered;
 
 pub const KEYS: &[(&str, &str)] = &[
     ("?  h", "this help (any key closes)"),
