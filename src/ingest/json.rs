@@ -51,7 +51,15 @@ pub(crate) fn parse_object_serde(bytes: &[u8], map: &FieldMap) -> Result<Option<
     match parse_object_strict(bytes, map) {
         Ok(rec) => Ok(rec),
         Err(err) => match rewrite_non_finite(bytes) {
-            Some(rewritten) => parse_object_strict(&rewritten, map).map_err(|_| err),
+            // The first error is about the NaN token and has the right
+            // position; a number beyond f64 is the real reason, though the
+            // rewrite has shifted its position.
+            Some(rewritten) => parse_object_strict(&rewritten, map).map_err(|again| {
+                match again.split_once(" at line ") {
+                    Some((reason, _)) if reason.contains("out of range") => reason.to_string(),
+                    _ => err,
+                }
+            }),
             None => Err(err),
         },
     }
@@ -326,6 +334,18 @@ mod tests {
         assert!(r.loss.unwrap().is_nan());
         assert_eq!(r.grad_norm, Some(f64::INFINITY));
         assert_eq!(r.get("x"), Some(f64::NEG_INFINITY));
+    }
+
+    #[test]
+    fn a_number_beyond_f64_next_to_nan_is_named_as_the_reason() {
+        // Found by fuzzing (jsonl_record): the serde path reported the NaN
+        // token instead of the number it really could not read.
+        let line = br#"{"blr": 20.0, "loss": NaN, "time": 2.01e400}"#;
+        let err = parse_object_serde(line, &FieldMap::new()).unwrap_err();
+        assert!(err.contains("out of range"), "{err}");
+        // Without a number out of range, the error keeps the NaN's position.
+        let err = parse_object_serde(br#"{"loss": NaN, "x": [}"#, &FieldMap::new()).unwrap_err();
+        assert!(err.contains("column"), "{err}");
     }
 
     #[test]
