@@ -56,7 +56,7 @@ fn bench_parse(c: &mut Criterion) {
     group.throughput(Throughput::Elements(n));
     group.bench_function("jsonl (64 KiB reads)", |b| {
         let parts: Vec<&[u8]> = text.as_bytes().chunks(64 * 1024).collect();
-        b.iter(|| raw::stream(Format::Jsonl, black_box(&parts), &map).count)
+        b.iter(|| raw::stream(Format::JSONL, black_box(&parts), &map).count)
     });
     let with_nan: String = (1..=n)
         .map(|s| {
@@ -69,7 +69,7 @@ fn bench_parse(c: &mut Criterion) {
         .collect();
     group.bench_function("jsonl, half the lines with NaN", |b| {
         let parts: Vec<&[u8]> = with_nan.as_bytes().chunks(64 * 1024).collect();
-        b.iter(|| raw::stream(Format::Jsonl, black_box(&parts), &map).count)
+        b.iter(|| raw::stream(Format::JSONL, black_box(&parts), &map).count)
     });
     let mut csv = String::from("epoch,lr-AdamW,step,train_loss_step,val_loss\n");
     for s in 1..=n {
@@ -89,7 +89,7 @@ fn bench_parse(c: &mut Criterion) {
     }
     group.bench_function("csv rows (64 KiB reads)", |b| {
         let parts: Vec<&[u8]> = csv.as_bytes().chunks(64 * 1024).collect();
-        b.iter(|| raw::stream(Format::Csv, black_box(&parts), &map).count)
+        b.iter(|| raw::stream(Format::CSV, black_box(&parts), &map).count)
     });
     group.finish();
 }

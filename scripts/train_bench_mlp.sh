@@ -26,8 +26,8 @@ THREADS=${THREADS:-"1 2"}
 ENGINES=${ENGINES:-"fused autograd"}
 OUT=$(mktemp)
 
-echo "building (cargo test --release --test train_bench) ..." >&2
-BIN=$(cargo test --release --test train_bench --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*train_bench-[^)]*\)).*/\1/p' | tail -1)
+echo "building (cargo test --release --test it train_bench) ..." >&2
+BIN=$(cargo test --release --test it train_bench --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*it-[^)]*\)).*/\1/p' | tail -1)
 [ -x "$BIN" ] || { echo "could not find the train_bench test binary" >&2; exit 1; }
 "$PYTHON" -c "import torch" || { echo "no torch in $PYTHON (set PYTHON=...)" >&2; exit 1; }
 

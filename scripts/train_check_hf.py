@@ -3,11 +3,11 @@
 (random init, saved with save_pretrained) plus a token file, and records the
 validation loss transformers computes for each (llama_eval.py's convention:
 val.bin cut into consecutive blocks of SEQ tokens, mean cross-entropy of
-tokens 1..SEQ-1). `tests/train_llama.rs::hf_checkpoints_match_transformers`
+tokens 1..SEQ-1). `tests/it/train_llama.rs::hf_checkpoints_match_transformers`
 (ignored; set LRTOP_HF_CHECK_DIR) evaluates the same with lrtop.
 
     /work/pyref/bin/python scripts/train_check_hf.py /tmp/hf-check
-    LRTOP_HF_CHECK_DIR=/tmp/hf-check cargo test --test train_llama -- --ignored --nocapture
+    LRTOP_HF_CHECK_DIR=/tmp/hf-check cargo test --test it train_llama -- --ignored --nocapture
 """
 import json, os, struct, sys
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference values for tests/train_optim.rs: two steps of each PyTorch
+"""Reference values for tests/it/train_optim.rs: two steps of each PyTorch
 optimizer on a tiny parameter, with a different LR at each step, and
 clip_grad_norm_. Prints Rust array literals to paste into the test."""
 import torch

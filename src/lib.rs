@@ -5,8 +5,11 @@
 //! alerts, and the UI renders from the store.
 
 pub mod cli;
+pub mod clock;
 pub mod cmd;
 pub mod config;
+pub mod error;
+pub mod format;
 pub mod ingest;
 pub mod metrics;
 pub mod monitor;

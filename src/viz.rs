@@ -49,7 +49,7 @@ pub fn save(fig: &Figure, path: &Path, size: (u32, u32)) -> Result<()> {
         "svg" => to_svg(fig, size)?.into_bytes(),
         "png" => to_png(fig, size)?,
         _ => {
-            return Err(crate::cmd::usage(format!(
+            return Err(crate::error::usage(format!(
                 "cannot tell the image format of {}: use a .png or .svg file name",
                 path.display()
             )));
@@ -159,8 +159,8 @@ where
                 .y_desc(&fig.y_label)
                 .axis_desc_style(("sans-serif", 16))
                 .label_style(("sans-serif", 13))
-                .y_label_formatter(&|y| crate::tui::chart::format_tick(*y))
-                .x_label_formatter(&|x| crate::tui::chart::format_tick(*x))
+                .y_label_formatter(&|y| crate::format::format_tick(*y))
+                .x_label_formatter(&|x| crate::format::format_tick(*x))
                 .light_line_style(RGBColor(235, 235, 235))
                 .draw()
                 .map_err(err)?;

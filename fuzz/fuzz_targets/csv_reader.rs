@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let map = FieldMap::new();
-    let whole = raw::stream(Format::Csv, &[log], &map);
+    let whole = raw::stream(Format::CSV, &[log], &map);
     assert_eq!(whole.count as usize, whole.records.len());
 
     let mut parts = Vec::new();
@@ -25,8 +25,8 @@ fuzz_target!(|data: &[u8]| {
         rest = &rest[n..];
         k = k.wrapping_mul(31).wrapping_add(7);
     }
-    let pieces = raw::stream(Format::Csv, &parts, &map);
-    let loaded = load_bytes(log, Format::Csv, &map, &LoadOptions::default())
+    let pieces = raw::stream(Format::CSV, &parts, &map);
+    let loaded = load_bytes(log, Format::CSV, &map, &LoadOptions::default())
         .expect("loading bytes cannot fail");
     assert_eq!(loaded.records, whole.count);
     if !log.contains(&b'"') {

@@ -70,14 +70,14 @@ fuzz_target!(|data: &[u8]| {
         rest = &rest[n..];
         k = k.wrapping_mul(31).wrapping_add(7);
     }
-    let streamed = raw::stream(Format::Jsonl, &parts, &map);
+    let streamed = raw::stream(Format::JSONL, &parts, &map);
     assert_eq!(streamed.count as usize, streamed.records.len());
 
     let options = LoadOptions {
         chunk_bytes: (knob as usize % 64) + 1,
         parallel: knob & 0x80 != 0,
     };
-    let loaded = load_bytes(log, Format::Jsonl, &map, &options).expect("loading bytes cannot fail");
+    let loaded = load_bytes(log, Format::JSONL, &map, &options).expect("loading bytes cannot fail");
     assert_eq!(loaded.records, streamed.count, "records: stream vs cold load");
     assert_eq!(loaded.bad_lines, streamed.bad, "bad lines: stream vs cold load ({:?} vs {:?})", streamed.last_error, loaded.last_error);
 

@@ -8,7 +8,7 @@ use lrtop::ingest::{FieldMap, Format, LoadOptions, load_bytes, raw};
 fuzz_target!(|data: &[u8]| {
     let map = FieldMap::new();
     let parsed = raw::trainer_state(data, &map);
-    let loaded = load_bytes(data, Format::HfTrainerState, &map, &LoadOptions::default());
+    let loaded = load_bytes(data, Format::HF_TRAINER_STATE, &map, &LoadOptions::default());
     match (&parsed, &loaded) {
         (Ok(entries), Ok(run)) => {
             let records = entries.iter().flatten().count() as u64;
@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     if parsed.is_ok() && !data.contains(&b'\n') {
         assert_eq!(
             raw::sniff(data, true),
-            Some(Format::HfTrainerState),
+            Some(Format::HF_TRAINER_STATE),
             "a valid trainer_state is not sniffed as one: {:?}",
             String::from_utf8_lossy(data)
         );

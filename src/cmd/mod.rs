@@ -11,15 +11,7 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
 
-/// An error caused by what the user asked for (exit code 2), as opposed to
-/// one the environment caused (exit code 1).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-pub fn usage(msg: impl Into<String>) -> anyhow::Error {
-    UsageError(msg.into()).into()
-}
+pub use crate::error::{UsageError, usage};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {

@@ -9,8 +9,8 @@ use serde_json::json;
 
 use super::usage;
 use crate::cli::{OutputFormat, RangeTestArgs};
+use crate::format::format_tick;
 use crate::train::Learner;
-use crate::tui::chart::format_tick;
 use crate::tui::range_plot;
 use crate::tune::range_test::{self, RangeTestConfig, RangeTestResult};
 use crate::viz::{self, Figure, FigureLine};

@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use super::usage;
+use crate::cli::model_flags;
 use crate::cli::{Executor, OutputFormat, SearchKind, TuneArgs, TuneCommand};
 use crate::config::Config;
 use crate::ingest::{self, FieldMap, Source, SourceEvent};
@@ -26,7 +27,7 @@ use crate::tune::report::{self, TuneReport};
 use crate::tune::results::{Objective, Trial, rank};
 use crate::tune::slurm;
 use crate::tune::space::{self, Search, SpaceFile};
-use crate::tune::trial::{Job, TrainTemplate, model_flags, threads_per_trial};
+use crate::tune::trial::{Job, TrainTemplate, threads_per_trial};
 
 /// Random-search trials when neither --trials nor the space file says.
 const DEFAULT_RANDOM_TRIALS: usize = 20;

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use super::sniff::format_by_name;
+use super::formats::is_log_name;
+use super::formats::trainer_state::checkpoint_of;
 use super::{IngestError, Source};
 
 /// How deep below a directory argument log files are looked for.
@@ -104,8 +105,7 @@ fn logs_in_dir(dir: &Path) -> Result<Vec<PathBuf>, IngestError> {
                 return;
             }
             found.push(path.to_path_buf());
-        } else if format_by_name(path).is_some() || name.ends_with(".trainer_state.json") {
-            // A renamed copy (`run.trainer_state.json`) is a log too.
+        } else if is_log_name(path) {
             found.push(path.to_path_buf());
         }
     });
@@ -137,13 +137,6 @@ fn walk(dir: &Path, depth: usize, on_file: &mut impl FnMut(&Path)) {
             on_file(&path);
         }
     }
-}
-
-/// `RUN/checkpoint-N/trainer_state.json` -> (RUN, N).
-pub(crate) fn checkpoint_of(path: &Path) -> Option<(PathBuf, u64)> {
-    let dir = path.parent()?;
-    let n = dir.file_name()?.to_str()?.strip_prefix("checkpoint-")?;
-    Some((dir.parent()?.to_path_buf(), n.parse().ok()?))
 }
 
 /// Paths shortened to what tells them apart: the directories all share are

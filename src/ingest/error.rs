@@ -24,6 +24,12 @@ pub enum IngestError {
     FieldMap { spec: String, message: String },
     #[error("{} is not a valid trainer_state.json: {message}", path.display())]
     TrainerState { path: PathBuf, message: String },
+    #[error("{} is not a valid {format} log: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        format: &'static str,
+        message: String,
+    },
 }
 
 impl IngestError {

@@ -4,84 +4,25 @@
 //! when no watch can be set up). Stdin is read to its end.
 
 use std::io::{self, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crate::metrics::{Record, RunId};
+use crate::metrics::RunId;
 
+use super::Source;
+use super::batch::{Batch, Out};
+use super::event::{FollowStatus, SourceEvent};
 use super::fields::FieldMap;
-use super::parser::{Batch, Out, Parser};
-use super::sniff::sniff;
+use super::formats::{Format, Reader, SNIFF_BYTES, detect};
 use super::tail::Tail;
 use super::watch::{DirWatch, Wake};
-use super::{Format, Source};
 
 /// How often a followed file is checked without any notification.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
-
-/// What a follower reports. Records arrive in file order, each exactly once
-/// per reading of the file (after `Truncated` the file is read again from
-/// its start; after `Rotated`, the new file from its start).
-#[derive(Debug, Clone, PartialEq)]
-pub enum SourceEvent {
-    Records {
-        run: RunId,
-        records: Vec<Record>,
-    },
-    Status {
-        run: RunId,
-        status: FollowStatus,
-        detail: Option<String>,
-    },
-    /// Running total of bad lines and the latest error.
-    BadLines {
-        run: RunId,
-        total: u64,
-        last_error: String,
-    },
-    /// The format, once known (from the name or the first line).
-    Format {
-        run: RunId,
-        format: Format,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FollowStatus {
-    /// The file does not exist yet.
-    Waiting,
-    /// Initial catch-up: reading what the file holds.
-    Reading,
-    /// Caught up; new records are sent as they are written.
-    Following,
-    /// The file shrank or was rewritten: reading it again from its start.
-    Truncated,
-    /// The file was replaced (rename and create): the old one was read to
-    /// its end, the new one is read from its start.
-    Rotated,
-    /// The file is gone; waiting for it to reappear.
-    Deleted,
-    /// Stdin reached its end.
-    Closed,
-}
-
-impl FollowStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FollowStatus::Waiting => "waiting",
-            FollowStatus::Reading => "reading",
-            FollowStatus::Following => "following",
-            FollowStatus::Truncated => "truncated",
-            FollowStatus::Rotated => "rotated",
-            FollowStatus::Deleted => "deleted",
-            FollowStatus::Closed => "closed",
-        }
-    }
-}
 
 /// A running follower. Dropping it stops the thread (as `stop` does).
 #[derive(Debug)]
@@ -201,8 +142,8 @@ fn follow_file(
     }
 }
 
-/// Follows a stream (stdin) to its end: JSONL or CSV, sniffed from the first
-/// line; a trainer_state object is parsed once the stream ends.
+/// Follows a stream (stdin) to its end: its format sniffed from the first
+/// bytes; a whole document (trainer_state) is parsed once the stream ends.
 pub(crate) fn follow_reader(
     run: RunId,
     mut input: impl Read,
@@ -214,12 +155,11 @@ pub(crate) fn follow_reader(
     let mut out = Out::new(run, sink);
     out.status(FollowStatus::Following, None);
     let mut format = format;
-    let mut parser: Option<Parser> = None;
+    let mut reader: Option<Reader> = None;
     let mut head: Vec<u8> = Vec::new();
     let mut batch = Batch::default();
     let mut buf = vec![0u8; 64 * 1024];
     let mut ended = false;
-    let mut format_sent = false;
     while out.alive() && !stop.load(Ordering::Relaxed) {
         let n = match input.read(&mut buf) {
             Ok(n) => n,
@@ -231,22 +171,21 @@ pub(crate) fn follow_reader(
         };
         ended = n == 0;
         let data = &buf[..n];
-        match &mut parser {
-            Some(p) => p.feed(data, &mut batch),
+        match &mut reader {
+            Some(Reader::Stream(p)) => p.feed(data, &mut batch),
+            // A whole document waits for the end of the stream.
+            Some(Reader::Whole(_)) => head.extend_from_slice(data),
             None => {
                 head.extend_from_slice(data);
-                format = format.or_else(|| sniff(&head, ended));
+                let enough = ended || head.len() >= SNIFF_BYTES;
+                format = format.or_else(|| detect(None, &head, enough));
                 if let Some(f) = format {
-                    if !format_sent {
-                        out.format(f);
-                        format_sent = true;
-                    }
-                    // A whole-document format waits for the end of the stream.
-                    if f != Format::HfTrainerState {
-                        let mut p = Parser::new(f, &map);
+                    out.format(f);
+                    let mut r = f.spec().reader(&map);
+                    if let Reader::Stream(p) = &mut r {
                         p.feed(&std::mem::take(&mut head), &mut batch);
-                        parser = Some(p);
                     }
+                    reader = Some(r);
                 }
             }
         }
@@ -258,10 +197,16 @@ pub(crate) fn follow_reader(
     if !ended {
         return;
     }
-    match &mut parser {
-        Some(p) => p.finish(&mut batch),
-        None if format == Some(Format::HfTrainerState) => {
-            Parser::new(Format::HfTrainerState, &map).parse_whole(&head, &mut batch, &mut out);
+    match &mut reader {
+        Some(Reader::Stream(p)) => p.finish(&mut batch),
+        Some(Reader::Whole(p)) => {
+            if let Err(message) = p.parse(&head, &mut batch) {
+                let message = match format {
+                    Some(f) => f.spec().invalid(Path::new("<stdin>"), message).to_string(),
+                    None => message,
+                };
+                batch.tally.bad(1, message);
+            }
         }
         None => {}
     }
@@ -305,7 +250,7 @@ mod tests {
             events[1],
             SourceEvent::Format {
                 run: 7,
-                format: Format::Jsonl
+                format: Format::JSONL
             }
         );
         let bad = events.iter().rev().find_map(|e| match e {
@@ -328,7 +273,7 @@ mod tests {
         assert_eq!(steps(&events), [1, 2]);
         assert!(events.contains(&SourceEvent::Format {
             run: 7,
-            format: Format::Csv
+            format: Format::CSV
         }));
     }
 

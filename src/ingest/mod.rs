@@ -1,61 +1,38 @@
-//! Log formats (JSONL, Hugging Face trainer_state.json, CSV) and the follower.
+//! Reading training logs: the formats (one file each under `formats/`,
+//! behind the `LogFormat` trait), discovery, the cold load and the follower.
 //!
 //! `discover` turns command-line arguments into sources, `load` reads a
 //! source once (`--no-follow`), `follow` tails it and sends `SourceEvent`s.
 //! Every format goes through the same field aliasing (`FieldMap`) into
 //! `crate::metrics::Record`s. Bad lines are counted and skipped, never fatal.
 
-mod csv;
+mod batch;
 mod discover;
 mod error;
+mod event;
 mod fields;
+mod file_id;
 mod flat;
 mod follow;
+pub(crate) mod formats;
 mod json;
-mod jsonl;
 mod lines;
 mod load;
-mod parser;
 #[doc(hidden)]
 pub mod raw;
-mod sniff;
 mod tail;
 mod tally;
-mod trainer_state;
 mod watch;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use discover::discover;
 pub use error::IngestError;
+pub use event::{FollowStatus, SourceEvent};
 pub use fields::{Field, FieldMap};
-pub use follow::{FollowStatus, Follower, SourceEvent, follow};
+pub use follow::{Follower, follow};
+pub use formats::Format;
 pub use load::{LoadOptions, LoadedRun, load, load_bytes, load_with};
-
-/// A log format lrtop reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Format {
-    Jsonl,
-    HfTrainerState,
-    Csv,
-}
-
-impl Format {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Jsonl => "jsonl",
-            Format::HfTrainerState => "hf-trainer-state",
-            Format::Csv => "csv",
-        }
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One run's log: a file (which may not exist yet) or stdin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +59,7 @@ impl Source {
         let path = path.into();
         Source {
             label: path.display().to_string(),
-            format: sniff::format_by_name(&path),
+            format: formats::format_by_name(&path),
             path: Some(path),
         }
     }

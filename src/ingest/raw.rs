@@ -4,12 +4,10 @@
 
 use crate::metrics::Record;
 
-use super::csv::CsvStream;
+use super::batch::Batch;
 use super::fields::FieldMap;
+use super::formats::{self, Format, Reader, trainer_state};
 use super::json::{LineState, parse_object_serde, parse_object_with};
-use super::jsonl::JsonlStream;
-use super::tally::Tally;
-use super::{Format, sniff, trainer_state};
 
 /// One JSONL line as a follower parses it (fast path, then serde): the
 /// record, None for a blank line or one without a number, or the error.
@@ -44,36 +42,25 @@ pub struct Streamed {
 /// CSV file (as if each part were one read), then ends the input.
 /// trainer_state is parsed whole (`parts` concatenated).
 pub fn stream(format: Format, parts: &[&[u8]], map: &FieldMap) -> Streamed {
-    let mut records = Vec::new();
-    let mut tally = Tally::default();
-    match format {
-        Format::Jsonl => {
-            let mut p = JsonlStream::new(map.clone());
+    let mut batch = Batch::default();
+    match format.spec().reader(map) {
+        Reader::Stream(mut p) => {
             for part in parts {
-                p.feed(part, &mut records, &mut tally);
+                p.feed(part, &mut batch);
             }
-            p.finish(&mut tally);
+            p.finish(&mut batch);
         }
-        Format::Csv => {
-            let mut p = CsvStream::new(map.clone());
-            for part in parts {
-                p.feed(part, &mut records, &mut tally);
+        Reader::Whole(mut p) => {
+            if let Err(e) = p.parse(&parts.concat(), &mut batch) {
+                batch.tally.bad(1, e);
             }
-            p.finish(&mut tally);
         }
-        Format::HfTrainerState => match trainer_state::parse(&parts.concat(), map) {
-            Ok(entries) => {
-                records.extend(entries.into_iter().flatten());
-                tally.records = records.len() as u64;
-            }
-            Err(e) => tally.bad(1, e),
-        },
     }
     Streamed {
-        records,
-        count: tally.records,
-        bad: tally.bad,
-        last_error: tally.last_error,
+        records: batch.records,
+        count: batch.tally.records,
+        bad: batch.tally.bad,
+        last_error: batch.tally.last_error,
     }
 }
 
@@ -85,5 +72,5 @@ pub fn trainer_state(bytes: &[u8], map: &FieldMap) -> Result<Vec<Option<Record>>
 
 /// The format of content starting with `head` (None: cannot tell yet).
 pub fn sniff(head: &[u8], complete: bool) -> Option<Format> {
-    sniff::sniff(head, complete)
+    formats::sniff(head, complete)
 }

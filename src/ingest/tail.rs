@@ -7,34 +7,16 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::Format;
-use super::discover::checkpoint_of;
+use super::batch::{Batch, Out};
+use super::event::FollowStatus;
 use super::fields::FieldMap;
-use super::follow::FollowStatus;
-use super::parser::{Batch, Out, Parser};
-use super::sniff::{SNIFF_BYTES, detect};
+use super::file_id::{FileId, file_id};
+use super::formats::{Format, Reader, Rewrite, SNIFF_BYTES, Whole, detect};
 
 /// Bytes kept from the file's start and from just before our offset, to
 /// tell an append from a rewrite that made the file longer than before.
 const FINGERPRINT: usize = 64;
 const READ_SIZE: usize = 1 << 20;
-
-/// A file's identity: a new one after rename-and-create, the same after
-/// truncation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FileId(u64, u64);
-
-#[cfg(unix)]
-pub(crate) fn file_id(meta: &Metadata) -> FileId {
-    use std::os::unix::fs::MetadataExt;
-    FileId(meta.dev(), meta.ino())
-}
-
-/// Without inode numbers, replacement shows only in the content.
-#[cfg(not(unix))]
-pub(crate) fn file_id(_meta: &Metadata) -> FileId {
-    FileId(0, 0)
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -132,20 +114,11 @@ fn read_head(file: &mut File, resume: u64) -> io::Result<Vec<u8>> {
     result.map(|_| head)
 }
 
-/// How a file that no longer holds what we read was rewritten.
-enum Rewrite {
-    /// The first line is still being written: decide later.
-    Undecided,
-    /// Same rows under a grown CSV header (Lightning's CSVLogger).
-    HeaderGrew,
-    Truncated,
-}
-
 pub(crate) struct Tail {
     path: PathBuf,
     format: Option<Format>,
     map: FieldMap,
-    parser: Option<Parser>,
+    reader: Option<Reader>,
     open: Option<Open>,
     phase: Phase,
     batch: Batch,
@@ -159,7 +132,7 @@ impl Tail {
             path,
             format,
             map,
-            parser: None,
+            reader: None,
             open: None,
             phase: Phase::Start,
             batch: Batch::default(),
@@ -173,7 +146,7 @@ impl Tail {
     }
 
     pub(crate) fn check(&mut self, out: &mut Out) {
-        self.move_to_newer_checkpoint();
+        self.move_to_newer_file();
         let meta = match fs::metadata(&self.path) {
             Ok(meta) if meta.is_file() => meta,
             Ok(_) => return self.missing(out, Some("not a regular file".into())),
@@ -190,10 +163,10 @@ impl Tail {
                 Err(e) => return self.missing(out, Some(e.to_string())),
             }
         }
-        let settled = match self.parser {
+        let settled = match self.reader {
             None => self.choose_format(out),
-            Some(Parser::TrainerState { .. }) => self.check_whole(&meta, out),
-            Some(_) => self.check_stream(&meta, out),
+            Some(Reader::Whole(_)) => self.check_whole(&meta, out),
+            Some(Reader::Stream(_)) => self.check_stream(&meta, out),
         };
         self.batch.flush(out);
         if settled && self.phase == Phase::CatchingUp {
@@ -217,9 +190,9 @@ impl Tail {
             self.finish_old_file();
             self.batch.flush(out);
             self.open = None;
-            // A trainer_state that comes back holds the same history (and
-            // one that shrank is caught as a truncation); a stream restarts.
-            if let Some(p @ (Parser::Jsonl(_) | Parser::Csv(_))) = &mut self.parser {
+            // A whole document that comes back holds the same history (and
+            // one that shrank is caught as such); a stream restarts.
+            if let Some(Reader::Stream(p)) = &mut self.reader {
                 p.reset();
             }
             self.phase = Phase::Deleted;
@@ -242,7 +215,7 @@ impl Tail {
 
     /// Another file took the path (rotation by rename and create).
     fn replaced(&mut self, out: &mut Out) {
-        if matches!(self.parser, Some(Parser::TrainerState { .. })) {
+        if matches!(self.reader, Some(Reader::Whole(_))) {
             // Rewritten whole (e.g. saved through a temporary file): the
             // entries already sent are still the first ones.
             self.open = None;
@@ -251,7 +224,7 @@ impl Tail {
         self.finish_old_file();
         self.batch.flush(out);
         self.open = None;
-        if let Some(p) = &mut self.parser {
+        if let Some(Reader::Stream(p)) = &mut self.reader {
             p.reset();
         }
         out.status(FollowStatus::Rotated, None);
@@ -259,9 +232,9 @@ impl Tail {
     }
 
     fn finish_old_file(&mut self) {
-        if matches!(self.parser, Some(Parser::Jsonl(_) | Parser::Csv(_))) {
+        if matches!(self.reader, Some(Reader::Stream(_))) {
             self.read_available();
-            if let Some(p) = &mut self.parser {
+            if let Some(Reader::Stream(p)) = &mut self.reader {
                 p.finish(&mut self.batch);
             }
         }
@@ -285,10 +258,10 @@ impl Tail {
             return true;
         };
         self.format = Some(format);
-        self.parser = Some(Parser::new(format, &self.map));
+        self.reader = Some(format.spec().reader(&self.map));
         out.format(format);
         match fs::metadata(&self.path) {
-            Ok(meta) if matches!(self.parser, Some(Parser::TrainerState { .. })) => {
+            Ok(meta) if matches!(self.reader, Some(Reader::Whole(_))) => {
                 self.check_whole(&meta, out)
             }
             Ok(meta) => self.check_stream(&meta, out),
@@ -306,17 +279,14 @@ impl Tail {
             return true;
         }
         if meta.len() < open.offset || (changed && open.offset > 0 && !open.unchanged()) {
-            match self.rewrite_kind() {
+            let head = read_head(&mut open.file, open.offset).unwrap_or_default();
+            let Some(Reader::Stream(parser)) = &mut self.reader else {
+                return false;
+            };
+            match parser.rewritten(&head) {
                 Rewrite::Undecided => return false,
-                Rewrite::HeaderGrew => {
-                    if let Some(Parser::Csv(csv)) = &mut self.parser {
-                        csv.continue_after_rewrite();
-                    }
-                }
-                Rewrite::Truncated => {
-                    if let Some(p) = &mut self.parser {
-                        p.reset();
-                    }
+                Rewrite::Continues => {}
+                Rewrite::FromStart => {
                     out.status(FollowStatus::Truncated, None);
                     self.phase = Phase::CatchingUp;
                 }
@@ -334,33 +304,6 @@ impl Tail {
         }
         self.read_available_to(out);
         true
-    }
-
-    fn rewrite_kind(&mut self) -> Rewrite {
-        let (Some(Parser::Csv(csv)), Some(open)) = (&self.parser, &mut self.open) else {
-            return Rewrite::Truncated;
-        };
-        let old: Vec<&str> = csv.header_names().collect();
-        if old.is_empty() {
-            return Rewrite::Truncated;
-        }
-        let Ok(head) = read_head(&mut open.file, open.offset) else {
-            return Rewrite::Truncated;
-        };
-        let Some(nl) = memchr::memchr(b'\n', &head) else {
-            return if head.len() < SNIFF_BYTES {
-                Rewrite::Undecided
-            } else {
-                Rewrite::Truncated
-            };
-        };
-        let new = header_cells(&head[..nl]);
-        let grew = new.len() > old.len() && old.iter().all(|o| new.iter().any(|n| n == o));
-        if grew {
-            Rewrite::HeaderGrew
-        } else {
-            Rewrite::Truncated
-        }
     }
 
     /// Reads to the end of the file, sending full batches on the way.
@@ -381,7 +324,7 @@ impl Tail {
 
     /// One read; false at the end of the file (or on an error).
     fn read_some(&mut self) -> bool {
-        let (Some(open), Some(parser)) = (&mut self.open, &mut self.parser) else {
+        let (Some(open), Some(Reader::Stream(parser))) = (&mut self.open, &mut self.reader) else {
             return false;
         };
         self.buf.resize(READ_SIZE, 0);
@@ -399,9 +342,9 @@ impl Tail {
         }
     }
 
-    /// trainer_state.json: parse the whole file when it changed.
+    /// A whole document (trainer_state.json): parsed whole when it changed.
     fn check_whole(&mut self, meta: &Metadata, out: &mut Out) -> bool {
-        let (Some(open), Some(parser)) = (&mut self.open, &mut self.parser) else {
+        let (Some(open), Some(Reader::Whole(parser))) = (&mut self.open, &mut self.reader) else {
             return false;
         };
         let stamp = (meta.len(), meta.modified().ok());
@@ -413,71 +356,46 @@ impl Tail {
             return false;
         };
         let mut attempt = Batch::default();
-        if parser.parse_whole(&bytes, &mut attempt, out) {
-            self.batch.absorb(attempt);
-            self.last_detail = None;
-            true
-        } else {
-            // Most likely caught while being written: try again on the next
-            // change, and say why nothing shows meanwhile.
-            let detail = attempt.last_error();
-            if detail.is_some() && detail != self.last_detail {
-                self.last_detail.clone_from(&detail);
-                let status = if self.phase == Phase::Following {
-                    FollowStatus::Following
-                } else {
-                    FollowStatus::Reading
-                };
-                out.status(status, detail);
+        match parser.parse(&bytes, &mut attempt) {
+            Ok(whole) => {
+                if whole == Whole::Shrank {
+                    out.status(FollowStatus::Truncated, None);
+                }
+                self.batch.absorb(attempt);
+                self.last_detail = None;
+                true
             }
-            false
+            Err(message) => {
+                // Most likely caught while being written: try again on the
+                // next change, and say why nothing shows meanwhile.
+                let detail = self
+                    .format
+                    .map(|f| f.spec().invalid(&self.path, message.clone()).to_string())
+                    .or(Some(message));
+                if detail != self.last_detail {
+                    self.last_detail.clone_from(&detail);
+                    let status = if self.phase == Phase::Following {
+                        FollowStatus::Following
+                    } else {
+                        FollowStatus::Reading
+                    };
+                    out.status(status, detail);
+                }
+                false
+            }
         }
     }
 
-    /// HF saves each checkpoint in a new `checkpoint-N/` directory with the
-    /// whole log history so far: move on to the newest.
-    fn move_to_newer_checkpoint(&mut self) {
-        if self.format != Some(Format::HfTrainerState) {
-            return;
-        }
-        let Some((run_dir, current)) = checkpoint_of(&self.path) else {
+    /// A format whose writer moves on to newer files (HF's checkpoints)
+    /// is followed into the newest; the records sent so far are the first
+    /// ones of that file too.
+    fn move_to_newer_file(&mut self) {
+        let Some(format) = self.format else {
             return;
         };
-        let Ok(entries) = fs::read_dir(&run_dir) else {
-            return;
-        };
-        let newest = entries
-            .flatten()
-            .filter_map(|e| {
-                let n: u64 = e
-                    .file_name()
-                    .to_str()?
-                    .strip_prefix("checkpoint-")?
-                    .parse()
-                    .ok()?;
-                let state = e.path().join("trainer_state.json");
-                (n > current && state.is_file()).then_some((n, state))
-            })
-            .max_by_key(|(n, _)| *n);
-        if let Some((_, state)) = newest {
-            // The entries sent so far are the first ones of the new file too.
-            self.path = state;
+        if let Some(newer) = format.spec().newer_file(&self.path) {
+            self.path = newer;
             self.open = None;
         }
-    }
-}
-
-fn header_cells(line: &[u8]) -> Vec<String> {
-    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-    let mut reader = ::csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(line);
-    let mut row = ::csv::ByteRecord::new();
-    match reader.read_byte_record(&mut row) {
-        Ok(true) => row
-            .iter()
-            .map(|c| String::from_utf8_lossy(c.trim_ascii()).into_owned())
-            .collect(),
-        _ => Vec::new(),
     }
 }

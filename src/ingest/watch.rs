@@ -9,7 +9,7 @@ use std::sync::mpsc::Sender;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 
-use super::tail::{FileId, file_id};
+use super::file_id::{FileId, file_id};
 
 /// Why the follower thread wakes up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,8 +13,8 @@ use crate::policy::{Policy, Scheduler};
 use super::alert::{Alert, AlertKind, Level};
 use super::config::MonitorConfig;
 use super::episode::Episode;
-use super::format::{num, percent, short};
 use super::rules::Observation;
+use crate::format::{num, percent, short};
 
 /// Larger steps are not real training steps; they are not compared.
 const MAX_STEP: u64 = 1 << 40;

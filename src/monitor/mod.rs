@@ -11,7 +11,6 @@ mod config;
 mod declared;
 mod episode;
 mod fit;
-mod format;
 mod hooks;
 mod rules;
 mod stats;

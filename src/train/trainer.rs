@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::learner::{EvalStats, Learner, LearnerConfig};
+use crate::clock::unix_now;
 use crate::metrics::Record;
 use crate::monitor::Alert;
 use crate::policy::{Policy, Scheduler};
@@ -118,12 +119,6 @@ pub fn spawn(
             }
         })
         .expect("spawning the trainer thread")
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn train_thread(

@@ -8,6 +8,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::Span;
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition};
 
+use crate::format::format_tick;
 use crate::metrics::decimate;
 
 pub struct Line {
@@ -269,63 +270,15 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     ticks(lo, hi, n)
 }
 
-/// Compact, readable numbers for axis labels: 0.001, 1e-5, 2.5k, 1.2M.
-pub fn format_tick(x: f64) -> String {
-    let a = x.abs();
-    if a == 0.0 {
-        return "0".into();
-    }
-    if a >= 1e9 {
-        return format!("{x:.1e}").replace(".0e", "e");
-    }
-    if a >= 1e6 {
-        return trim_float(format!("{:.1}M", x / 1e6));
-    }
-    if a >= 1e4 {
-        return trim_float(format!("{:.1}k", x / 1e3));
-    }
-    if a >= 100.0 {
-        return format!("{x:.0}");
-    }
-    if a >= 1e-3 {
-        let digits = (2.0 - a.log10().floor()).clamp(0.0, 6.0) as usize;
-        return trim_float(format!("{x:.digits$}"));
-    }
-    let s = format!("{x:.1e}");
-    s.replace(".0e", "e")
-}
-
-fn trim_float(s: String) -> String {
-    let (num, suffix) = match s.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s.as_str(), ""),
-    };
-    let num = if num.contains('.') {
-        num.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        num
-    };
-    format!("{num}{suffix}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn tick_formatting() {
-        assert_eq!(format_tick(0.1), "0.1");
-        assert_eq!(format_tick(0.00125), "0.00125");
-        assert_eq!(format_tick(1e-5), "1e-5");
-        assert_eq!(format_tick(2.5e-7), "2.5e-7");
-        assert_eq!(format_tick(400.0), "400");
-        assert_eq!(format_tick(12_500.0), "12.5k");
-        assert_eq!(format_tick(3_000_000.0), "3M");
-        assert_eq!(format_tick(8.09e13), "8.1e13");
         assert_eq!(XLabels::Duration.format(95.0, 100.0), "1m35s");
         assert_eq!(XLabels::Clock.format(1_795_915_312.0, 100.0), "01:21:52");
         assert_eq!(log_ticks(-5.0, 2.0).len(), 5);
-        assert_eq!(format_tick(4.56789), "4.57");
     }
 
     #[test]

@@ -19,11 +19,7 @@ pub type Update = Box<dyn FnOnce(&mut App) + Send>;
 const FRAME: Duration = Duration::from_millis(33);
 const TICK: Duration = Duration::from_millis(500);
 
-pub fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
+pub use crate::clock::unix_now;
 
 /// Debug builds only: `LRTOP_TEST_PANIC=1` panics after the first frame,
 /// so tests can check that a panic leaves the terminal restored.

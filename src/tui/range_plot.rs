@@ -10,8 +10,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::canvas::{Canvas, Line as Segment};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use super::chart::format_tick;
 use super::theme::series_color;
+use crate::format::format_tick;
 use crate::tune::range_test::RangeTestResult;
 
 const Y_LABELS: u16 = 8;

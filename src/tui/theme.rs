@@ -229,7 +229,7 @@ impl Theme {
             }
         }
         embedded.ok_or_else(|| {
-            crate::cmd::usage(format!(
+            crate::error::usage(format!(
                 "unknown theme '{name}': use one of {}, mono, or a .toml file",
                 embedded_names().collect::<Vec<_>>().join(", ")
             ))

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::halving::HalvingReport;
 use super::results::{Objective, Trial};
-use crate::tui::chart::format_tick;
+use crate::format::format_tick;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TuneReport {

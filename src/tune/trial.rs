@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::ModelArgs;
-
 /// One trial to run: a policy for a number of updates, with its files.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
@@ -81,43 +79,6 @@ impl TrainTemplate {
     }
 }
 
-/// The model options as `lrtop train` flags, one `--name=value` token each
-/// (so a value that starts with `-` is never taken for a flag). `--threads`
-/// is left out: the executor sets it.
-pub fn model_flags(m: &ModelArgs) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut push = |name: &str, value: String| out.push(format!("--{name}={value}"));
-    push("task", m.task.clone());
-    push("model", m.model.clone());
-    if let Some(h) = &m.hidden {
-        push("hidden", h.clone());
-    }
-    for (name, value) in [
-        ("dim", m.dim),
-        ("layers", m.layers),
-        ("heads", m.heads),
-        ("kv-heads", m.kv_heads),
-    ] {
-        if let Some(v) = value {
-            push(name, v.to_string());
-        }
-    }
-    if let Some(p) = &m.init {
-        push("init", p.display().to_string());
-    }
-    push("optimizer", m.optimizer.clone());
-    push("momentum", m.momentum.to_string());
-    push("weight-decay", m.weight_decay.to_string());
-    if let Some(c) = m.clip_grad_norm {
-        push("clip-grad-norm", c.to_string());
-    }
-    push("batch-size", m.batch_size.to_string());
-    push("seq-len", m.seq_len.to_string());
-    push("seed", m.seed.to_string());
-    push("device", m.device.clone());
-    out
-}
-
 /// Math threads per trial so that `jobs` trials at once use the cores
 /// without oversubscribing them.
 pub fn threads_per_trial(cores: usize, jobs: usize) -> usize {
@@ -127,34 +88,6 @@ pub fn threads_per_trial(cores: usize, jobs: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        model: ModelArgs,
-    }
-
-    #[test]
-    fn model_flags_round_trip_through_the_parser() {
-        let original = Wrapper::parse_from([
-            "x",
-            "--task=digits",
-            "--model=mlp",
-            "--hidden=128,128",
-            "--optimizer=adamw",
-            "--momentum=0.8",
-            "--weight-decay=1e-4",
-            "--clip-grad-norm=1.5",
-            "--batch-size=32",
-            "--seed=7",
-            "--init=/tmp/ckpt dir",
-        ])
-        .model;
-        let flags = model_flags(&original);
-        let again = Wrapper::parse_from(std::iter::once("x".to_string()).chain(flags)).model;
-        assert_eq!(format!("{original:?}"), format!("{again:?}"));
-    }
 
     #[test]
     fn trial_command_line() {

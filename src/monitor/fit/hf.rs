@@ -1,7 +1,7 @@
 //! Hugging Face candidates: constant, constant_with_warmup, linear, cosine,
 //! polynomial and cosine_with_restarts, each with a linear warmup from 0.
 
-use crate::monitor::format::num;
+use crate::format::num;
 
 use super::search::{Candidate, Decay, Fitter, decay_end, refine_int, refine_real, warmup_length};
 

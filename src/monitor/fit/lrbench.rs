@@ -1,6 +1,6 @@
 //! LRBench candidates: FIX, COS, TRI and TRI2.
 
-use crate::monitor::format::num;
+use crate::format::num;
 
 use super::search::{Candidate, Decay, Fitter, decay_end, refine_int, refine_real};
 

@@ -1,7 +1,7 @@
 //! PyTorch candidates: StepLR, MultiStepLR, ExponentialLR,
 //! CosineAnnealingLR, OneCycleLR and CyclicLR.
 
-use crate::monitor::format::num;
+use crate::format::num;
 
 use super::features::Cycle;
 use super::search::{Candidate, Decay, Fitter, decay_end, refine_int, refine_real};

@@ -1,10 +1,10 @@
 //! Divergence: a non-finite loss or grad norm (at the first such step), and a
 //! loss that climbs far above its running minimum (before it overflows).
 
+use crate::format::short;
 use crate::monitor::alert::{Alert, AlertKind, Level};
 use crate::monitor::config::MonitorConfig;
 use crate::monitor::episode::Episode;
-use crate::monitor::format::short;
 use crate::monitor::stats::RollingWindow;
 
 use super::{Observation, lr_text};

@@ -5,10 +5,10 @@
 
 use std::collections::VecDeque;
 
+use crate::format::{num, short};
 use crate::monitor::alert::{Alert, AlertKind, Level};
 use crate::monitor::config::MonitorConfig;
 use crate::monitor::episode::Episode;
-use crate::monitor::format::{num, short};
 use crate::monitor::stats::trend;
 
 use super::{Observation, lr_text};

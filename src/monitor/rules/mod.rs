@@ -11,7 +11,7 @@ pub mod target;
 
 use crate::metrics::Record;
 
-use super::format::short;
+use crate::format::short;
 
 /// One record plus what the monitor derived from the run so far.
 pub struct Observation<'a> {

@@ -2,10 +2,10 @@
 //! the robust level (median, IQR) of a rolling window. Both work on logs of
 //! positive values, since noise in losses and norms is multiplicative.
 
+use crate::format::short;
 use crate::monitor::alert::{Alert, AlertKind, Level};
 use crate::monitor::config::MonitorConfig;
 use crate::monitor::episode::Episode;
-use crate::monitor::format::short;
 use crate::monitor::stats::RollingWindow;
 
 use super::{Observation, lr_text};

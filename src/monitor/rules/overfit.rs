@@ -1,11 +1,11 @@
 //! Overfitting: the eval loss keeps rising above its best over several evals
 //! while the training loss still falls.
 
+use crate::format::{percent, short};
 use crate::metrics::record::is_eval_loss;
 use crate::monitor::alert::{Alert, AlertKind, Level};
 use crate::monitor::config::MonitorConfig;
 use crate::monitor::episode::Episode;
-use crate::monitor::format::{percent, short};
 
 use super::Observation;
 

@@ -2,11 +2,11 @@
 //! A warning when the LR has been flat meanwhile (decaying it is the fix);
 //! information when the schedule is already moving the LR.
 
+use crate::format::{num, short};
 use crate::metrics::record::is_eval_metric;
 use crate::monitor::alert::{Alert, AlertKind, Level};
 use crate::monitor::config::MonitorConfig;
 use crate::monitor::episode::Episode;
-use crate::monitor::format::{num, short};
 
 use super::Observation;
 

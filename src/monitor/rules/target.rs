@@ -1,7 +1,7 @@
 //! Target reached: the first record where `--target METRIC>=VALUE` holds.
 
+use crate::format::short;
 use crate::monitor::alert::{Alert, AlertKind, Level};
-use crate::monitor::format::short;
 use crate::monitor::target::Target;
 
 use super::Observation;

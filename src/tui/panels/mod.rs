@@ -8,7 +8,7 @@ mod stats;
 mod status;
 mod trials;
 
-pub use stats::{format_duration, format_value};
+pub use crate::format::{format_duration, format_value};
 
 use ratatui::Frame;
 use ratatui::style::Style;

@@ -7,9 +7,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
 use super::panel;
+use crate::format::{format_duration, format_tick, format_value};
 use crate::metrics::record::{GRAD_NORM, LOSS, LR};
 use crate::tui::app::App;
-use crate::tui::chart::format_tick;
 
 fn fmt(x: Option<f64>) -> String {
     match x {
@@ -23,35 +23,6 @@ fn fmt(x: Option<f64>) -> String {
         }
         Some(v) => format_value(v),
         None => "-".into(),
-    }
-}
-
-/// Four significant digits, or exponent form for small and large values.
-pub fn format_value(v: f64) -> String {
-    let a = v.abs();
-    if a == 0.0 {
-        "0".into()
-    } else if !(1e-3..1e5).contains(&a) {
-        format!("{v:.2e}")
-    } else {
-        let digits = (3.0 - a.log10().floor()).clamp(0.0, 6.0) as usize;
-        let text = format!("{v:.digits$}");
-        // 9.9996 rounds to 10.000: one digit too many.
-        match text.parse::<f64>() {
-            Ok(r) if r.abs().log10().floor() > a.log10().floor() && digits > 0 => {
-                format!("{v:.prec$}", prec = digits - 1)
-            }
-            _ => text,
-        }
-    }
-}
-
-pub fn format_duration(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
     }
 }
 

@@ -9,8 +9,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::panel;
+use crate::format::format_tick;
 use crate::tui::app::App;
-use crate::tui::chart::format_tick;
 use crate::tui::tune_view::{RowState, TuneView};
 
 /// Draws the table when the app is in tune mode and no trial is open;

@@ -1,6 +1,6 @@
 //! Cold-load timing of a big JSONL file, for scripts/bench_cold_load.sh.
 //! Ignored by default; run with
-//! `LRTOP_BIG_JSONL=/tmp/lrtop_big.jsonl cargo test --release --test ingest_perf -- --ignored --nocapture`.
+//! `LRTOP_BIG_JSONL=/tmp/lrtop_big.jsonl cargo test --release --test it ingest_perf -- --ignored --nocapture`.
 
 use std::time::Instant;
 

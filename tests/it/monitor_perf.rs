@@ -1,9 +1,8 @@
 //! Per-record cost: a million records through every rule. In release mode
-//! (`cargo test --release --test monitor_perf -- --nocapture`) this must
+//! (`cargo test --release --test it monitor_perf -- --nocapture`) this must
 //! take well under a second; debug builds only get a loose bound.
 
-#[path = "monitor_support.rs"]
-mod support;
+use crate::monitor_support as support;
 
 use std::time::Instant;
 

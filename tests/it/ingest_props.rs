@@ -74,13 +74,13 @@ fn load_bytes(
         Err(err) => {
             assert!(matches!(err, IngestError::TrainerState { .. }), "{err}");
             assert!(
-                format != Some(Format::Jsonl) && format != Some(Format::Csv),
+                format != Some(Format::JSONL) && format != Some(Format::CSV),
                 "{err}"
             );
             lrtop::ingest::LoadedRun {
                 label: String::new(),
                 path: None,
-                format: Format::HfTrainerState,
+                format: Format::HF_TRAINER_STATE,
                 data: Default::default(),
                 records: 0,
                 bad_lines: 0,
@@ -95,7 +95,7 @@ proptest! {
 
     #[test]
     fn parsers_never_panic(bytes in log_soup()) {
-        for format in [None, Some(Format::Jsonl), Some(Format::Csv), Some(Format::HfTrainerState)] {
+        for format in [None, Some(Format::JSONL), Some(Format::CSV), Some(Format::HF_TRAINER_STATE)] {
             let run = load_bytes(&bytes, format, &LoadOptions::default());
             prop_assert_eq!(run.records as usize, run.data.len());
         }
@@ -103,7 +103,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2000)) {
-        for format in [Some(Format::Jsonl), Some(Format::Csv), Some(Format::HfTrainerState)] {
+        for format in [Some(Format::JSONL), Some(Format::CSV), Some(Format::HF_TRAINER_STATE)] {
             load_bytes(&bytes, format, &LoadOptions::default());
         }
     }
@@ -112,8 +112,8 @@ proptest! {
     fn chunking_does_not_change_a_jsonl_load(bytes in log_soup(), chunk in 1usize..300) {
         let whole = LoadOptions { chunk_bytes: usize::MAX, parallel: false };
         let chunked = LoadOptions { chunk_bytes: chunk, parallel: true };
-        let a = load_bytes(&bytes, Some(Format::Jsonl), &whole);
-        let b = load_bytes(&bytes, Some(Format::Jsonl), &chunked);
+        let a = load_bytes(&bytes, Some(Format::JSONL), &whole);
+        let b = load_bytes(&bytes, Some(Format::JSONL), &chunked);
         prop_assert_eq!((a.records, a.bad_lines, &a.last_error), (b.records, b.bad_lines, &b.last_error));
         prop_assert_eq!(a.data.metric_names(), b.data.metric_names());
         for name in a.data.metric_names() {

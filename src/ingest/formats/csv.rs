@@ -4,12 +4,83 @@
 //! of the whole file with more columns is continued after the rows already
 //! read (see `CsvStream::continue_after_rewrite`).
 
+use super::jsonl::count_partial;
+use super::{ContentClaim, LogFormat, NameClaim, Reader, Rewrite, SNIFF_BYTES, StreamParser};
+use crate::ingest::batch::Batch;
+use crate::ingest::fields::{FieldMap, Num, RecordBuilder, Role};
+use crate::ingest::lines::{Line, LineBuffer};
+use crate::ingest::tally::Tally;
 use crate::metrics::Record;
 
-use super::fields::{FieldMap, Num, RecordBuilder, Role};
-use super::jsonl::count_partial;
-use super::lines::{Line, LineBuffer};
-use super::tally::Tally;
+/// CSV (`*.csv`, or a first line that is not JSON).
+pub(crate) struct Csv;
+
+impl LogFormat for Csv {
+    fn name(&self) -> &'static str {
+        "csv"
+    }
+
+    fn claim_name(&self, name: &str) -> NameClaim {
+        if name.ends_with(".csv") {
+            NameClaim::Certain
+        } else {
+            NameClaim::No
+        }
+    }
+
+    fn claim_content(&self, head: &[u8], _complete: bool) -> ContentClaim {
+        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+        match head.iter().find(|b| !b.is_ascii_whitespace()) {
+            None | Some(b'{') => ContentClaim::No,
+            Some(_) => ContentClaim::Plain,
+        }
+    }
+
+    fn reader(&self, map: &FieldMap) -> Reader {
+        Reader::Stream(Box::new(CsvStream::new(map.clone())))
+    }
+}
+
+impl StreamParser for CsvStream {
+    fn feed(&mut self, data: &[u8], out: &mut Batch) {
+        CsvStream::feed(self, data, &mut out.records, &mut out.tally);
+    }
+
+    fn finish(&mut self, out: &mut Batch) {
+        CsvStream::finish(self, &mut out.tally);
+    }
+
+    fn reset(&mut self) {
+        CsvStream::reset(self);
+    }
+
+    /// Lightning's CSVLogger rewrites the whole file when a metric appears:
+    /// the same rows under a header with more columns. Those rows are passed
+    /// over; anything else is read again from its start.
+    fn rewritten(&mut self, head: &[u8]) -> Rewrite {
+        let old: Vec<&str> = self.header_names().collect();
+        if old.is_empty() {
+            self.reset();
+            return Rewrite::FromStart;
+        }
+        let Some(nl) = memchr::memchr(b'\n', head) else {
+            if head.len() < SNIFF_BYTES {
+                return Rewrite::Undecided;
+            }
+            self.reset();
+            return Rewrite::FromStart;
+        };
+        let new = header_cells(&head[..nl]);
+        let grew = new.len() > old.len() && old.iter().all(|o| new.iter().any(|n| n == o));
+        if grew {
+            self.continue_after_rewrite();
+            Rewrite::Continues
+        } else {
+            self.reset();
+            Rewrite::FromStart
+        }
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct CsvStream {
@@ -180,6 +251,21 @@ fn parse_number(cell: &[u8]) -> Option<Num> {
         return Some(Num::Int(v));
     }
     text.parse::<f64>().ok().map(Num::Float)
+}
+
+fn header_cells(line: &[u8]) -> Vec<String> {
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    let mut reader = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(line);
+    let mut row = ::csv::ByteRecord::new();
+    match reader.read_byte_record(&mut row) {
+        Ok(true) => row
+            .iter()
+            .map(|c| String::from_utf8_lossy(c.trim_ascii()).into_owned())
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 #[cfg(test)]

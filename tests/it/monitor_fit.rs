@@ -1,8 +1,7 @@
 //! Schedule fit on synthetic logs of every candidate family: the log of a
 //! policy is recognised, its parameters recovered, and the spec parses.
 
-#[path = "monitor_support.rs"]
-mod support;
+use crate::monitor_support as support;
 
 use lrtop::metrics::Record;
 use lrtop::monitor::{Monitor, MonitorConfig, ScheduleFit};

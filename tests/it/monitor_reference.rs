@@ -1,8 +1,7 @@
 //! The monitor on real training logs (`../shared/reference-logs`, read by
 //! the small reader in `monitor_support.rs`).
 
-#[path = "monitor_support.rs"]
-mod support;
+use crate::monitor_support as support;
 
 use lrtop::metrics::Record;
 use lrtop::monitor::{AlertKind, Level, Monitor, MonitorConfig};

@@ -32,15 +32,15 @@ fn values_of(run: &LoadedRun, metric: &str) -> Vec<f64> {
 
 #[test]
 fn format_names() {
-    assert_eq!(Format::Jsonl.as_str(), "jsonl");
-    assert_eq!(Format::HfTrainerState.as_str(), "hf-trainer-state");
-    assert_eq!(Format::Csv.as_str(), "csv");
+    assert_eq!(Format::JSONL.as_str(), "jsonl");
+    assert_eq!(Format::HF_TRAINER_STATE.as_str(), "hf-trainer-state");
+    assert_eq!(Format::CSV.as_str(), "csv");
 }
 
 #[test]
 fn hf_trainer_jsonl() {
     let run = load_sample("hf_trainer_cosine.jsonl");
-    assert_eq!(run.format, Format::Jsonl);
+    assert_eq!(run.format, Format::JSONL);
     assert_eq!((run.records, run.bad_lines), (311, 0));
     assert_eq!(run.data.len(), 311);
     assert_eq!(run.data.first_step(), Some(1));
@@ -70,7 +70,7 @@ fn hf_trainer_jsonl() {
 fn trainer_state_gives_the_same_training_points_as_the_jsonl() {
     let state = load_sample("hf_trainer_cosine.trainer_state.json");
     let jsonl = load_sample("hf_trainer_cosine.jsonl");
-    assert_eq!(state.format, Format::HfTrainerState);
+    assert_eq!(state.format, Format::HF_TRAINER_STATE);
     // log_history has no summary entry: 300 training + 10 eval entries.
     assert_eq!((state.records, state.bad_lines), (310, 0));
     for metric in ["loss", "lr", "grad_norm", "eval_loss", "eval_runtime"] {
@@ -93,7 +93,7 @@ fn trainer_state_is_found_by_content_under_another_name() {
     let path = dir.path().join("state.json");
     std::fs::copy(sample("hf_trainer_cosine.trainer_state.json"), &path).unwrap();
     let run = load(&Source::file(&path), &FieldMap::new()).unwrap();
-    assert_eq!(run.format, Format::HfTrainerState);
+    assert_eq!(run.format, Format::HF_TRAINER_STATE);
     assert_eq!(run.records, 310);
 }
 
@@ -138,7 +138,7 @@ fn torch_loop_with_logged_time() {
 #[test]
 fn lightning_metrics_csv() {
     let run = load_sample("lightning_onecycle.metrics.csv");
-    assert_eq!(run.format, Format::Csv);
+    assert_eq!(run.format, Format::CSV);
     assert_eq!((run.records, run.bad_lines), (300, 0));
     let lr = values_of(&run, "lr");
     assert_eq!(lr.len(), 135);
@@ -193,7 +193,7 @@ fn keras_csv_logger_and_wandb_style_jsonl() {
     )
     .unwrap();
     let run = load(&Source::file(&keras), &FieldMap::new()).unwrap();
-    assert_eq!(run.format, Format::Csv);
+    assert_eq!(run.format, Format::CSV);
     assert_eq!(
         run.data.points("lr", XAxis::Epoch),
         vec![(0.0, 0.001), (1.0, 0.0005)]

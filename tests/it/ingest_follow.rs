@@ -174,7 +174,7 @@ fn appends_in_random_partial_writes_arrive_exactly_once() {
     c.until_records(3000);
     c.assert_exactly(0..3000);
     assert_eq!(c.bad_total, 0);
-    assert_eq!(c.formats, vec![Format::Jsonl]);
+    assert_eq!(c.formats, vec![Format::JSONL]);
     assert_eq!(
         &c.statuses[..2],
         &[FollowStatus::Reading, FollowStatus::Following]
@@ -431,7 +431,7 @@ fn csv_rows_and_a_lightning_style_rewrite_with_a_grown_header() {
     append(&path, &text);
     let (_follower, mut c) = Collector::start(0, &path);
     c.until_records(30);
-    assert_eq!(c.formats, vec![Format::Csv]);
+    assert_eq!(c.formats, vec![Format::CSV]);
     for s in 30..40 {
         append(&path, &row(s));
     }
@@ -474,7 +474,7 @@ fn trainer_state_sends_only_new_entries() {
     fs::write(&path, trainer_state(0..10)).unwrap();
     let (_follower, mut c) = Collector::start(0, &path);
     c.until_records(10);
-    assert_eq!(c.formats, vec![Format::HfTrainerState]);
+    assert_eq!(c.formats, vec![Format::HF_TRAINER_STATE]);
     fs::write(&path, trainer_state(0..25)).unwrap();
     c.until_records(25);
     c.assert_exactly(0..25);

@@ -184,7 +184,7 @@ fn memory_stays_flat() {
     let out = std::process::Command::new(exe)
         .args([
             "--exact",
-            "memory_probe",
+            "train_learner::memory_probe",
             "--ignored",
             "--nocapture",
             "--test-threads",

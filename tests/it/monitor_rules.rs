@@ -2,8 +2,7 @@
 //! edge-triggering (one alert per episode, re-armed once the condition has
 //! cleared).
 
-#[path = "monitor_support.rs"]
-mod support;
+use crate::monitor_support as support;
 
 use lrtop::metrics::Record;
 use lrtop::monitor::{AlertKind, Level, Monitor, MonitorConfig, Target};

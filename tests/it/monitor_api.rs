@@ -1,8 +1,7 @@
 //! The monitor's public surface: JSON shapes, hook environment, config from
 //! TOML, target parsing, and robustness against odd records.
 
-#[path = "monitor_support.rs"]
-mod support;
+use crate::monitor_support as support;
 
 use lrtop::metrics::Record;
 use lrtop::monitor::{

@@ -3,12 +3,132 @@
 //! whole.
 
 use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::fields::FieldMap;
-use super::json::{RecordSeed, rewrite_non_finite};
+use super::{ContentClaim, LogFormat, NameClaim, Reader, Whole, WholeParser};
+use crate::ingest::IngestError;
+use crate::ingest::batch::Batch;
+use crate::ingest::fields::FieldMap;
+use crate::ingest::json::{RecordSeed, rewrite_non_finite};
 use crate::metrics::Record;
+
+/// Hugging Face's `trainer_state.json` (also renamed: `*.trainer_state.json`).
+pub(crate) struct TrainerState;
+
+impl LogFormat for TrainerState {
+    fn name(&self) -> &'static str {
+        "hf-trainer-state"
+    }
+
+    fn claim_name(&self, name: &str) -> NameClaim {
+        if name == "trainer_state.json" || name.ends_with(".trainer_state.json") {
+            NameClaim::Certain
+        } else {
+            NameClaim::No
+        }
+    }
+
+    /// Strong when the object has a top-level `log_history`; undecided
+    /// while its first line is still being written.
+    fn claim_content(&self, head: &[u8], complete: bool) -> ContentClaim {
+        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+        let Some(start) = head.iter().position(|b| !b.is_ascii_whitespace()) else {
+            return ContentClaim::No;
+        };
+        let head = &head[start..];
+        if head[0] != b'{' {
+            return ContentClaim::No;
+        }
+        let first_line = match memchr::memchr(b'\n', head) {
+            Some(nl) => &head[..nl],
+            None if complete => head,
+            None => &[],
+        };
+        match has_log_history(first_line.trim_ascii_end()) {
+            Some(true) => return ContentClaim::Strong,
+            Some(false) => return ContentClaim::No,
+            None => {}
+        }
+        // A pretty-printed object (or a first line still being written).
+        if memchr::memmem::find(head, b"\"log_history\"").is_some() {
+            ContentClaim::Strong
+        } else if complete || memchr::memchr(b'\n', head).is_some() {
+            ContentClaim::No
+        } else {
+            ContentClaim::Undecided
+        }
+    }
+
+    fn reader(&self, map: &FieldMap) -> Reader {
+        Reader::Whole(Box::new(StateParser {
+            map: map.clone(),
+            sent: 0,
+        }))
+    }
+
+    /// HF saves each checkpoint in a new `checkpoint-N/` directory with the
+    /// whole log history so far: move on to the newest.
+    fn newer_file(&self, path: &Path) -> Option<PathBuf> {
+        let (run_dir, current) = checkpoint_of(path)?;
+        fs::read_dir(&run_dir)
+            .ok()?
+            .flatten()
+            .filter_map(|e| {
+                let n: u64 = e
+                    .file_name()
+                    .to_str()?
+                    .strip_prefix("checkpoint-")?
+                    .parse()
+                    .ok()?;
+                let state = e.path().join("trainer_state.json");
+                (n > current && state.is_file()).then_some((n, state))
+            })
+            .max_by_key(|(n, _)| *n)
+            .map(|(_, state)| state)
+    }
+
+    fn invalid(&self, path: &Path, message: String) -> IngestError {
+        IngestError::TrainerState {
+            path: path.to_path_buf(),
+            message,
+        }
+    }
+}
+
+/// Parsed whole on every change; `sent` entries of `log_history` are out.
+#[derive(Debug)]
+struct StateParser {
+    map: FieldMap,
+    sent: usize,
+}
+
+impl WholeParser for StateParser {
+    fn parse(&mut self, bytes: &[u8], out: &mut Batch) -> Result<Whole, String> {
+        let entries = parse(bytes, &self.map)?;
+        let mut outcome = Whole::Grew;
+        if entries.len() < self.sent {
+            outcome = Whole::Shrank;
+            self.sent = 0;
+        }
+        let new = entries.len() - self.sent;
+        for rec in entries.into_iter().skip(self.sent).flatten() {
+            out.tally.records += 1;
+            out.records.push(rec);
+        }
+        self.sent += new;
+        Ok(outcome)
+    }
+}
+
+/// `RUN/checkpoint-N/trainer_state.json` -> (RUN, N).
+pub(crate) fn checkpoint_of(path: &Path) -> Option<(PathBuf, u64)> {
+    let dir = path.parent()?;
+    let n = dir.file_name()?.to_str()?.strip_prefix("checkpoint-")?;
+    Some((dir.parent()?.to_path_buf(), n.parse().ok()?))
+}
 
 /// The `log_history` entries in order; None for an entry without a number.
 pub(crate) fn parse(bytes: &[u8], map: &FieldMap) -> Result<Vec<Option<Record>>, String> {

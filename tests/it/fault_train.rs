@@ -81,7 +81,7 @@ fn update_steps(log: &Path) -> Vec<u64> {
     let bytes = fs::read(log).unwrap();
     let run = load_bytes(
         &bytes,
-        Format::Jsonl,
+        Format::JSONL,
         &FieldMap::new(),
         &LoadOptions::default(),
     )

@@ -51,7 +51,7 @@ fn hostile_jsonl_is_counted_and_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "run.jsonl", &hostile_jsonl());
     let run = load(&Source::file(&path), &FieldMap::new()).unwrap();
-    assert_eq!(run.format, Format::Jsonl);
+    assert_eq!(run.format, Format::JSONL);
     assert_eq!(loss_steps(&run), vec![1, 2, 3, 4, 5]);
     assert_eq!(run.records, 5);
     // garbage, binary, 2 MB, [1,2], 42, "text", the cut last line
@@ -124,7 +124,7 @@ fn hostile_csv() {
     let text = b"\xEF\xBB\xBFstep,loss,lr,note\r\n1,2.5,0.1,ok\r\n\x00\xff,\xfe,zz\r\n2,,0.2,\r\n3,1.5,0.3,a,extra\r\n4,nan,0.4,\"quoted, note\"\r\n5,1.0";
     let path = write(dir.path(), "metrics.csv", text);
     let run = load(&Source::file(&path), &FieldMap::new()).unwrap();
-    assert_eq!(run.format, Format::Csv);
+    assert_eq!(run.format, Format::CSV);
     assert_eq!(loss_steps(&run), vec![1, 4]);
     let lr: Vec<f64> = run.data.column("lr").unwrap().values.clone();
     assert_eq!(lr, vec![0.1, 0.2, 0.4]);

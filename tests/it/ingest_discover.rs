@@ -42,16 +42,16 @@ fn a_directory_yields_its_logs_and_the_newest_checkpoint() {
     assert_eq!(
         found,
         vec![
-            ("a/b/c/d/deep.jsonl".to_string(), Some(Format::Jsonl)),
+            ("a/b/c/d/deep.jsonl".to_string(), Some(Format::JSONL)),
             (
                 "hf/checkpoint-300/trainer_state.json".to_string(),
-                Some(Format::HfTrainerState)
+                Some(Format::HF_TRAINER_STATE)
             ),
             (
                 "lightning_logs/version_0/metrics.csv".to_string(),
-                Some(Format::Csv)
+                Some(Format::CSV)
             ),
-            ("plain/train.jsonl".to_string(), Some(Format::Jsonl)),
+            ("plain/train.jsonl".to_string(), Some(Format::JSONL)),
         ]
     );
     assert!(sources.iter().all(|s| s.exists() && !s.is_stdin()));
@@ -90,7 +90,7 @@ fn missing_files_stdin_and_duplicates() {
     let sources = discover(&[later.clone(), "-".into(), x.clone(), x]).unwrap();
     assert_eq!(sources.len(), 3);
     assert!(!sources[0].exists());
-    assert_eq!(sources[0].format, Some(Format::Csv));
+    assert_eq!(sources[0].format, Some(Format::CSV));
     assert_eq!(sources[0].label, "later.csv");
     assert!(sources[1].is_stdin() && sources[1].exists());
     assert_eq!(sources[1].label, "stdin");

@@ -1,8 +1,7 @@
 //! Declared-schedule deviations on synthetic logs: each common mistake is
 //! recognised and named; a log that follows the declaration is quiet.
 
-#[path = "monitor_support.rs"]
-mod support;
+use crate::monitor_support as support;
 
 use lrtop::metrics::Record;
 use lrtop::monitor::{Alert, AlertKind, Monitor, MonitorConfig};

@@ -1,0 +1,135 @@
+//! Numbers and durations as lrtop prints them, in one place: short numbers
+//! for messages and policy specs (parseable by the spec language), four
+//! significant digits for values, compact axis ticks, and durations.
+
+/// `x` rounded to `digits` significant digits.
+pub fn round_sig(x: f64, digits: usize) -> f64 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    let digits = digits.clamp(1, 17);
+    format!("{:.*e}", digits - 1, x).parse().unwrap_or(x)
+}
+
+/// `x` with at most `digits` significant digits, as short as possible.
+pub fn num(x: f64, digits: usize) -> String {
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    let r = round_sig(x, digits);
+    let a = r.abs();
+    if r == 0.0 || (1e-4..1e7).contains(&a) {
+        format!("{r}")
+    } else {
+        // Rust's `{:e}` gives the shortest mantissa: 1e-7, 2.5e-8.
+        format!("{r:e}")
+    }
+}
+
+/// A number for a message: 4 significant digits.
+pub fn short(x: f64) -> String {
+    num(x, 4)
+}
+
+/// A relative change as a signed percentage, e.g. "+8.1%".
+pub fn percent(rel: f64) -> String {
+    format!("{:+.1}%", rel * 100.0)
+}
+
+/// Four significant digits, or exponent form for small and large values.
+pub fn format_value(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e5).contains(&a) {
+        format!("{v:.2e}")
+    } else {
+        let digits = (3.0 - a.log10().floor()).clamp(0.0, 6.0) as usize;
+        let text = format!("{v:.digits$}");
+        // 9.9996 rounds to 10.000: one digit too many.
+        match text.parse::<f64>() {
+            Ok(r) if r.abs().log10().floor() > a.log10().floor() && digits > 0 => {
+                format!("{v:.prec$}", prec = digits - 1)
+            }
+            _ => text,
+        }
+    }
+}
+
+pub fn format_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// Compact, readable numbers for axis labels: 0.001, 1e-5, 2.5k, 1.2M.
+pub fn format_tick(x: f64) -> String {
+    let a = x.abs();
+    if a == 0.0 {
+        return "0".into();
+    }
+    if a >= 1e9 {
+        return format!("{x:.1e}").replace(".0e", "e");
+    }
+    if a >= 1e6 {
+        return trim_float(format!("{:.1}M", x / 1e6));
+    }
+    if a >= 1e4 {
+        return trim_float(format!("{:.1}k", x / 1e3));
+    }
+    if a >= 100.0 {
+        return format!("{x:.0}");
+    }
+    if a >= 1e-3 {
+        let digits = (2.0 - a.log10().floor()).clamp(0.0, 6.0) as usize;
+        return trim_float(format!("{x:.digits$}"));
+    }
+    let s = format!("{x:.1e}");
+    s.replace(".0e", "e")
+}
+
+fn trim_float(s: String) -> String {
+    let (num, suffix) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s.as_str(), ""),
+    };
+    let num = if num.contains('.') {
+        num.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        num
+    };
+    format!("{num}{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_short_and_parseable() {
+        assert_eq!(num(0.0029999999999, 4), "0.003");
+        assert_eq!(num(1.0153799435669297e-7, 3), "1.02e-7");
+        assert_eq!(num(675.0, 6), "675");
+        assert_eq!(num(20.0, 4), "20");
+        assert_eq!(num(-0.5, 4), "-0.5");
+        for s in ["0.003", "1.02e-7", "675"] {
+            assert!(s.parse::<f64>().is_ok());
+        }
+    }
+
+    #[test]
+    fn tick_formatting() {
+        assert_eq!(format_tick(0.1), "0.1");
+        assert_eq!(format_tick(0.00125), "0.00125");
+        assert_eq!(format_tick(1e-5), "1e-5");
+        assert_eq!(format_tick(2.5e-7), "2.5e-7");
+        assert_eq!(format_tick(400.0), "400");
+        assert_eq!(format_tick(12_500.0), "12.5k");
+        assert_eq!(format_tick(3_000_000.0), "3M");
+        assert_eq!(format_tick(8.09e13), "8.1e13");
+        assert_eq!(format_tick(4.56789), "4.57");
+    }
+}

@@ -1,0 +1,320 @@
+//! The log formats lrtop reads, one file each behind [`LogFormat`], and the
+//! registry [`ALL`] that detection, loading and following go through. A new
+//! format is a new file here and a line in `ALL`.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use super::IngestError;
+use super::batch::Batch;
+use super::fields::FieldMap;
+use super::load::{LoadOptions, load_with_reader};
+use super::tally::Tally;
+use crate::metrics::RunData;
+
+pub(crate) mod csv;
+pub(crate) mod jsonl;
+pub(crate) mod trainer_state;
+
+/// Bytes read from a file's start to decide its format.
+pub(crate) const SNIFF_BYTES: usize = 64 * 1024;
+
+/// Every format, in the order their content is tried (formats with a magic
+/// number or a certain mark first, catch-alls last).
+const ALL: &[&dyn LogFormat] = &[&trainer_state::TrainerState, &jsonl::Jsonl, &csv::Csv];
+
+/// What a file's name says about a format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum NameClaim {
+    No,
+    /// The usual name of this format (`*.jsonl`): a strong content claim
+    /// of another format overrides it.
+    Likely,
+    /// Only this format has this name (`trainer_state.json`).
+    Certain,
+}
+
+/// What a file's first bytes say about a format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ContentClaim {
+    No,
+    /// Could be, once more bytes arrive.
+    Undecided,
+    /// Looks like it.
+    Plain,
+    /// A mark only this format has (a magic number, a `log_history` key).
+    Strong,
+}
+
+/// How a file of this format changes while its job runs.
+pub(crate) enum Reader {
+    /// Appended to: parsed as bytes arrive.
+    Stream(Box<dyn StreamParser>),
+    /// Rewritten whole on every save: parsed whole on every change.
+    Whole(Box<dyn WholeParser>),
+}
+
+/// An incremental parser of an appended file: bytes in (any split), records
+/// and bad lines out, each exactly once.
+pub(crate) trait StreamParser: Send + fmt::Debug {
+    fn feed(&mut self, data: &[u8], out: &mut Batch);
+    /// The input ended: an unfinished last record is a bad one.
+    fn finish(&mut self, out: &mut Batch);
+    /// Forgets everything, for reading the input again from its start.
+    fn reset(&mut self);
+    /// The file no longer holds what was read; `head` is its new start.
+    /// The default: read it again from its start.
+    fn rewritten(&mut self, _head: &[u8]) -> Rewrite {
+        self.reset();
+        Rewrite::FromStart
+    }
+}
+
+/// What a rewritten file means for the rows already read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rewrite {
+    /// Too little of the new content to tell: decide at the next change.
+    Undecided,
+    /// The same rows again, with more (Lightning's CSV header that grew):
+    /// the parser passes over the rows it has, nothing is reset.
+    Continues,
+    /// Different content: it is read again from its start.
+    FromStart,
+}
+
+/// A parser of a document rewritten whole (trainer_state.json).
+pub(crate) trait WholeParser: Send + fmt::Debug {
+    /// Parses the whole document and adds the entries not added before.
+    /// Err: it does not parse (most likely caught while being written).
+    fn parse(&mut self, bytes: &[u8], out: &mut Batch) -> Result<Whole, String>;
+}
+
+/// What a whole document held, compared with the last one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Whole {
+    /// The entries seen before, maybe followed by new ones.
+    Grew,
+    /// Fewer entries than before: it was read again from its first entry.
+    Shrank,
+}
+
+/// Where a cold load reads from: the bytes already read to sniff the format
+/// (`head`), then the rest of the input.
+pub(crate) struct LoadInput<'a> {
+    pub(crate) head: Vec<u8>,
+    pub(crate) rest: &'a mut (dyn Read + Send),
+    pub(crate) map: &'a FieldMap,
+    pub(crate) options: &'a LoadOptions,
+    pub(crate) arrival: f64,
+}
+
+/// What a cold load got: the run's columns and counts, or why a whole
+/// document does not parse.
+pub(crate) type Loaded = Result<(RunData, Tally), String>;
+
+/// One log format.
+pub(crate) trait LogFormat: Send + Sync {
+    /// The name summaries and the status bar show.
+    fn name(&self) -> &'static str;
+    /// What `file_name` (lower-cased) says.
+    fn claim_name(&self, file_name: &str) -> NameClaim;
+    /// What the first bytes say; `complete`: they are the whole input.
+    fn claim_content(&self, head: &[u8], complete: bool) -> ContentClaim;
+    /// A parser for following a file of this format.
+    fn reader(&self, map: &FieldMap) -> Reader;
+    /// Reads a whole input into columns; formats with a faster way than
+    /// their parser (in parallel, straight into columns) override it.
+    fn cold_load(&self, input: LoadInput<'_>) -> io::Result<Loaded> {
+        load_with_reader(self.reader(input.map), input)
+    }
+    /// A newer file the writer moved on to, which holds this one's records
+    /// and more (Hugging Face's `checkpoint-N/` directories).
+    fn newer_file(&self, _path: &Path) -> Option<PathBuf> {
+        None
+    }
+    /// The error for a whole document that does not parse.
+    fn invalid(&self, path: &Path, message: String) -> IngestError {
+        IngestError::Invalid {
+            path: path.to_path_buf(),
+            format: self.name(),
+            message,
+        }
+    }
+}
+
+/// A log format, by identity: compared, hashed and printed by its name.
+#[derive(Clone, Copy)]
+pub struct Format(&'static dyn LogFormat);
+
+impl Format {
+    pub const JSONL: Format = Format(&jsonl::Jsonl);
+    pub const HF_TRAINER_STATE: Format = Format(&trainer_state::TrainerState);
+    pub const CSV: Format = Format(&csv::Csv);
+
+    pub fn as_str(self) -> &'static str {
+        self.0.name()
+    }
+
+    /// The format named `name` (as `as_str` gives it).
+    pub fn from_name(name: &str) -> Option<Format> {
+        ALL.iter().map(|f| Format(*f)).find(|f| f.as_str() == name)
+    }
+
+    /// Every format lrtop reads.
+    pub fn all() -> impl Iterator<Item = Format> {
+        ALL.iter().map(|f| Format(*f))
+    }
+
+    pub(crate) fn spec(self) -> &'static dyn LogFormat {
+        self.0
+    }
+}
+
+impl PartialEq for Format {
+    fn eq(&self, other: &Format) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Format {}
+
+impl std::hash::Hash for Format {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Format({})", self.as_str())
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn lower_name(path: &Path) -> Option<String> {
+    Some(path.file_name()?.to_str()?.to_ascii_lowercase())
+}
+
+/// The format a name alone settles (`trainer_state.json`, `*.csv`, ...).
+pub(crate) fn format_by_name(path: &Path) -> Option<Format> {
+    let name = lower_name(path)?;
+    best_by_name(&name)
+        .filter(|(_, c)| *c >= NameClaim::Likely)
+        .map(|(f, _)| f)
+}
+
+/// Is this a file a directory scan should pick up by its name?
+pub(crate) fn is_log_name(path: &Path) -> bool {
+    lower_name(path).is_some_and(|n| best_by_name(&n).is_some())
+}
+
+fn best_by_name(name: &str) -> Option<(Format, NameClaim)> {
+    Format::all()
+        .map(|f| (f, f.0.claim_name(name)))
+        .filter(|(_, c)| *c > NameClaim::No)
+        .max_by_key(|(_, c)| *c)
+}
+
+/// The format of content starting with `head`, the name aside. None: not
+/// enough to decide yet.
+pub(crate) fn sniff(head: &[u8], complete: bool) -> Option<Format> {
+    detect(None, head, complete)
+}
+
+/// The format of a file from its name and first bytes. `complete`: `head`
+/// is the whole input (or all that will be looked at). None: not enough to
+/// decide yet.
+///
+/// A certain name decides; then a strong content mark; then a likely name;
+/// then content that looks like a format (the first in `ALL` order, unless
+/// one before it is still undecided).
+pub(crate) fn detect(path: Option<&Path>, head: &[u8], complete: bool) -> Option<Format> {
+    let named = path.and_then(lower_name).and_then(|n| best_by_name(&n));
+    if let Some((f, NameClaim::Certain)) = named {
+        return Some(f);
+    }
+    let claims: Vec<(Format, ContentClaim)> = Format::all()
+        .map(|f| (f, f.0.claim_content(head, complete)))
+        .collect();
+    if let Some((f, _)) = claims.iter().find(|(_, c)| *c == ContentClaim::Strong) {
+        return Some(*f);
+    }
+    if let Some((f, NameClaim::Likely)) = named {
+        return Some(f);
+    }
+    for (f, claim) in &claims {
+        match claim {
+            ContentClaim::Plain => return Some(*f),
+            ContentClaim::Undecided if !complete => return None,
+            _ => {}
+        }
+    }
+    named.map(|(f, _)| f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(sniff(b"", true), None);
+        assert_eq!(sniff(b" \n", true), None);
+        assert_eq!(sniff(b"step,loss\n", false), Some(Format::CSV));
+        assert_eq!(sniff(b"{\"a\": 1}\n{\"a\": 2}", false), Some(Format::JSONL));
+        assert_eq!(
+            sniff(b"\xEF\xBB\xBF{\"a\": NaN}\n", false),
+            Some(Format::JSONL)
+        );
+        assert_eq!(sniff(b"{\"a\": 1", false), None);
+        assert_eq!(sniff(b"{\"a\": 1", true), Some(Format::JSONL));
+        assert_eq!(
+            sniff(b"{\"epoch\": 1, \"log_history\": []}", true),
+            Some(Format::HF_TRAINER_STATE)
+        );
+        assert_eq!(
+            sniff(b"{\n  \"epoch\": 1,\n  \"log_history\": [\n", false),
+            Some(Format::HF_TRAINER_STATE)
+        );
+    }
+
+    #[test]
+    fn names_first() {
+        let p = |s: &str| Some(Path::new(s).to_path_buf());
+        assert_eq!(
+            detect(p("a/metrics.csv").as_deref(), b"{", true),
+            Some(Format::CSV)
+        );
+        assert_eq!(
+            detect(p("x/trainer_state.json").as_deref(), b"", false),
+            Some(Format::HF_TRAINER_STATE)
+        );
+        assert_eq!(
+            detect(p("log.jsonl").as_deref(), b"", false),
+            Some(Format::JSONL)
+        );
+        assert_eq!(detect(p("log.json").as_deref(), b"", false), None);
+        assert_eq!(
+            detect(p("log.json").as_deref(), b"{\"a\":1}\n", false),
+            Some(Format::JSONL)
+        );
+    }
+
+    #[test]
+    fn formats_have_distinct_names() {
+        let names: Vec<&str> = Format::all().map(Format::as_str).collect();
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(names.len(), unique.len());
+        for name in names {
+            assert_eq!(Format::from_name(name).map(Format::as_str), Some(name));
+        }
+    }
+}
