@@ -1,15 +1,56 @@
-//! The data side of a dashboard session: every run's store and monitor, fed
-//! records from a source. The TUI and the headless printer both read it.
+//! The data side of a session: every run's store and monitor, reduced from
+//! one typed stream of events. Sources (log followers, the trainer thread,
+//! the tune driver) send `SessionEvent`s; `Session::apply` is the one place
+//! they change the session, and returns the alerts they raised. The TUI and
+//! the headless printers both consume the same reduced session, and a test
+//! can record and replay events without a terminal.
 
 use std::path::PathBuf;
 use std::process::Child;
 
 use serde_json::{Value, json};
 
+use crate::clock::unix_now;
+use crate::ingest::{FollowStatus, LoadedRun, SourceEvent};
 use crate::metrics::record::{GRAD_NORM, LOSS, LR};
 use crate::metrics::{Record, RunData, RunId};
 use crate::monitor::{Alert, Level, Monitor, MonitorConfig, Target};
 use crate::policy::Policy;
+use crate::train::trainer::{EndReason, TrainEvent};
+use crate::tune::board::{RowState, TrialBoard, TrialRow};
+use crate::tune::local::TuneEvent;
+
+/// Everything that changes a session, from whichever source.
+#[derive(Debug, Clone)]
+pub enum SessionEvent {
+    /// A followed or loaded log.
+    Source(SourceEvent),
+    /// The in-process trainer.
+    Train(TrainEvent),
+    /// The tune driver (its trials' logs arrive as `Source` events).
+    Tune(TuneEvent),
+}
+
+impl From<SourceEvent> for SessionEvent {
+    fn from(e: SourceEvent) -> Self {
+        SessionEvent::Source(e)
+    }
+}
+
+impl From<TrainEvent> for SessionEvent {
+    fn from(e: TrainEvent) -> Self {
+        SessionEvent::Train(e)
+    }
+}
+
+impl From<TuneEvent> for SessionEvent {
+    fn from(e: TuneEvent) -> Self {
+        SessionEvent::Tune(e)
+    }
+}
+
+/// Alerts an event raised, with the run each is about.
+pub type NewAlerts = Vec<(RunId, Alert)>;
 
 /// How a run's source is doing, for the status bar and the runs list.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +71,14 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Can new records still arrive (or be expected)?
+    pub fn is_live(&self) -> bool {
+        !matches!(
+            self,
+            RunStatus::Done | RunStatus::Closed | RunStatus::Stopped | RunStatus::Failed(_)
+        )
+    }
+
     pub fn label(&self) -> String {
         match self {
             RunStatus::Waiting => "waiting for file".into(),
@@ -65,9 +114,8 @@ pub struct RunState {
     pub total_steps: Option<u64>,
     /// The policy a training run used, for labels.
     pub policy: Option<String>,
-    /// An earlier training run kept on the charts for comparison.
-    pub ghost: bool,
-    pub visible: bool,
+    /// The latest text a language model generated, with its step.
+    pub sample: Option<(u64, String)>,
 }
 
 impl RunState {
@@ -163,6 +211,10 @@ pub struct Session {
     pub runs: Vec<RunState>,
     /// Every alert raised, in order.
     pub alerts: Vec<(RunId, Alert)>,
+    /// Train mode: the run being trained now (earlier ones have ended).
+    pub training: Option<RunId>,
+    /// Tune mode: every trial, its run, state and result.
+    pub trials: Option<TrialBoard>,
     setup: MonitorSetup,
     hooks: Vec<Child>,
 }
@@ -172,9 +224,225 @@ impl Session {
         Session {
             runs: Vec::new(),
             alerts: Vec::new(),
+            training: None,
+            trials: None,
             setup,
             hooks: Vec::new(),
         }
+    }
+
+    /// A session for a tune: its trials fill the board as they are queued.
+    pub fn with_trials(mut self, board: TrialBoard) -> Self {
+        self.trials = Some(board);
+        self
+    }
+
+    /// Applies one event; returns the alerts it raised.
+    pub fn apply(&mut self, event: SessionEvent) -> NewAlerts {
+        match event {
+            SessionEvent::Source(e) => self.apply_source(e, unix_now()),
+            SessionEvent::Train(e) => self.apply_train(e, unix_now()),
+            SessionEvent::Tune(e) => {
+                self.apply_tune(e);
+                Vec::new()
+            }
+        }
+    }
+
+    fn apply_source(&mut self, event: SourceEvent, now: f64) -> NewAlerts {
+        match event {
+            SourceEvent::Records { run, records } => {
+                let trial = self.is_trial(run);
+                if let Some(state) = self.runs.get_mut(run)
+                    && matches!(state.status, RunStatus::Loading | RunStatus::Waiting)
+                    && !trial
+                {
+                    state.status = RunStatus::Following;
+                }
+                self.push_records(run, &records, now)
+            }
+            SourceEvent::Loaded { run, loaded } => self.loaded(run, *loaded, now),
+            SourceEvent::Status {
+                run,
+                status,
+                detail,
+            } => {
+                // A trial's state is the tune's, not its follower's.
+                let trial = self.is_trial(run);
+                if let Some(state) = self.runs.get_mut(run) {
+                    if !trial {
+                        state.status = match status {
+                            FollowStatus::Waiting => RunStatus::Waiting,
+                            FollowStatus::Reading => RunStatus::Loading,
+                            FollowStatus::Following => RunStatus::Following,
+                            FollowStatus::Truncated => RunStatus::Truncated,
+                            FollowStatus::Rotated => RunStatus::Rotated,
+                            FollowStatus::Deleted => RunStatus::Deleted,
+                            FollowStatus::Closed => RunStatus::Closed,
+                        };
+                    }
+                    if let Some(detail) = detail {
+                        state.last_error = Some(detail);
+                    }
+                }
+                Vec::new()
+            }
+            SourceEvent::BadLines {
+                run,
+                total,
+                last_error,
+            } => {
+                if let Some(state) = self.runs.get_mut(run) {
+                    state.bad_lines = total;
+                    state.last_error = Some(last_error);
+                }
+                Vec::new()
+            }
+            SourceEvent::Format { run, format } => {
+                if let Some(state) = self.runs.get_mut(run) {
+                    state.format = Some(format.as_str());
+                }
+                Vec::new()
+            }
+            SourceEvent::Failed { run, error } => {
+                if let Some(state) = self.runs.get_mut(run) {
+                    state.status = RunStatus::Failed(error);
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    /// A source read to its end at once (`--no-follow`).
+    fn loaded(&mut self, run: RunId, loaded: LoadedRun, now: f64) -> NewAlerts {
+        let Some(state) = self.runs.get_mut(run) else {
+            return Vec::new();
+        };
+        state.format = Some(loaded.format.as_str());
+        state.bad_lines = loaded.bad_lines;
+        state.last_error = loaded.last_error;
+        state.status = RunStatus::Done;
+        let new = self.load_run(run, loaded.data, now);
+        self.runs[run].records = loaded.records;
+        new
+    }
+
+    fn apply_train(&mut self, event: TrainEvent, now: f64) -> NewAlerts {
+        match event {
+            TrainEvent::RunStarted {
+                attempt,
+                policy,
+                log,
+                steps,
+            } => {
+                let id = self.add_run(train_label(attempt, &policy), Some(log));
+                let run = &mut self.runs[id];
+                run.total_steps = Some(steps);
+                run.status = RunStatus::Training;
+                run.policy = Some(policy.to_string());
+                self.training = Some(id);
+                Vec::new()
+            }
+            TrainEvent::Records { records, .. } => match self.training {
+                Some(id) => self.push_records(id, &records, now),
+                None => Vec::new(),
+            },
+            TrainEvent::Paused(paused) => {
+                if let Some(run) = self.training.and_then(|id| self.runs.get_mut(id)) {
+                    run.status = if paused {
+                        RunStatus::Paused
+                    } else {
+                        RunStatus::Training
+                    };
+                }
+                Vec::new()
+            }
+            TrainEvent::Sample { step, text, .. } => {
+                if let Some(run) = self.training.and_then(|id| self.runs.get_mut(id)) {
+                    run.sample = Some((step, text));
+                }
+                Vec::new()
+            }
+            TrainEvent::RunFinished { summary, .. } => {
+                if let Some(run) = self.training.and_then(|id| self.runs.get_mut(id)) {
+                    run.status = match summary.end {
+                        EndReason::Completed => RunStatus::Done,
+                        EndReason::Diverged => {
+                            RunStatus::Failed("diverged (non-finite loss)".into())
+                        }
+                        _ => RunStatus::Stopped,
+                    };
+                }
+                Vec::new()
+            }
+            TrainEvent::Failed(e) => {
+                if let Some(run) = self.runs.last_mut() {
+                    run.status = RunStatus::Failed(e);
+                }
+                Vec::new()
+            }
+            TrainEvent::Notice(_) => Vec::new(),
+        }
+    }
+
+    fn apply_tune(&mut self, event: TuneEvent) {
+        match event {
+            TuneEvent::Queued(jobs) => {
+                let full_steps = self.trials.as_ref().map_or(0, |b| b.full_steps);
+                for job in jobs {
+                    let run = self.add_run(job.label(full_steps), Some(job.log.clone()));
+                    self.runs[run].total_steps = Some(job.steps);
+                    self.runs[run].policy = Some(job.spec.clone());
+                    self.runs[run].status = RunStatus::Waiting;
+                    if let Some(board) = &mut self.trials {
+                        board.rows.push(TrialRow {
+                            job,
+                            run,
+                            state: RowState::Queued,
+                            trial: None,
+                        });
+                    }
+                }
+            }
+            TuneEvent::Started { job } => self.trial_state(job, RowState::Running, None),
+            TuneEvent::Finished { job, trial } => {
+                self.trial_state(job, RowState::Done, Some(*trial))
+            }
+            TuneEvent::Ended => {
+                if let Some(board) = &mut self.trials {
+                    board.finished = true;
+                }
+            }
+        }
+    }
+
+    fn trial_state(
+        &mut self,
+        job: usize,
+        state: RowState,
+        trial: Option<crate::tune::results::Trial>,
+    ) {
+        let Some(board) = &mut self.trials else {
+            return;
+        };
+        let Some(row) = board.row_of_job(job) else {
+            return;
+        };
+        let row = &mut board.rows[row];
+        row.state = state;
+        if trial.is_some() {
+            row.trial = trial;
+        }
+        let status = trial_status(row);
+        if let Some(run) = self.runs.get_mut(row.run) {
+            run.status = status;
+        }
+    }
+
+    fn is_trial(&self, run: RunId) -> bool {
+        self.trials
+            .as_ref()
+            .is_some_and(|b| b.row_of_run(run).is_some())
     }
 
     pub fn add_run(&mut self, label: String, path: Option<PathBuf>) -> RunId {
@@ -192,8 +460,7 @@ impl Session {
             last_arrival: None,
             total_steps: None,
             policy: None,
-            ghost: false,
-            visible: true,
+            sample: None,
         });
         self.runs.len() - 1
     }
@@ -244,7 +511,7 @@ impl Session {
     pub fn tick(&mut self, now: f64, following: bool) -> Vec<(RunId, Alert)> {
         let mut new = Vec::new();
         for (i, state) in self.runs.iter_mut().enumerate() {
-            if state.ghost {
+            if !state.status.is_live() {
                 continue;
             }
             new.extend(
@@ -276,5 +543,27 @@ impl Session {
 
     pub fn worst_level(&self) -> Option<Level> {
         self.alerts.iter().map(|(_, a)| a.level).max()
+    }
+}
+
+/// The label of a training run on the charts: its number and policy.
+fn train_label(attempt: usize, policy: &Policy) -> String {
+    let text = policy.to_string();
+    let short = if text.chars().count() > 48 {
+        policy.short_name()
+    } else {
+        text
+    };
+    format!("#{} {short}", attempt + 1)
+}
+
+/// A trial's run state as the tune knows it (a follower's own states, such
+/// as "following", say less).
+pub fn trial_status(row: &TrialRow) -> RunStatus {
+    match (&row.state, &row.trial) {
+        (RowState::Queued, _) => RunStatus::Waiting,
+        (RowState::Running, _) => RunStatus::Training,
+        (RowState::Done, Some(t)) if !t.is_ok() => RunStatus::Failed(t.status.clone()),
+        (RowState::Done, _) => RunStatus::Done,
     }
 }

@@ -12,11 +12,10 @@ use super::dashboard::{self, print_alert, status_line};
 use super::usage;
 use crate::cli::AttachArgs;
 use crate::config::Config;
-use crate::ingest::{self, FieldMap, FollowStatus, LoadedRun, Source, SourceEvent};
-use crate::metrics::RunId;
-use crate::session::{RunStatus, Session};
-use crate::tui::app::{App, Command};
-use crate::tui::event_loop::{self, Update, unix_now};
+use crate::ingest::{self, FieldMap, LoadedRun, Source, SourceEvent};
+use crate::session::{Session, SessionEvent};
+use crate::tui::app::App;
+use crate::tui::event_loop::{self, QuitOnly};
 
 pub fn run(args: AttachArgs) -> Result<()> {
     let interval = args.dashboard.interval;
@@ -67,80 +66,19 @@ pub fn run(args: AttachArgs) -> Result<()> {
     if let Some(s) = config.smoothing {
         app.view.smoothing = s.clamp(0.0, 0.99);
     }
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Update>();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<SessionEvent>();
     let follow = !args.no_follow;
     let mut followers = Vec::new();
     if follow {
         for (run, source) in sources.into_iter().enumerate() {
             let tx = tx.clone();
             followers.push(ingest::follow(run, source, map.clone(), move |event| {
-                tx.send(Box::new(move |app: &mut App| {
-                    apply(&mut app.session, event, unix_now());
-                }))
-                .is_ok()
+                tx.send(event.into()).is_ok()
             }));
         }
     }
     drop(tx);
-    event_loop::run_fullscreen(&mut app, rx, follow, |command, _| {
-        !matches!(command, Command::Quit)
-    })
-}
-
-/// Applies one source event to the session; returns the new alerts.
-pub fn apply(
-    session: &mut Session,
-    event: SourceEvent,
-    now: f64,
-) -> Vec<(RunId, crate::monitor::Alert)> {
-    match event {
-        SourceEvent::Records { run, records } => {
-            if let Some(state) = session.runs.get_mut(run)
-                && matches!(state.status, RunStatus::Loading | RunStatus::Waiting)
-            {
-                state.status = RunStatus::Following;
-            }
-            session.push_records(run, &records, now)
-        }
-        SourceEvent::Status {
-            run,
-            status,
-            detail,
-        } => {
-            if let Some(state) = session.runs.get_mut(run) {
-                state.status = match status {
-                    FollowStatus::Waiting => RunStatus::Waiting,
-                    FollowStatus::Reading => RunStatus::Loading,
-                    FollowStatus::Following => RunStatus::Following,
-                    FollowStatus::Truncated => RunStatus::Truncated,
-                    FollowStatus::Rotated => RunStatus::Rotated,
-                    FollowStatus::Deleted => RunStatus::Deleted,
-                    FollowStatus::Closed => RunStatus::Closed,
-                };
-                if let Some(detail) = detail {
-                    state.last_error = Some(detail);
-                }
-            }
-            Vec::new()
-        }
-        SourceEvent::BadLines {
-            run,
-            total,
-            last_error,
-        } => {
-            if let Some(state) = session.runs.get_mut(run) {
-                state.bad_lines = total;
-                state.last_error = Some(last_error);
-            }
-            Vec::new()
-        }
-        SourceEvent::Format { run, format } => {
-            if let Some(state) = session.runs.get_mut(run) {
-                state.format = Some(format.as_str());
-            }
-            Vec::new()
-        }
-    }
+    event_loop::run_fullscreen(&mut app, rx, follow, &mut QuitOnly)
 }
 
 /// Loads every source to its current end, in parallel, and replays each
@@ -151,24 +89,19 @@ fn load_all(session: &mut Session, sources: &[Source], map: &FieldMap, strict: b
         .enumerate()
         .map(|(i, s)| (i, ingest::load(s, map)))
         .collect();
-    let now = unix_now();
     for (run, result) in loaded {
-        match result {
-            Ok(loaded) => {
-                {
-                    let state = &mut session.runs[run];
-                    state.format = Some(loaded.format.as_str());
-                    state.bad_lines = loaded.bad_lines;
-                    state.last_error = loaded.last_error.clone();
-                    state.status = RunStatus::Done;
-                }
-                let records = loaded.records;
-                session.load_run(run, loaded.data, now);
-                session.runs[run].records = records;
-            }
+        let event = match result {
+            Ok(loaded) => SourceEvent::Loaded {
+                run,
+                loaded: Box::new(loaded),
+            },
             Err(e) if strict => return Err(usage(e.to_string())),
-            Err(e) => session.runs[run].status = RunStatus::Failed(e.to_string()),
-        }
+            Err(e) => SourceEvent::Failed {
+                run,
+                error: e.to_string(),
+            },
+        };
+        session.apply(event.into());
     }
     Ok(())
 }
@@ -217,15 +150,15 @@ fn headless_follow(
         let mut new = Vec::new();
         match rx.recv_timeout(wait) {
             Ok(event) => {
-                new.extend(apply(&mut session, event, unix_now()));
+                new.extend(session.apply(event.into()));
                 while let Ok(more) = rx.try_recv() {
-                    new.extend(apply(&mut session, more, unix_now()));
+                    new.extend(session.apply(more.into()));
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        new.extend(session.tick(unix_now(), true));
+        new.extend(session.tick(crate::clock::unix_now(), true));
         for (run, alert) in &new {
             print_alert(&mut out, &session.runs[*run].label, alert)?;
         }

@@ -15,15 +15,15 @@ use super::dashboard::{self, print_alert};
 use super::usage;
 use crate::cli::{ModelArgs, TrainArgs};
 use crate::config::Config;
+use crate::format::format_value;
 use crate::metrics::RunId;
 use crate::metrics::record::{LOSS, LR};
 use crate::policy::Policy;
-use crate::session::{RunStatus, Session};
-use crate::train::trainer::{self, Control, EndReason, RunPlan, RunSummary, TrainEvent};
+use crate::session::{NewAlerts, Session, SessionEvent};
+use crate::train::trainer::{self, Control, RunPlan, RunSummary, TrainEvent};
 use crate::train::{DeviceSpec, LearnerConfig, ModelSpec, OptimizerKind, TaskSpec};
 use crate::tui::app::{App, Command};
-use crate::tui::event_loop::{self, Update, unix_now};
-use crate::tui::panels::format_value;
+use crate::tui::event_loop::{self, Driver};
 use crate::tui::train_view::{self, TrainView};
 
 /// Turns the model options into the learner's configuration; bad values are usage errors.
@@ -158,17 +158,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
     run_tui(learner, plan, policy, session, &args, &config)
 }
 
-/// The label of a training run on the charts: its number and policy.
-fn run_label(attempt: usize, policy: &Policy) -> String {
-    let text = policy.to_string();
-    let short = if text.chars().count() > 48 {
-        policy.short_name()
-    } else {
-        text
-    };
-    format!("#{} {short}", attempt + 1)
-}
-
 fn summary_json(summary: &RunSummary) -> serde_json::Value {
     let mut value = serde_json::to_value(summary).unwrap_or_else(|_| json!({}));
     if let Some(map) = value.as_object_mut() {
@@ -208,38 +197,38 @@ fn run_headless(
     let mut quit_sent = false;
     loop {
         match event_rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(TrainEvent::RunStarted {
-                attempt,
-                policy,
-                log,
-            }) => {
-                let id = session.add_run(run_label(attempt, &policy), Some(log.clone()));
-                session.runs[id].total_steps = Some(total);
-                session.runs[id].status = RunStatus::Training;
-                run = Some(id);
-                writeln!(
-                    out,
-                    "training {} for {total} updates, log {}",
-                    policy,
-                    log.display()
-                )?;
-            }
-            Ok(TrainEvent::Records { records, .. }) => {
+            Ok(event) => {
+                match &event {
+                    TrainEvent::RunStarted {
+                        policy, log, steps, ..
+                    } => writeln!(
+                        out,
+                        "training {policy} for {steps} updates, log {}",
+                        log.display()
+                    )?,
+                    TrainEvent::Notice(text) => eprintln!("note: {text}"),
+                    TrainEvent::Sample { step, text, .. } => {
+                        writeln!(out, "sample @{step}: {text}")?
+                    }
+                    TrainEvent::RunFinished { summary: s, .. } => summary = Some(s.clone()),
+                    TrainEvent::Failed(e) => failure = Some(e.clone()),
+                    TrainEvent::Records { .. } | TrainEvent::Paused(_) => {}
+                }
+                let has_eval = matches!(&event, TrainEvent::Records { records, .. }
+                    if records.iter().any(|r| r.get("eval_loss").is_some()));
+                let records = matches!(event, TrainEvent::Records { .. });
+                let alerts = session.apply(event.into());
+                run = session.training;
                 let Some(id) = run else { continue };
-                let has_eval = records.iter().any(|r| r.get("eval_loss").is_some());
-                for (_, alert) in session.push_records(id, &records, unix_now()) {
+                for (_, alert) in alerts {
                     print_alert(&mut out, &session.runs[id].label, &alert)?;
                     let _ = control_tx.send(Control::Alert(alert));
                 }
-                if has_eval || last_progress.elapsed() >= Duration::from_secs(1) {
+                if records && (has_eval || last_progress.elapsed() >= Duration::from_secs(1)) {
                     writeln!(out, "{}", progress_line(&session, id, total))?;
                     last_progress = Instant::now();
                 }
             }
-            Ok(TrainEvent::Notice(text)) => eprintln!("note: {text}"),
-            Ok(TrainEvent::Sample { step, text, .. }) => writeln!(out, "sample @{step}: {text}")?,
-            Ok(TrainEvent::RunFinished { summary: s, .. }) => summary = Some(s),
-            Ok(TrainEvent::Failed(e)) => failure = Some(e),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
@@ -297,69 +286,43 @@ fn progress_line(session: &Session, run: RunId, total: u64) -> String {
     parts.join(" · ")
 }
 
-/// Applies a trainer event to the dashboard; alerts go back into the log.
-fn apply(app: &mut App, event: TrainEvent, control: &Sender<Control>, total: u64) {
-    let now = unix_now();
-    match event {
-        TrainEvent::RunStarted {
-            attempt,
-            policy,
-            log,
-        } => {
-            for run in &mut app.session.runs {
-                run.ghost = true;
+/// Train mode around the dashboard: keys become trainer controls, alerts
+/// go back to the trainer (into its log, and a critical one may stop it).
+struct TrainDriver {
+    control: Sender<Control>,
+}
+
+impl Driver for TrainDriver {
+    fn command(&mut self, command: Command, app: &mut App) -> bool {
+        let message = match command {
+            Command::Quit => {
+                let _ = self.control.send(Control::Quit);
+                return false;
             }
-            let id = app.session.add_run(run_label(attempt, &policy), Some(log));
-            let run = &mut app.session.runs[id];
-            run.total_steps = Some(total);
-            run.status = RunStatus::Training;
-            run.policy = Some(policy.to_string());
-            app.view.selected_run = id;
-            if let Some(train) = app.train.as_mut() {
-                train.current = policy.to_string();
-                train.paused = false;
+            Command::Restart(spec) => match Policy::parse(&spec) {
+                Ok(p) => {
+                    app.notice = Some(format!("restarting with {p}"));
+                    Control::Restart(p)
+                }
+                Err(e) => {
+                    app.notice = Some(format!("invalid policy: {}", e.message));
+                    return true;
+                }
+            },
+            Command::TogglePause => Control::TogglePause,
+            Command::Stop => Control::Stop,
+            Command::Checkpoint => Control::Checkpoint,
+        };
+        let _ = self.control.send(message);
+        true
+    }
+
+    fn alerts(&mut self, alerts: &NewAlerts, app: &mut App) {
+        // Only the current run's: an earlier run's alerts are history.
+        for (run, alert) in alerts {
+            if Some(*run) == app.session.training {
+                let _ = self.control.send(Control::Alert(alert.clone()));
             }
-            app.notice = Some(format!("run #{} started: {policy}", attempt + 1));
-        }
-        TrainEvent::Records { records, .. } => {
-            let Some(id) = app.session.runs.iter().rposition(|r| !r.ghost) else {
-                return;
-            };
-            for (_, alert) in app.session.push_records(id, &records, now) {
-                let _ = control.send(Control::Alert(alert));
-            }
-        }
-        TrainEvent::Notice(text) => app.notice = Some(text),
-        TrainEvent::Sample { step, text, .. } => app.sample = Some((step, text)),
-        TrainEvent::RunFinished { attempt, summary } => {
-            if let Some(run) = app.session.runs.iter_mut().rfind(|r| !r.ghost) {
-                run.status = match summary.end {
-                    EndReason::Completed => RunStatus::Done,
-                    EndReason::Diverged => RunStatus::Failed("diverged (non-finite loss)".into()),
-                    _ => RunStatus::Stopped,
-                };
-            }
-            let acc = summary
-                .final_acc
-                .map(|a| format!(" · acc {}", format_value(a)))
-                .unwrap_or_default();
-            let next = if summary.end == EndReason::Restarted {
-                String::new()
-            } else {
-                " · p: pick a policy, Enter: run again".into()
-            };
-            app.notice = Some(format!(
-                "run #{} {:?}{acc} · {} steps/s{next}",
-                attempt + 1,
-                summary.end,
-                format_value(summary.steps_per_s)
-            ));
-        }
-        TrainEvent::Failed(e) => {
-            if let Some(run) = app.session.runs.last_mut() {
-                run.status = RunStatus::Failed(e.clone());
-            }
-            app.notice = Some(format!("training failed: {e}"));
         }
     }
 }
@@ -383,40 +346,15 @@ fn run_tui(
     }
     app.train = Some(TrainView::new(plan.steps, &policy));
     app.extra_keys = train_view::KEYS.to_vec();
-    let total = plan.steps;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Update>();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<SessionEvent>();
     let (control_tx, control_rx) = mpsc::channel::<Control>();
-    let back = control_tx.clone();
     let handle = trainer::spawn(learner, plan, policy, control_rx, move |event| {
-        let back = back.clone();
-        tx.send(Box::new(move |app: &mut App| {
-            apply(app, event, &back, total)
-        }))
-        .is_ok()
+        tx.send(event.into()).is_ok()
     });
-    let result = event_loop::run_fullscreen(&mut app, rx, false, |command, app| {
-        let message = match command {
-            Command::Quit => {
-                let _ = control_tx.send(Control::Quit);
-                return false;
-            }
-            Command::Restart(spec) => match Policy::parse(&spec) {
-                Ok(p) => {
-                    app.notice = Some(format!("restarting with {p}"));
-                    Control::Restart(p)
-                }
-                Err(e) => {
-                    app.notice = Some(format!("invalid policy: {}", e.message));
-                    return true;
-                }
-            },
-            Command::TogglePause => Control::TogglePause,
-            Command::Stop => Control::Stop,
-            Command::Checkpoint => Control::Checkpoint,
-        };
-        let _ = control_tx.send(message);
-        true
-    });
+    let mut driver = TrainDriver {
+        control: control_tx.clone(),
+    };
+    let result = event_loop::run_fullscreen(&mut app, rx, false, &mut driver);
     let _ = control_tx.send(Control::Quit);
     // The trainer finishes the current update and flushes its log.
     let _ = handle.join();

@@ -15,11 +15,12 @@ use super::usage;
 use crate::cli::model_flags;
 use crate::cli::{Executor, OutputFormat, SearchKind, TuneArgs, TuneCommand};
 use crate::config::Config;
-use crate::ingest::{self, FieldMap, Source, SourceEvent};
-use crate::session::Session;
+use crate::ingest::{self, FieldMap, Follower, Source};
+use crate::session::{Session, SessionEvent};
 use crate::tui::app::{App, Command};
-use crate::tui::event_loop::{self, Update, unix_now};
+use crate::tui::event_loop::{self, Driver};
 use crate::tui::tune_view::{self, TuneView};
+use crate::tune::board::TrialBoard;
 use crate::tune::halving::{self, HalvingReport};
 use crate::tune::local::{self, LocalExecutor, TuneEvent};
 use crate::tune::manifest::{Manifest, ManifestTrial};
@@ -413,7 +414,7 @@ fn progress(event: TuneEvent, (done, total): &(AtomicUsize, AtomicUsize)) {
                 );
             }
         }
-        TuneEvent::Started { .. } => {}
+        TuneEvent::Started { .. } | TuneEvent::Ended => {}
         TuneEvent::Finished { trial, .. } => {
             let n = done.fetch_add(1, Ordering::SeqCst) + 1;
             let total = total.load(Ordering::SeqCst);
@@ -433,51 +434,40 @@ fn progress(event: TuneEvent, (done, total): &(AtomicUsize, AtomicUsize)) {
     }
 }
 
-/// Applies a driver event to the dashboard; a started trial's log gets a follower.
-fn apply_event(app: &mut App, event: TuneEvent, tx: &tokio::sync::mpsc::UnboundedSender<Update>) {
-    let Some(tune) = app.tune.as_mut() else {
-        return;
-    };
-    match event {
-        TuneEvent::Queued(jobs) => tune.queue(&mut app.session, &jobs),
-        TuneEvent::Started { job } => {
-            if let Some((run, log)) = tune.started(&mut app.session, job) {
-                let tx = tx.clone();
-                tune.followers.push(ingest::follow(
-                    run,
-                    Source::file(log),
-                    FieldMap::default(),
-                    move |event| {
-                        tx.send(Box::new(move |app: &mut App| apply_source(app, event)))
-                            .is_ok()
-                    },
-                ));
-            }
-        }
-        TuneEvent::Finished { job, trial } => {
-            let what = match trial.final_acc {
-                Some(a) if trial.is_ok() => format!("acc {a:.4}"),
-                _ => trial.status.clone(),
-            };
-            app.notice = Some(format!("trial #{} {what}", trial.index));
-            tune.finished(&mut app.session, job, *trial);
-        }
-    }
-    tune.sync_view(&mut app.view);
+/// Tune mode around the dashboard: a trial that starts gets a follower of
+/// its log (its curves arrive live); quitting stops the trials.
+struct TuneDriver<'a> {
+    events: tokio::sync::mpsc::UnboundedSender<SessionEvent>,
+    followers: Vec<Follower>,
+    stop: &'a AtomicBool,
 }
 
-fn apply_source(app: &mut App, event: SourceEvent) {
-    let run = match &event {
-        SourceEvent::Records { run, .. }
-        | SourceEvent::Status { run, .. }
-        | SourceEvent::BadLines { run, .. }
-        | SourceEvent::Format { run, .. } => *run,
-    };
-    super::attach::apply(&mut app.session, event, unix_now());
-    if let Some(status) = app.tune.as_ref().and_then(|t| t.status_of(run))
-        && let Some(state) = app.session.runs.get_mut(run)
-    {
-        state.status = status;
+impl Driver for TuneDriver<'_> {
+    fn command(&mut self, command: Command, _app: &mut App) -> bool {
+        if matches!(command, Command::Quit) {
+            self.stop.store(true, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    fn before(&mut self, event: &SessionEvent, app: &App) {
+        let SessionEvent::Tune(TuneEvent::Started { job }) = event else {
+            return;
+        };
+        let Some(board) = &app.session.trials else {
+            return;
+        };
+        let Some(row) = board.row_of_job(*job).map(|r| &board.rows[r]) else {
+            return;
+        };
+        let tx = self.events.clone();
+        self.followers.push(ingest::follow(
+            row.run,
+            Source::file(row.job.log.clone()),
+            FieldMap::default(),
+            move |event| tx.send(event.into()).is_ok(),
+        ));
     }
 }
 
@@ -494,43 +484,33 @@ fn run_tui(args: &TuneArgs, plan: &Plan, executor: &LocalExecutor, dir: &Path) -
         args.model.task,
         args.model.model
     );
-    let mut app = App::new(Session::new(setup), theme, title);
+    let session = Session::new(setup).with_trials(TrialBoard::new(plan.objective, plan.steps));
+    let mut app = App::new(session, theme, title);
     if let Some(s) = config.smoothing {
         app.view.smoothing = s.clamp(0.0, 0.99);
     }
-    app.tune = Some(TuneView::new(plan.objective, plan.steps));
+    app.tune = Some(TuneView::new());
     app.extra_keys = tune_view::KEYS.to_vec();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Update>();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<SessionEvent>();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the event loop")?;
     let mut terminal = crate::tui::terminal::enter(true).context("opening the terminal")?;
+    let mut tune_driver = TuneDriver {
+        events: tx.clone(),
+        followers: Vec::new(),
+        stop: &executor.stop,
+    };
     let (result, outcome) = std::thread::scope(|scope| {
         let driver_tx = tx.clone();
         let driver = scope.spawn(move || {
             let sink_tx = driver_tx.clone();
             let sink = move |event: TuneEvent| {
-                let back = sink_tx.clone();
-                let _ = sink_tx.send(Box::new(move |app: &mut App| {
-                    apply_event(app, event, &back)
-                }));
+                let _ = sink_tx.send(event.into());
             };
             let outcome = drive(plan, executor, dir, &sink);
-            let best = outcome
-                .trials
-                .first()
-                .filter(|t| t.is_ok())
-                .map(|t| format!("#{} {}", t.index, t.spec));
-            let _ = driver_tx.send(Box::new(move |app: &mut App| {
-                if let Some(tune) = app.tune.as_mut() {
-                    tune.finished = true;
-                }
-                app.notice = Some(match best {
-                    Some(best) => format!("tune finished · best {best} · q quits"),
-                    None => "tune finished · no trial succeeded · q quits".into(),
-                });
-            }));
+            let _ = driver_tx.send(TuneEvent::Ended.into());
             outcome
         });
         drop(tx);
@@ -539,13 +519,7 @@ fn run_tui(args: &TuneArgs, plan: &Plan, executor: &LocalExecutor, dir: &Path) -
             &mut app,
             rx,
             false,
-            |command, _| {
-                if matches!(command, Command::Quit) {
-                    executor.stop.store(true, Ordering::Relaxed);
-                    return false;
-                }
-                true
-            },
+            &mut tune_driver,
         ));
         // Quitting stops the trials; the driver returns once they are killed.
         executor.stop.store(true, Ordering::Relaxed);
@@ -553,10 +527,8 @@ fn run_tui(args: &TuneArgs, plan: &Plan, executor: &LocalExecutor, dir: &Path) -
         let outcome = driver.join();
         (result, outcome)
     });
-    if let Some(tune) = app.tune.take() {
-        for follower in tune.followers {
-            follower.stop();
-        }
+    for follower in tune_driver.followers {
+        follower.stop();
     }
     result?;
     outcome.map_err(|_| anyhow::anyhow!("the tune driver panicked"))

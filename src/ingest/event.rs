@@ -5,6 +5,7 @@
 use crate::metrics::{Record, RunId};
 
 use super::Format;
+use super::load::LoadedRun;
 
 /// What a follower reports. Records arrive in file order, each exactly once
 /// per reading of the file (after `Truncated` the file is read again from
@@ -31,6 +32,30 @@ pub enum SourceEvent {
         run: RunId,
         format: Format,
     },
+    /// The whole source, read at once to its end (`--no-follow`).
+    Loaded {
+        run: RunId,
+        loaded: Box<LoadedRun>,
+    },
+    /// The source cannot be read (it does not exist, is not a log, ...).
+    Failed {
+        run: RunId,
+        error: String,
+    },
+}
+
+impl SourceEvent {
+    /// The run the event is about.
+    pub fn run(&self) -> RunId {
+        match self {
+            SourceEvent::Records { run, .. }
+            | SourceEvent::Status { run, .. }
+            | SourceEvent::BadLines { run, .. }
+            | SourceEvent::Format { run, .. }
+            | SourceEvent::Loaded { run, .. }
+            | SourceEvent::Failed { run, .. } => *run,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

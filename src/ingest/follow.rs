@@ -14,10 +14,11 @@ use std::time::Duration;
 use crate::metrics::RunId;
 
 use super::Source;
-use super::batch::{Batch, Out};
+use super::batch::Batch;
 use super::event::{FollowStatus, SourceEvent};
 use super::fields::FieldMap;
 use super::formats::{Format, Reader, SNIFF_BYTES, detect};
+use super::out::Out;
 use super::tail::Tail;
 use super::watch::{DirWatch, Wake};
 
@@ -189,7 +190,7 @@ pub(crate) fn follow_reader(
                 }
             }
         }
-        batch.flush(&mut out);
+        out.flush(&mut batch);
         if ended {
             break;
         }
@@ -210,7 +211,7 @@ pub(crate) fn follow_reader(
         }
         None => {}
     }
-    batch.flush(&mut out);
+    out.flush(&mut batch);
     out.status(FollowStatus::Closed, None);
 }
 

@@ -8,13 +8,12 @@ use std::path::{Path, PathBuf};
 use crate::clock::unix_now;
 use crate::metrics::RunData;
 
-use super::batch::Batch;
 use super::fields::FieldMap;
-use super::formats::{Format, LoadInput, Loaded, Reader, SNIFF_BYTES, detect};
+use super::formats::{Format, LoadInput, LoadOptions, SNIFF_BYTES, detect, fill};
 use super::{IngestError, Source};
 
 /// A source read to its end.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LoadedRun {
     pub label: String,
     /// None for stdin.
@@ -28,24 +27,6 @@ pub struct LoadedRun {
     pub bad_lines: u64,
     /// The last bad line's error, with its line number.
     pub last_error: Option<String>,
-}
-
-/// Tuning of the cold load; the defaults suit any file.
-#[derive(Debug, Clone)]
-pub struct LoadOptions {
-    /// Bytes of JSONL one parallel task parses (cut at a newline).
-    pub chunk_bytes: usize,
-    /// Parse chunks on rayon's pool (false: one by one, same result).
-    pub parallel: bool,
-}
-
-impl Default for LoadOptions {
-    fn default() -> Self {
-        LoadOptions {
-            chunk_bytes: 1 << 20,
-            parallel: true,
-        }
-    }
 }
 
 pub fn load(source: &Source, map: &FieldMap) -> Result<LoadedRun, IngestError> {
@@ -117,58 +98,4 @@ fn load_reader(
         bad_lines: tally.bad,
         last_error: tally.last_error,
     })
-}
-
-/// Reads until `buf` grew by `want` bytes or the input ended (returns true).
-pub(crate) fn fill(reader: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
-    let target = buf.len().saturating_add(want);
-    buf.reserve(want);
-    while buf.len() < target {
-        let n = reader
-            .by_ref()
-            .take((target - buf.len()) as u64)
-            .read_to_end(buf);
-        match n {
-            Ok(0) => return Ok(true),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(false)
-}
-
-/// The cold load of a format without a faster one: its own parser, fed the
-/// input block by block (or the whole document), into columns.
-pub(crate) fn load_with_reader(reader: Reader, input: LoadInput<'_>) -> io::Result<Loaded> {
-    let mut data = RunData::new();
-    let mut batch = Batch::default();
-    match reader {
-        Reader::Stream(mut parser) => {
-            let mut rest = input.rest;
-            let mut buf = input.head;
-            loop {
-                parser.feed(&buf, &mut batch);
-                for rec in batch.records.drain(..) {
-                    data.push(&rec, input.arrival);
-                }
-                buf.clear();
-                if fill(&mut rest, &mut buf, 1 << 20)? && buf.is_empty() {
-                    break;
-                }
-            }
-            parser.finish(&mut batch);
-        }
-        Reader::Whole(mut parser) => {
-            let mut bytes = input.head;
-            input.rest.read_to_end(&mut bytes)?;
-            if let Err(message) = parser.parse(&bytes, &mut batch) {
-                return Ok(Err(message));
-            }
-            for rec in batch.records.drain(..) {
-                data.push(&rec, input.arrival);
-            }
-        }
-    }
-    Ok(Ok((data, batch.tally)))
 }

@@ -18,6 +18,7 @@ pub(crate) mod formats;
 mod json;
 mod lines;
 mod load;
+mod out;
 #[doc(hidden)]
 pub mod raw;
 mod tail;
@@ -32,7 +33,8 @@ pub use event::{FollowStatus, SourceEvent};
 pub use fields::{Field, FieldMap};
 pub use follow::{Follower, follow};
 pub use formats::Format;
-pub use load::{LoadOptions, LoadedRun, load, load_bytes, load_with};
+pub use formats::LoadOptions;
+pub use load::{LoadedRun, load, load_bytes, load_with};
 
 /// One run's log: a file (which may not exist yet) or stdin.
 #[derive(Debug, Clone, PartialEq, Eq)]

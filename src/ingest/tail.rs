@@ -7,11 +7,12 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::batch::{Batch, Out};
+use super::batch::Batch;
 use super::event::FollowStatus;
 use super::fields::FieldMap;
 use super::file_id::{FileId, file_id};
 use super::formats::{Format, Reader, Rewrite, SNIFF_BYTES, Whole, detect};
+use super::out::Out;
 
 /// Bytes kept from the file's start and from just before our offset, to
 /// tell an append from a rewrite that made the file longer than before.
@@ -168,7 +169,7 @@ impl Tail {
             Some(Reader::Whole(_)) => self.check_whole(&meta, out),
             Some(Reader::Stream(_)) => self.check_stream(&meta, out),
         };
-        self.batch.flush(out);
+        out.flush(&mut self.batch);
         if settled && self.phase == Phase::CatchingUp {
             self.phase = Phase::Following;
             out.status(FollowStatus::Following, None);
@@ -188,7 +189,7 @@ impl Tail {
     fn missing(&mut self, out: &mut Out, detail: Option<String>) {
         if self.open.is_some() {
             self.finish_old_file();
-            self.batch.flush(out);
+            out.flush(&mut self.batch);
             self.open = None;
             // A whole document that comes back holds the same history (and
             // one that shrank is caught as such); a stream restarts.
@@ -222,7 +223,7 @@ impl Tail {
             return;
         }
         self.finish_old_file();
-        self.batch.flush(out);
+        out.flush(&mut self.batch);
         self.open = None;
         if let Some(Reader::Stream(p)) = &mut self.reader {
             p.reset();
@@ -310,7 +311,7 @@ impl Tail {
     fn read_available_to(&mut self, out: &mut Out) {
         while self.read_some() {
             if self.batch.is_full() {
-                self.batch.flush(out);
+                out.flush(&mut self.batch);
                 if !out.alive() {
                     return;
                 }

@@ -84,7 +84,7 @@ mod tests {
 pub const BLOCK: usize = 64;
 
 /// Position and value of the smallest and largest finite value of a block.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct BlockExtremes {
     min: (f64, u32),
     max: (f64, u32),
@@ -92,7 +92,7 @@ struct BlockExtremes {
 
 /// Min/max of every block of `BLOCK` consecutive values, kept up to date as
 /// values are appended, so a range's extremes cost O(range / BLOCK).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BlockIndex {
     blocks: Vec<BlockExtremes>,
     len: usize,

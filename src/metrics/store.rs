@@ -39,7 +39,7 @@ impl XAxis {
 }
 
 /// One metric's values and the rows they belong to.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Column {
     pub rows: Vec<u32>,
     pub values: Vec<f64>,
@@ -90,7 +90,7 @@ impl Column {
 }
 
 /// Everything recorded for one run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunData {
     steps: Vec<f64>,
     epochs: Vec<f64>,

@@ -84,12 +84,16 @@ pub enum TrainEvent {
         attempt: usize,
         policy: Policy,
         log: PathBuf,
+        /// Updates planned for this run.
+        steps: u64,
     },
     Records {
         attempt: usize,
         records: Vec<Record>,
     },
     Notice(String),
+    /// The run was paused (true) or resumed (false).
+    Paused(bool),
     RunFinished {
         attempt: usize,
         summary: RunSummary,
@@ -143,6 +147,7 @@ fn train_thread(
             attempt,
             policy: policy.clone(),
             log: log_path.clone(),
+            steps: plan.steps,
         }) {
             return Ok(());
         }
@@ -383,6 +388,7 @@ impl Run {
                 Control::TogglePause => {
                     paused = !paused;
                     self.log.flush()?;
+                    sink(TrainEvent::Paused(paused));
                 }
                 Control::Stop => return Ok(Some(EndReason::Stopped)),
                 Control::Quit => return Ok(Some(EndReason::Quit)),

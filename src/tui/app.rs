@@ -1,17 +1,22 @@
-//! Dashboard state: the session's data plus what the user is looking at, and
-//! the key bindings that change it. Rendering lives in `super::panels`.
+//! Dashboard state: the session (data, reduced from events) plus what the
+//! user is looking at (UI state only: selection, hidden and ghost runs,
+//! notices, the view), and the key bindings that change it. Rendering lives
+//! in `super::panels`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 
 use super::theme::Theme;
+use crate::format::format_value;
 use crate::metrics::decimate::BlockIndex;
 use crate::metrics::record::{GRAD_NORM, LOSS, is_eval_metric};
 use crate::metrics::smooth::Ema;
 use crate::metrics::{RunId, XAxis};
-use crate::session::Session;
+use crate::session::{NewAlerts, RunState, Session, SessionEvent};
+use crate::train::trainer::{EndReason, TrainEvent};
+use crate::tune::local::TuneEvent;
 
 /// What the third chart shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +55,10 @@ pub struct View {
     pub help: bool,
     pub picker: Option<usize>,
     pub selected_run: usize,
+    /// Runs the user hid (or tune mode hides while one trial is open).
+    pub hidden: BTreeSet<RunId>,
+    /// Runs drawn faint: earlier training runs, trials behind the leader.
+    pub ghosts: BTreeSet<RunId>,
 }
 
 impl Default for View {
@@ -66,6 +75,8 @@ impl Default for View {
             help: false,
             picker: None,
             selected_run: 0,
+            hidden: BTreeSet::new(),
+            ghosts: BTreeSet::new(),
         }
     }
 }
@@ -121,10 +132,8 @@ pub struct App {
     pub extra_keys: Vec<(&'static str, &'static str)>,
     /// Train mode: the policy picker, editor and run controls.
     pub train: Option<super::train_view::TrainView>,
-    /// Tune mode: the trials table.
+    /// Tune mode: how the trials table is sorted and what is selected.
     pub tune: Option<super::tune_view::TuneView>,
-    /// The latest text a language model generated, with its step.
-    pub sample: Option<(u64, String)>,
 }
 
 pub const SMOOTHING_STEP: f64 = 0.05;
@@ -145,8 +154,91 @@ impl App {
             extra_keys: Vec::new(),
             train: None,
             tune: None,
-            sample: None,
         }
+    }
+
+    /// Applies a source's event to the session, then updates what the UI
+    /// shows in answer (the new training run selected, earlier ones faint,
+    /// a notice). Returns the alerts the event raised.
+    pub fn apply(&mut self, event: SessionEvent) -> NewAlerts {
+        self.dirty = true;
+        let notice = match &event {
+            SessionEvent::Train(e) => train_notice(e),
+            _ => None,
+        };
+        let paused = match &event {
+            SessionEvent::Train(TrainEvent::Paused(p)) => Some(*p),
+            _ => None,
+        };
+        let started = match &event {
+            SessionEvent::Train(TrainEvent::RunStarted { policy, .. }) => Some(policy.to_string()),
+            _ => None,
+        };
+        let tune_event = match &event {
+            SessionEvent::Tune(e) => Some(tune_kind(e)),
+            _ => None,
+        };
+        let alerts = self.session.apply(event);
+        if let Some(policy) = started
+            && let Some(id) = self.session.training
+        {
+            self.view.ghosts = (0..id).collect();
+            self.view.selected_run = id;
+            if let Some(train) = self.train.as_mut() {
+                train.current = policy;
+                train.paused = false;
+            }
+        }
+        if let (Some(paused), Some(train)) = (paused, self.train.as_mut()) {
+            train.paused = paused;
+        }
+        if let Some(text) = notice {
+            self.notice = Some(text);
+        }
+        if let Some(kind) = tune_event {
+            self.after_tune_event(kind);
+        }
+        alerts
+    }
+
+    fn after_tune_event(&mut self, kind: TuneKind) {
+        let (Some(tune), Some(board)) = (self.tune.as_ref(), self.session.trials.as_ref()) else {
+            return;
+        };
+        match kind {
+            TuneKind::Finished(job) => {
+                if let Some(trial) = board
+                    .row_of_job(job)
+                    .and_then(|r| board.rows[r].trial.as_ref())
+                {
+                    let what = match trial.final_acc {
+                        Some(a) if trial.is_ok() => format!("acc {a:.4}"),
+                        _ => trial.status.clone(),
+                    };
+                    self.notice = Some(format!("trial #{} {what}", trial.index));
+                }
+            }
+            TuneKind::Ended => {
+                let best = board
+                    .leader()
+                    .map(|r| format!("#{} {}", board.rows[r].job.index, board.rows[r].job.spec));
+                self.notice = Some(match best {
+                    Some(best) => format!("tune finished · best {best} · q quits"),
+                    None => "tune finished · no trial succeeded · q quits".into(),
+                });
+            }
+            TuneKind::Other => {}
+        }
+        tune.emphasise_leader(board, &mut self.view);
+        tune.sync_view(board, &mut self.view);
+    }
+
+    pub fn is_visible(&self, run: RunId) -> bool {
+        !self.view.hidden.contains(&run)
+    }
+
+    pub fn is_ghost(&self, run: RunId) -> bool {
+        self.view.ghosts.contains(&run)
     }
 
     /// Brings the smoothed loss of every run up to date with its data.
@@ -170,7 +262,7 @@ impl App {
     /// Metrics the third panel can show, across visible runs.
     pub fn metric_choices(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
-        for run in self.session.runs.iter().filter(|r| r.visible) {
+        for (_, run) in self.visible_runs() {
             for name in run.data.metric_names() {
                 if name != LOSS && name != crate::metrics::record::LR && !names.contains(name) {
                     names.push(name.clone());
@@ -192,7 +284,7 @@ impl App {
     pub fn data_x_range(&self) -> Option<(f64, f64)> {
         let mut lo = f64::INFINITY;
         let mut hi = f64::NEG_INFINITY;
-        for run in self.session.runs.iter().filter(|r| r.visible) {
+        for (id, run) in self.visible_runs() {
             for name in run.data.metric_names() {
                 if let Some((a, b)) = run.data.x_range(name, self.view.x_axis) {
                     lo = lo.min(a);
@@ -201,7 +293,7 @@ impl App {
             }
             if let Some(total) = run
                 .total_steps
-                .filter(|_| self.view.x_axis == XAxis::Step && !run.ghost)
+                .filter(|_| self.view.x_axis == XAxis::Step && !self.is_ghost(id))
             {
                 hi = hi.max(total as f64);
             }
@@ -252,12 +344,12 @@ impl App {
         };
     }
 
-    pub fn visible_runs(&self) -> impl Iterator<Item = (RunId, &crate::session::RunState)> {
+    pub fn visible_runs(&self) -> impl Iterator<Item = (RunId, &RunState)> {
         self.session
             .runs
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.visible)
+            .filter(|(i, _)| self.is_visible(*i))
     }
 
     /// Handles a key; returns false when the app should quit.
@@ -296,8 +388,8 @@ impl App {
         {
             return keep_going;
         }
-        if let Some(tune) = self.tune.as_mut()
-            && let Some(keep_going) = tune.on_key(key, &mut self.session, &mut self.view)
+        if let (Some(tune), Some(board)) = (self.tune.as_mut(), self.session.trials.as_ref())
+            && let Some(keep_going) = tune.on_key(key, board, &mut self.view)
         {
             return keep_going;
         }
@@ -360,8 +452,8 @@ impl App {
     }
 
     fn toggle_run(&mut self, i: usize) {
-        if let Some(run) = self.session.runs.get_mut(i) {
-            run.visible = !run.visible;
+        if i < self.session.runs.len() && !self.view.hidden.remove(&i) {
+            self.view.hidden.insert(i);
         }
     }
 
@@ -406,5 +498,49 @@ impl App {
             }
             _ => {}
         }
+    }
+}
+
+/// The part of a tune event the UI answers to.
+enum TuneKind {
+    Finished(usize),
+    Ended,
+    Other,
+}
+
+fn tune_kind(event: &TuneEvent) -> TuneKind {
+    match event {
+        TuneEvent::Finished { job, .. } => TuneKind::Finished(*job),
+        TuneEvent::Ended => TuneKind::Ended,
+        TuneEvent::Queued(_) | TuneEvent::Started { .. } => TuneKind::Other,
+    }
+}
+
+/// What the status bar says about a trainer event, if anything.
+fn train_notice(event: &TrainEvent) -> Option<String> {
+    match event {
+        TrainEvent::RunStarted {
+            attempt, policy, ..
+        } => Some(format!("run #{} started: {policy}", attempt + 1)),
+        TrainEvent::Notice(text) => Some(text.clone()),
+        TrainEvent::RunFinished { attempt, summary } => {
+            let acc = summary
+                .final_acc
+                .map(|a| format!(" · acc {}", format_value(a)))
+                .unwrap_or_default();
+            let next = if summary.end == EndReason::Restarted {
+                String::new()
+            } else {
+                " · p: pick a policy, Enter: run again".into()
+            };
+            Some(format!(
+                "run #{} {:?}{acc} · {} steps/s{next}",
+                attempt + 1,
+                summary.end,
+                format_value(summary.steps_per_s)
+            ))
+        }
+        TrainEvent::Failed(e) => Some(format!("training failed: {e}")),
+        _ => None,
     }
 }

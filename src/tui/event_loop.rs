@@ -1,6 +1,8 @@
-//! The dashboard's event loop: terminal input, updates from sources, a slow
-//! tick for time-based rules. It redraws only when something changed, at
-//! most ~30 times a second, so an idle dashboard costs almost nothing.
+//! The dashboard's event loop: terminal input, `SessionEvent`s from the
+//! sources, a slow tick for time-based rules. It redraws only when
+//! something changed, at most ~30 times a second, so an idle dashboard
+//! costs almost nothing. What a mode does with commands and alerts (the
+//! trainer is told, the tune starts followers) is its `Driver`.
 
 use std::time::{Duration, Instant};
 
@@ -12,14 +14,40 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::app::{App, Command};
 use super::panels;
+use crate::session::{NewAlerts, SessionEvent};
 
-/// A change to apply to the app, sent by a source thread.
-pub type Update = Box<dyn FnOnce(&mut App) + Send>;
+/// What a mode (attach, train, tune) does around the shared loop.
+pub trait Driver {
+    /// A command from the keyboard (or a signal: `Quit`); false ends the loop.
+    fn command(&mut self, command: Command, app: &mut App) -> bool;
+    /// An event about to be applied (tune starts a trial's follower here).
+    fn before(&mut self, _event: &SessionEvent, _app: &App) {}
+    /// The alerts an applied event raised (train logs them).
+    fn alerts(&mut self, _alerts: &NewAlerts, _app: &mut App) {}
+}
+
+/// A driver with nothing to do but quit: attach.
+pub struct QuitOnly;
+
+impl Driver for QuitOnly {
+    fn command(&mut self, command: Command, _app: &mut App) -> bool {
+        !matches!(command, Command::Quit)
+    }
+}
 
 const FRAME: Duration = Duration::from_millis(33);
 const TICK: Duration = Duration::from_millis(500);
 
 pub use crate::clock::unix_now;
+
+/// Applies an event (the driver sees it before and its alerts after).
+fn apply(app: &mut App, driver: &mut impl Driver, event: SessionEvent) {
+    driver.before(&event, app);
+    let alerts = app.apply(event);
+    if !alerts.is_empty() {
+        driver.alerts(&alerts, app);
+    }
+}
 
 /// Debug builds only: `LRTOP_TEST_PANIC=1` panics after the first frame,
 /// so tests can check that a panic leaves the terminal restored.
@@ -34,27 +62,27 @@ fn test_panic() {
 /// runtime, and gives the terminal back whatever happens.
 pub fn run_fullscreen(
     app: &mut App,
-    updates: UnboundedReceiver<Update>,
+    updates: UnboundedReceiver<SessionEvent>,
     following: bool,
-    on_command: impl FnMut(Command, &mut App) -> bool,
+    driver: &mut impl Driver,
 ) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the event loop")?;
     let mut terminal = super::terminal::enter(true).context("opening the terminal")?;
-    let result = runtime.block_on(run(&mut terminal, app, updates, following, on_command));
+    let result = runtime.block_on(run(&mut terminal, app, updates, following, driver));
     super::terminal::restore();
     result
 }
 
-/// Runs until the user quits or `on_command` returns false.
+/// Runs until the user quits or the driver's `command` returns false.
 pub async fn run(
     terminal: &mut DefaultTerminal,
     app: &mut App,
-    mut updates: UnboundedReceiver<Update>,
+    mut updates: UnboundedReceiver<SessionEvent>,
     following: bool,
-    mut on_command: impl FnMut(Command, &mut App) -> bool,
+    driver: &mut impl Driver,
 ) -> Result<()> {
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
@@ -101,7 +129,7 @@ pub async fn run(
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
                     let keep_going = app.on_key(key);
                     for command in std::mem::take(&mut app.commands) {
-                        if !on_command(command, app) {
+                        if !driver.command(command, app) {
                             return Ok(());
                         }
                     }
@@ -118,15 +146,15 @@ pub async fn run(
                 None => return Ok(()),
             },
             update = updates.recv(), if updates_open => match update {
-                Some(update) => {
-                    update(app);
+                Some(event) => {
+                    apply(app, driver, event);
                     // Apply everything already queued before drawing.
                     while let Ok(more) = updates.try_recv() {
-                        more(app);
+                        apply(app, driver, more);
                     }
                     app.dirty = true;
                     for command in std::mem::take(&mut app.commands) {
-                        if !on_command(command, app) {
+                        if !driver.command(command, app) {
                             return Ok(());
                         }
                     }
@@ -146,7 +174,7 @@ pub async fn run(
             },
             _ = tokio::time::sleep_until(redraw_at), if app.dirty => {},
             _ = terminated => {
-                on_command(Command::Quit, app);
+                driver.command(Command::Quit, app);
                 return Ok(());
             },
         }

@@ -1,19 +1,17 @@
 //! Tune mode of the dashboard: every trial is a run of the session (its
 //! JSONL log followed, so curves overlay and alerts work) and a row of the
-//! trials table, which fills as summaries arrive. The leader's curves stay
-//! bright, the others go faint; Enter shows one trial alone, Esc goes back.
+//! session's trial board, which fills as summaries arrive. This is the UI
+//! half: sorting, selection, the trial shown alone. The leader's curves
+//! stay bright, the others go faint; Enter shows one trial alone, Esc goes
+//! back.
 
 use std::cmp::Ordering;
-use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent};
 
 use super::app::View;
-use crate::ingest::Follower;
-use crate::metrics::RunId;
-use crate::session::{RunStatus, Session};
-use crate::tune::results::{Objective, Trial, compare};
-use crate::tune::trial::Job;
+use crate::tune::board::{TrialBoard, TrialRow};
+use crate::tune::results::Trial;
 
 /// Keys tune mode adds to the help overlay.
 pub const KEYS: &[(&str, &str)] = &[
@@ -67,46 +65,8 @@ impl SortColumn {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RowState {
-    Queued,
-    Running,
-    Done,
-}
-
-/// One job of the tune (a trial, or a trial at one rung of halving).
 #[derive(Debug, Clone)]
-pub struct TrialRow {
-    pub job: Job,
-    pub run: RunId,
-    pub state: RowState,
-    pub trial: Option<Trial>,
-}
-
-impl TrialRow {
-    pub fn status(&self) -> String {
-        match (&self.state, &self.trial) {
-            (RowState::Queued, _) => "queued".into(),
-            (RowState::Running, _) => "running".into(),
-            (RowState::Done, Some(t)) if t.is_ok() => "done".into(),
-            // Long reasons (a trial's error) are in the runs list and the report.
-            (RowState::Done, Some(t)) if t.status.chars().count() > 12 => "failed".into(),
-            (RowState::Done, Some(t)) => t.status.clone(),
-            (RowState::Done, None) => "done".into(),
-        }
-    }
-
-    fn finished_ok(&self) -> bool {
-        self.trial.as_ref().is_some_and(Trial::is_ok)
-    }
-}
-
-#[derive(Debug)]
 pub struct TuneView {
-    pub rows: Vec<TrialRow>,
-    pub objective: Objective,
-    /// Updates of a full-length trial (rungs of halving are shorter).
-    pub full_steps: u64,
     pub sort: SortColumn,
     pub reverse: bool,
     /// The selected job: the selection stays on its trial while rows
@@ -114,137 +74,27 @@ pub struct TuneView {
     pub selected: Option<usize>,
     /// The row shown alone (its "dashboard"), if any.
     pub focus: Option<usize>,
-    pub followers: Vec<Follower>,
-    /// Set when every trial has ended.
-    pub finished: bool,
+}
+
+impl Default for TuneView {
+    fn default() -> Self {
+        TuneView::new()
+    }
 }
 
 impl TuneView {
-    pub fn new(objective: Objective, full_steps: u64) -> TuneView {
+    pub fn new() -> TuneView {
         TuneView {
-            rows: Vec::new(),
-            objective,
-            full_steps,
             sort: SortColumn::Rank,
             reverse: false,
             selected: None,
             focus: None,
-            followers: Vec::new(),
-            finished: false,
         }
-    }
-
-    /// Adds jobs as rows and as runs of the session.
-    pub fn queue(&mut self, session: &mut Session, jobs: &[Job]) {
-        for job in jobs {
-            let run = session.add_run(job.label(self.full_steps), Some(job.log.clone()));
-            session.runs[run].total_steps = Some(job.steps);
-            session.runs[run].policy = Some(job.spec.clone());
-            self.rows.push(TrialRow {
-                job: job.clone(),
-                run,
-                state: RowState::Queued,
-                trial: None,
-            });
-        }
-        self.sync_statuses(session);
-        self.emphasise_leader(session);
-    }
-
-    fn row_of_job(&self, job: usize) -> Option<usize> {
-        self.rows.iter().position(|r| r.job.id == job)
-    }
-
-    /// Marks a job running; returns its run and log, for a follower.
-    pub fn started(&mut self, session: &mut Session, job: usize) -> Option<(RunId, PathBuf)> {
-        let row = self.row_of_job(job)?;
-        self.rows[row].state = RowState::Running;
-        self.sync_statuses(session);
-        Some((self.rows[row].run, self.rows[row].job.log.clone()))
-    }
-
-    pub fn finished(&mut self, session: &mut Session, job: usize, trial: Trial) {
-        if let Some(row) = self.row_of_job(job) {
-            self.rows[row].state = RowState::Done;
-            self.rows[row].trial = Some(trial);
-        }
-        self.sync_statuses(session);
-        self.emphasise_leader(session);
-    }
-
-    /// The run's state as the tune knows it (a follower's own states,
-    /// such as "following", say less).
-    pub fn status_of(&self, run: RunId) -> Option<RunStatus> {
-        let row = self.rows.iter().find(|r| r.run == run)?;
-        Some(match (&row.state, &row.trial) {
-            (RowState::Queued, _) => RunStatus::Waiting,
-            (RowState::Running, _) => RunStatus::Training,
-            (RowState::Done, Some(t)) if !t.is_ok() => RunStatus::Failed(t.status.clone()),
-            (RowState::Done, _) => RunStatus::Done,
-        })
-    }
-
-    pub fn sync_statuses(&self, session: &mut Session) {
-        for row in &self.rows {
-            if let (Some(status), Some(run)) =
-                (self.status_of(row.run), session.runs.get_mut(row.run))
-            {
-                run.status = status;
-            }
-        }
-    }
-
-    /// Row indices by the objective: finished trials first (longer budgets
-    /// first, for halving), then running, queued and failed ones.
-    pub fn ranked(&self) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.rows.len()).collect();
-        order.sort_by(|&a, &b| self.rank_cmp(a, b));
-        order
-    }
-
-    fn rank_cmp(&self, a: usize, b: usize) -> Ordering {
-        let (ra, rb) = (&self.rows[a], &self.rows[b]);
-        let group = |r: &TrialRow| match (r.state, r.finished_ok()) {
-            (RowState::Done, true) => 0,
-            (RowState::Running, _) => 1,
-            (RowState::Queued, _) => 2,
-            (RowState::Done, false) => 3,
-        };
-        group(ra)
-            .cmp(&group(rb))
-            .then(rb.job.steps.cmp(&ra.job.steps))
-            .then_with(|| match (&ra.trial, &rb.trial) {
-                (Some(x), Some(y)) => compare(x, y, self.objective),
-                _ => Ordering::Equal,
-            })
-            .then(ra.job.id.cmp(&rb.job.id))
-    }
-
-    /// The best finished trial's row.
-    pub fn leader(&self) -> Option<usize> {
-        self.ranked()
-            .first()
-            .copied()
-            .filter(|&r| self.rows[r].finished_ok())
-    }
-
-    /// 1-based rank of every finished row (by row index).
-    pub fn ranks(&self) -> Vec<Option<usize>> {
-        let mut ranks = vec![None; self.rows.len()];
-        for (rank, row) in self
-            .ranked()
-            .into_iter()
-            .filter(|&r| self.rows[r].finished_ok())
-            .enumerate()
-        {
-            ranks[row] = Some(rank + 1);
-        }
-        ranks
     }
 
     /// Row indices in display order.
-    pub fn order(&self) -> Vec<usize> {
-        let mut order = self.ranked();
+    pub fn order(&self, board: &TrialBoard) -> Vec<usize> {
+        let mut order = board.ranked();
         let key_f = |r: &TrialRow, f: fn(&Trial) -> Option<f64>| r.trial.as_ref().and_then(f);
         // Missing values last whatever the direction of the column.
         let by = |a: Option<f64>, b: Option<f64>, larger_first: bool| match (a, b) {
@@ -254,7 +104,7 @@ impl TuneView {
             (None, Some(_)) => Ordering::Greater,
             (None, None) => Ordering::Equal,
         };
-        let rows = &self.rows;
+        let rows = &board.rows;
         match self.sort {
             SortColumn::Rank => {}
             SortColumn::Trial => order.sort_by_key(|&r| (rows[r].job.index, rows[r].job.id)),
@@ -295,96 +145,95 @@ impl TuneView {
     }
 
     /// Bright leader, faint others (unless one trial is shown alone).
-    pub fn emphasise_leader(&self, session: &mut Session) {
+    pub fn emphasise_leader(&self, board: &TrialBoard, view: &mut View) {
         if self.focus.is_some() {
             return;
         }
-        let leader = self.leader().map(|r| self.rows[r].run);
-        for (i, run) in session.runs.iter_mut().enumerate() {
-            run.ghost = leader.is_some_and(|l| l != i);
+        view.ghosts.clear();
+        if let Some(leader) = board.leader().map(|r| board.rows[r].run) {
+            view.ghosts
+                .extend(board.rows.iter().map(|r| r.run).filter(|&r| r != leader));
         }
     }
 
     /// Position of the selected row in the displayed order.
-    pub fn selected_position(&self) -> usize {
-        let order = self.order();
+    pub fn selected_position(&self, board: &TrialBoard) -> usize {
+        let order = self.order(board);
         self.selected
-            .and_then(|job| order.iter().position(|&r| self.rows[r].job.id == job))
+            .and_then(|job| order.iter().position(|&r| board.rows[r].job.id == job))
             .unwrap_or(0)
     }
 
-    fn selected_row(&self) -> Option<usize> {
-        self.order().get(self.selected_position()).copied()
+    fn selected_row(&self, board: &TrialBoard) -> Option<usize> {
+        self.order(board)
+            .get(self.selected_position(board))
+            .copied()
     }
 
     /// Points the dashboard's selected run (status bar, stats) at the selected trial.
-    pub fn sync_view(&self, view: &mut View) {
+    pub fn sync_view(&self, board: &TrialBoard, view: &mut View) {
         if self.focus.is_none()
-            && let Some(row) = self.selected_row()
+            && let Some(row) = self.selected_row(board)
         {
-            view.selected_run = self.rows[row].run;
+            view.selected_run = board.rows[row].run;
         }
     }
 
-    fn select(&mut self, position: usize, view: &mut View) {
-        let order = self.order();
+    fn select(&mut self, position: usize, board: &TrialBoard, view: &mut View) {
+        let order = self.order(board);
         let position = position.min(order.len().saturating_sub(1));
-        self.selected = order.get(position).map(|&r| self.rows[r].job.id);
-        self.sync_view(view);
+        self.selected = order.get(position).map(|&r| board.rows[r].job.id);
+        self.sync_view(board, view);
     }
 
-    fn open(&mut self, row: usize, session: &mut Session, view: &mut View) {
+    fn open(&mut self, row: usize, board: &TrialBoard, view: &mut View) {
         self.focus = Some(row);
-        let run = self.rows[row].run;
-        for (i, state) in session.runs.iter_mut().enumerate() {
-            state.visible = i == run;
-            state.ghost = false;
-        }
+        let run = board.rows[row].run;
+        view.hidden = board
+            .rows
+            .iter()
+            .map(|r| r.run)
+            .filter(|&r| r != run)
+            .collect();
+        view.ghosts.clear();
         view.selected_run = run;
         view.zoom = None;
     }
 
-    fn close(&mut self, session: &mut Session) {
+    fn close(&mut self, board: &TrialBoard, view: &mut View) {
         self.focus = None;
-        for state in &mut session.runs {
-            state.visible = true;
-        }
-        self.emphasise_leader(session);
+        view.hidden.clear();
+        self.emphasise_leader(board, view);
     }
 
     /// Handles a key in tune mode; None when the dashboard should handle it.
-    pub fn on_key(
-        &mut self,
-        key: KeyEvent,
-        session: &mut Session,
-        view: &mut View,
-    ) -> Option<bool> {
+    pub fn on_key(&mut self, key: KeyEvent, board: &TrialBoard, view: &mut View) -> Option<bool> {
         if self.focus.is_some() {
             if key.code == KeyCode::Esc {
-                self.close(session);
+                self.close(board, view);
                 return Some(true);
             }
             return None;
         }
-        let at = self.selected_position();
+        let at = self.selected_position(board);
         match key.code {
-            KeyCode::Up | KeyCode::Char('k') => self.select(at.saturating_sub(1), view),
-            KeyCode::Down | KeyCode::Char('j') => self.select(at + 1, view),
-            KeyCode::PageUp => self.select(at.saturating_sub(10), view),
-            KeyCode::PageDown => self.select(at + 10, view),
-            KeyCode::Home => self.select(0, view),
-            KeyCode::End => self.select(usize::MAX, view),
+            KeyCode::Up | KeyCode::Char('k') => self.select(at.saturating_sub(1), board, view),
+            KeyCode::Down | KeyCode::Char('j') => self.select(at + 1, board, view),
+            KeyCode::PageUp => self.select(at.saturating_sub(10), board, view),
+            KeyCode::PageDown => self.select(at + 10, board, view),
+            KeyCode::Home => self.select(0, board, view),
+            KeyCode::End => self.select(usize::MAX, board, view),
             KeyCode::Char('s') => {
-                self.pin_selection();
+                self.pin_selection(board);
                 self.sort = self.sort.next();
             }
             KeyCode::Char('r') => {
-                self.pin_selection();
+                self.pin_selection(board);
                 self.reverse = !self.reverse;
             }
             KeyCode::Enter => {
-                if let Some(row) = self.selected_row() {
-                    self.open(row, session, view);
+                if let Some(row) = self.selected_row(board) {
+                    self.open(row, board, view);
                 }
             }
             _ => return None,
@@ -394,9 +243,9 @@ impl TuneView {
 
     /// Makes an implicit selection (the top row) explicit, so that it
     /// stays on its trial when the order changes.
-    fn pin_selection(&mut self) {
+    fn pin_selection(&mut self, board: &TrialBoard) {
         if self.selected.is_none() {
-            self.selected = self.selected_row().map(|r| self.rows[r].job.id);
+            self.selected = self.selected_row(board).map(|r| board.rows[r].job.id);
         }
     }
 }

@@ -34,6 +34,8 @@ pub enum TuneEvent {
         job: usize,
         trial: Box<Trial>,
     },
+    /// Every trial of the tune has ended (sent by its driver).
+    Ended,
 }
 
 pub struct LocalExecutor {

@@ -2,6 +2,7 @@
 //! spaces, trials run by `lrtop train --headless` (child processes here, or
 //! a Slurm job array), the evaluator and ranking, and successive halving.
 
+pub mod board;
 pub mod halving;
 pub mod local;
 pub mod manifest;

@@ -116,7 +116,7 @@ fn start(run: usize, path: &Path) -> (Follower, Arc<Seen>) {
             }
             SourceEvent::Status { status, .. } => sink.statuses.lock().unwrap().push(status),
             SourceEvent::BadLines { total, .. } => sink.bad.store(total as usize, Ordering::SeqCst),
-            SourceEvent::Format { .. } => {}
+            _ => {}
         }
         true
     });

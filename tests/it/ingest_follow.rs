@@ -49,11 +49,7 @@ impl Collector {
     }
 
     fn take(&mut self, event: SourceEvent) {
-        let (SourceEvent::Records { run, .. }
-        | SourceEvent::Status { run, .. }
-        | SourceEvent::BadLines { run, .. }
-        | SourceEvent::Format { run, .. }) = &event;
-        assert_eq!(*run, self.run, "event of another run");
+        assert_eq!(event.run(), self.run, "event of another run");
         match event {
             SourceEvent::Records { records, .. } => {
                 self.batches += 1;
@@ -63,6 +59,7 @@ impl Collector {
             SourceEvent::Status { status, .. } => self.statuses.push(status),
             SourceEvent::Format { format, .. } => self.formats.push(format),
             SourceEvent::BadLines { total, .. } => self.bad_total = total,
+            other => panic!("a follower does not send {other:?}"),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The integration tests: one binary (each test binary links Candle, and
 //! 31 of them made a fresh `cargo test` take 20 minutes), one module per area.
 
+mod architecture;
 mod cli_attach;
 mod cli_policy;
 mod cli_train;
@@ -21,6 +22,7 @@ mod monitor_reference;
 mod monitor_rules;
 mod monitor_support;
 mod range_test_cli;
+mod session_events;
 mod terminal_tmux;
 mod train_bench;
 mod train_data;

@@ -11,6 +11,8 @@ use lrtop::tui::app::App;
 use lrtop::tui::panels;
 use lrtop::tui::theme::Theme;
 use lrtop::tui::tune_view::{SortColumn, TuneView};
+use lrtop::tune::board::TrialBoard;
+use lrtop::tune::local::TuneEvent;
 use lrtop::tune::results::{Objective, Trial};
 use lrtop::tune::trial::Job;
 use ratatui::Terminal;
@@ -66,37 +68,52 @@ fn trial(i: usize, acc: f64, to_target: Option<u64>) -> Trial {
     t
 }
 
-/// Two trials done (#1 leads), #2 running, #3 failed at run time.
+fn tune_app(title: &str) -> App {
+    let session =
+        Session::new(MonitorSetup::default()).with_trials(TrialBoard::new(Objective::Acc, 200));
+    let mut app = App::new(session, Theme::default(), title.into());
+    app.tune = Some(TuneView::new());
+    app
+}
+
+fn finished(i: usize, trial: Trial) -> TuneEvent {
+    TuneEvent::Finished {
+        job: i,
+        trial: Box::new(trial),
+    }
+}
+
+/// Two trials done (#1 leads), #2 running, #3 failed at run time: the tune
+/// driver's events replayed.
 fn app() -> App {
-    let mut app = App::new(
-        Session::new(MonitorSetup::default()),
-        Theme::default(),
-        "lrtop tune · 4 trials · digits · mlp".into(),
-    );
+    let mut app = tune_app("lrtop tune · 4 trials · digits · mlp");
     app.now = 1_000_010.0;
-    let mut tune = TuneView::new(Objective::Acc, 200);
     let jobs: Vec<Job> = (0..4).map(job).collect();
-    tune.queue(&mut app.session, &jobs);
+    app.apply(TuneEvent::Queued(jobs).into());
     for (i, rate) in [(0usize, 0.01), (1, 0.1), (2, 0.05)] {
-        tune.started(&mut app.session, i);
+        app.apply(TuneEvent::Started { job: i }.into());
         let steps = if i == 2 { 120 } else { 200 };
         app.session
             .push_records(i, &records(rate, steps), 1_000_005.0);
     }
-    tune.finished(&mut app.session, 0, trial(0, 0.8731, None));
-    tune.finished(&mut app.session, 1, trial(1, 0.9611, Some(150)));
-    tune.started(&mut app.session, 3);
+    app.apply(finished(0, trial(0, 0.8731, None)).into());
+    app.apply(finished(1, trial(1, 0.9611, Some(150))).into());
+    app.apply(TuneEvent::Started { job: 3 }.into());
     let mut failed = Trial::failed(
         3,
         SPECS[3],
         "exit code 1: training failed: learning rate must be finite".into(),
     );
     failed.log = "runs/t/trial-3.jsonl".into();
-    tune.finished(&mut app.session, 3, failed);
-    tune.sync_view(&mut app.view);
-    app.tune = Some(tune);
+    app.apply(finished(3, failed).into());
+    app.notice = None;
     app.extra_keys = lrtop::tui::tune_view::KEYS.to_vec();
     app
+}
+
+fn order(app: &App) -> Vec<usize> {
+    let board = app.session.trials.as_ref().unwrap();
+    app.tune.as_ref().unwrap().order(board)
 }
 
 fn render(app: &mut App, width: u16, height: u16) -> String {
@@ -134,8 +151,8 @@ fn leader_is_starred_and_others_faint() {
     );
     assert!(screen.contains("failed"), "{screen}");
     let runs = &app.session.runs;
-    assert!(!runs[1].ghost, "the leader is bright");
-    assert!(runs[0].ghost && runs[2].ghost, "the others are faint");
+    assert!(!app.is_ghost(1), "the leader is bright");
+    assert!(app.is_ghost(0) && app.is_ghost(2), "the others are faint");
     assert_eq!(
         runs[3].status,
         RunStatus::Failed("exit code 1: training failed: learning rate must be finite".into())
@@ -146,16 +163,16 @@ fn leader_is_starred_and_others_faint() {
 #[test]
 fn sorting_and_selection() {
     let mut app = app();
-    let tune = app.tune.as_ref().unwrap();
     // By rank: the two finished trials, then the running one, then the failed one.
-    assert_eq!(tune.order(), vec![1, 0, 2, 3]);
+    assert_eq!(order(&app), vec![1, 0, 2, 3]);
     key(&mut app, KeyCode::Char('s'));
     assert_eq!(app.tune.as_ref().unwrap().sort, SortColumn::Trial);
-    assert_eq!(app.tune.as_ref().unwrap().order(), vec![0, 1, 2, 3]);
+    assert_eq!(order(&app), vec![0, 1, 2, 3]);
     key(&mut app, KeyCode::Char('r'));
-    assert_eq!(app.tune.as_ref().unwrap().order(), vec![3, 2, 1, 0]);
+    assert_eq!(order(&app), vec![3, 2, 1, 0]);
     // The selection (the leader, #1, at the top at first) follows its trial.
-    assert_eq!(app.tune.as_ref().unwrap().selected_position(), 2);
+    let board = app.session.trials.as_ref().unwrap();
+    assert_eq!(app.tune.as_ref().unwrap().selected_position(board), 2);
     key(&mut app, KeyCode::Up);
     assert_eq!(app.view.selected_run, 2);
     key(&mut app, KeyCode::Home);
@@ -169,7 +186,9 @@ fn enter_opens_a_trial_and_esc_goes_back() {
     let mut app = app();
     // The selection starts on the leader (#1).
     assert!(key(&mut app, KeyCode::Enter));
-    let visible: Vec<bool> = app.session.runs.iter().map(|r| r.visible).collect();
+    let visible: Vec<bool> = (0..app.session.runs.len())
+        .map(|r| app.is_visible(r))
+        .collect();
     assert_eq!(visible, vec![false, true, false, false]);
     let screen = render(&mut app, 120, 40);
     assert!(
@@ -180,8 +199,8 @@ fn enter_opens_a_trial_and_esc_goes_back() {
         key(&mut app, KeyCode::Esc),
         "Esc goes back, it does not quit"
     );
-    assert!(app.session.runs.iter().all(|r| r.visible));
-    assert!(app.session.runs[0].ghost && !app.session.runs[1].ghost);
+    assert!((0..app.session.runs.len()).all(|r| app.is_visible(r)));
+    assert!(app.is_ghost(0) && !app.is_ghost(1));
     let screen = render(&mut app, 120, 40);
     assert!(screen.contains("sort:"), "{screen}");
     assert!(!key(&mut app, KeyCode::Char('q')), "q still quits");
@@ -203,12 +222,7 @@ fn no_panic_at_any_size() {
 
 #[test]
 fn many_trials_scroll_with_the_selection() {
-    let mut app = App::new(
-        Session::new(MonitorSetup::default()),
-        Theme::default(),
-        "t".into(),
-    );
-    let mut tune = TuneView::new(Objective::Acc, 200);
+    let mut app = tune_app("t");
     let jobs: Vec<Job> = (0..40)
         .map(|i| Job {
             id: i,
@@ -217,8 +231,7 @@ fn many_trials_scroll_with_the_selection() {
             ..job(0)
         })
         .collect();
-    tune.queue(&mut app.session, &jobs);
-    app.tune = Some(tune);
+    app.apply(TuneEvent::Queued(jobs).into());
     for _ in 0..35 {
         key(&mut app, KeyCode::Down);
     }

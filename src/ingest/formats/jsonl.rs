@@ -12,13 +12,13 @@ use std::thread;
 use rayon::prelude::*;
 
 use super::{
-    ContentClaim, LoadInput, Loaded, LogFormat, NameClaim, Reader, SNIFF_BYTES, StreamParser,
+    ContentClaim, LoadInput, LoadOptions, Loaded, LogFormat, NameClaim, Reader, SNIFF_BYTES,
+    StreamParser, fill,
 };
 use crate::ingest::batch::Batch;
 use crate::ingest::fields::FieldMap;
 use crate::ingest::json::{LineState, parse_object_with};
 use crate::ingest::lines::{Line, LineBuffer, MAX_LINE, Partial};
-use crate::ingest::load::{LoadOptions, fill};
 use crate::ingest::tally::{Tally, too_long_message};
 
 /// JSONL (`*.jsonl`, `*.ndjson`, or a first line that is a JSON object).

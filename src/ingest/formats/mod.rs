@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use super::IngestError;
 use super::batch::Batch;
 use super::fields::FieldMap;
-use super::load::{LoadOptions, load_with_reader};
 use super::tally::Tally;
 use crate::metrics::RunData;
 
@@ -141,6 +140,78 @@ pub(crate) trait LogFormat: Send + Sync {
             message,
         }
     }
+}
+
+/// Tuning of the cold load; the defaults suit any file.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Bytes of JSONL one parallel task parses (cut at a newline).
+    pub chunk_bytes: usize,
+    /// Parse chunks on rayon's pool (false: one by one, same result).
+    pub parallel: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            chunk_bytes: 1 << 20,
+            parallel: true,
+        }
+    }
+}
+
+/// Reads until `buf` grew by `want` bytes or the input ended (returns true).
+pub(crate) fn fill(reader: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
+    let target = buf.len().saturating_add(want);
+    buf.reserve(want);
+    while buf.len() < target {
+        let n = reader
+            .by_ref()
+            .take((target - buf.len()) as u64)
+            .read_to_end(buf);
+        match n {
+            Ok(0) => return Ok(true),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
+}
+
+/// The cold load of a format without a faster one: its own parser, fed the
+/// input block by block (or the whole document), into columns.
+pub(crate) fn load_with_reader(reader: Reader, input: LoadInput<'_>) -> io::Result<Loaded> {
+    let mut data = RunData::new();
+    let mut batch = Batch::default();
+    match reader {
+        Reader::Stream(mut parser) => {
+            let mut rest = input.rest;
+            let mut buf = input.head;
+            loop {
+                parser.feed(&buf, &mut batch);
+                for rec in batch.records.drain(..) {
+                    data.push(&rec, input.arrival);
+                }
+                buf.clear();
+                if fill(&mut rest, &mut buf, 1 << 20)? && buf.is_empty() {
+                    break;
+                }
+            }
+            parser.finish(&mut batch);
+        }
+        Reader::Whole(mut parser) => {
+            let mut bytes = input.head;
+            input.rest.read_to_end(&mut bytes)?;
+            if let Err(message) = parser.parse(&bytes, &mut batch) {
+                return Ok(Err(message));
+            }
+            for rec in batch.records.drain(..) {
+                data.push(&rec, input.arrival);
+            }
+        }
+    }
+    Ok(Ok((data, batch.tally)))
 }
 
 /// A log format, by identity: compared, hashed and printed by its name.

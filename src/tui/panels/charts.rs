@@ -31,8 +31,7 @@ fn options(app: &App, x_range: (f64, f64), log_y: bool) -> ChartOptions {
 }
 
 fn run_color(app: &App, run: usize) -> Color {
-    let state = &app.session.runs[run];
-    if state.ghost {
+    if app.is_ghost(run) {
         app.theme.faint(app.theme.series_color(run))
     } else {
         app.theme.series_color(run)

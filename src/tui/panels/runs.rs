@@ -15,13 +15,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(block, area);
     let mut lines = Vec::new();
     for (i, run) in app.session.runs.iter().enumerate() {
-        let color = if run.ghost {
+        let visible = app.is_visible(i);
+        let color = if app.is_ghost(i) {
             app.theme.faint(app.theme.series_color(i))
         } else {
             app.theme.series_color(i)
         };
-        let marker = if run.visible { "■" } else { "□" };
-        let mut style = if run.visible {
+        let marker = if visible { "■" } else { "□" };
+        let mut style = if visible {
             app.theme.text()
         } else {
             app.theme.dimmed()

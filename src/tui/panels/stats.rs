@@ -97,7 +97,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(fit) = run.monitor.schedule_fit() {
         notes.push(fit.description.clone());
     }
-    if let Some((step, text)) = &app.sample {
+    if let Some((step, text)) = &run.sample {
         notes.push(format!("sample @{step}: {text}"));
     }
     let table_height = (rows.len() as u16 + 1).min(inner.height);

@@ -11,19 +11,20 @@ use ratatui::widgets::Paragraph;
 use super::panel;
 use crate::format::format_tick;
 use crate::tui::app::App;
-use crate::tui::tune_view::{RowState, TuneView};
+use crate::tui::tune_view::TuneView;
+use crate::tune::board::{RowState, TrialBoard};
 
 /// Draws the table when the app is in tune mode and no trial is open;
 /// returns the area left for the dashboard.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) -> Rect {
-    let Some(tune) = &app.tune else {
+    let (Some(tune), Some(board)) = (&app.tune, &app.session.trials) else {
         return area;
     };
     if tune.focus.is_some() || area.height < 4 || area.width < 20 {
         return area;
     }
     // Small screens: the table alone. Else up to 40% of the height.
-    let wanted = tune.rows.len() as u16 + 3;
+    let wanted = board.rows.len() as u16 + 3;
     let height = if area.height < 18 {
         area.height
     } else {
@@ -31,12 +32,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) -> Rect {
     };
     let [table, rest] =
         Layout::vertical([Constraint::Length(height), Constraint::Min(0)]).areas(area);
-    draw(frame, table, app, tune);
+    draw(frame, table, app, tune, board);
     rest
 }
 
-fn title(app: &App, tune: &TuneView) -> Line<'static> {
-    let done = tune
+fn title(app: &App, tune: &TuneView, board: &TrialBoard) -> Line<'static> {
+    let done = board
         .rows
         .iter()
         .filter(|r| r.state == RowState::Done)
@@ -47,14 +48,14 @@ fn title(app: &App, tune: &TuneView) -> Line<'static> {
         Span::styled(
             format!(
                 "{done}/{} done · {} · sort: {} {arrow} · s sort · r reverse · Enter open ",
-                tune.rows.len(),
-                tune.objective.as_str(),
+                board.rows.len(),
+                board.objective.as_str(),
                 tune.sort.label()
             ),
             app.theme.dimmed(),
         ),
     ];
-    if tune.finished {
+    if board.finished {
         spans.push(Span::styled(
             "· finished ",
             Style::default().fg(app.theme.ok),
@@ -75,8 +76,8 @@ fn cell(text: String, width: usize) -> String {
     }
 }
 
-fn draw(frame: &mut Frame, area: Rect, app: &App, tune: &TuneView) {
-    let block = panel(app, title(app, tune));
+fn draw(frame: &mut Frame, area: Rect, app: &App, tune: &TuneView, board: &TrialBoard) {
+    let block = panel(app, title(app, tune, board));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if inner.height == 0 {
@@ -93,14 +94,14 @@ fn draw(frame: &mut Frame, area: Rect, app: &App, tune: &TuneView) {
         .collect();
     head.push(Span::styled("spec", app.theme.dimmed()));
     let mut lines = vec![Line::from(head)];
-    let order = tune.order();
-    let ranks = tune.ranks();
-    let leader = tune.leader();
+    let order = tune.order(board);
+    let ranks = board.ranks();
+    let leader = board.leader();
     let rows_visible = inner.height.saturating_sub(1) as usize;
-    let selected = tune.selected_position();
+    let selected = tune.selected_position(board);
     let skip = selected.saturating_sub(rows_visible.saturating_sub(1));
     for (position, &r) in order.iter().enumerate().skip(skip).take(rows_visible) {
-        let row = &tune.rows[r];
+        let row = &board.rows[r];
         let run = app.session.runs.get(row.run);
         let live = |name: &str| run.and_then(|s| s.last(name));
         let (final_acc, best_acc, to_target, wall) = match &row.trial {
@@ -164,7 +165,7 @@ fn draw(frame: &mut Frame, area: Rect, app: &App, tune: &TuneView) {
         } else {
             row.job.spec.clone()
         };
-        let budget = if row.job.steps != tune.full_steps {
+        let budget = if row.job.steps != board.full_steps {
             format!("@{} ", row.job.steps)
         } else {
             String::new()
