@@ -11,7 +11,7 @@ use std::process::Child;
 use serde_json::{Value, json};
 
 use crate::clock::unix_now;
-use crate::ingest::{FollowStatus, LoadedRun, SourceEvent};
+use crate::ingest::{FollowStatus, LoadedRun, RunConfig, SourceEvent};
 use crate::metrics::record::{GRAD_NORM, LOSS, LR};
 use crate::metrics::{Record, RunData, RunId};
 use crate::monitor::{Alert, Level, Monitor, MonitorConfig, Target};
@@ -116,6 +116,15 @@ pub struct RunState {
     pub policy: Option<String>,
     /// The latest text a language model generated, with its step.
     pub sample: Option<(u64, String)>,
+    /// Steps at which the log went back to an earlier step (a job resumed
+    /// from a checkpoint): the records from there on replaced the earlier ones.
+    pub resumed_at: Vec<u64>,
+    /// The run this source continued in after a full restart (`label#2`).
+    pub continued_in: Option<RunId>,
+    /// 1 for a source's first run, 2 after its first restart, ...
+    pub segment: u32,
+    /// The run's settings as its tracker recorded them (W&B, MLflow, Trackio).
+    pub config: Option<RunConfig>,
 }
 
 impl RunState {
@@ -175,6 +184,19 @@ impl RunState {
             "last_grad_norm": self.last(GRAD_NORM).map(finite_or_null),
             "first_nonfinite_step": self.first_nonfinite_step(),
             "metrics": self.data.metric_names(),
+            "points": self
+                .data
+                .metric_names()
+                .iter()
+                .map(|n| (n.clone(), json!(self.data.column(n).map_or(0, |c| c.len()))))
+                .collect::<serde_json::Map<String, Value>>(),
+            "resumed_at": self.resumed_at,
+            "config": self.config.as_ref().map(|c| json!({
+                "name": c.name,
+                "total_steps": c.total_steps,
+                "scheduler": c.scheduler,
+                "declared": c.declared,
+            })),
             "alerts": self.monitor.alerts(),
             "schedule_fit": self.monitor.schedule_fit(),
         })
@@ -250,6 +272,19 @@ impl Session {
     }
 
     fn apply_source(&mut self, event: SourceEvent, now: f64) -> NewAlerts {
+        // After a restart the source's events are about its newest run.
+        let event = match event {
+            SourceEvent::Status {
+                run,
+                status,
+                detail,
+            } => SourceEvent::Status {
+                run: self.current_segment(run),
+                status,
+                detail,
+            },
+            other => other,
+        };
         match event {
             SourceEvent::Records { run, records } => {
                 let trial = self.is_trial(run);
@@ -304,6 +339,25 @@ impl Session {
                 }
                 Vec::new()
             }
+            SourceEvent::Config { run, config } => {
+                let user_declared = self.setup.declared.is_some();
+                if let Some(state) = self.runs.get_mut(run) {
+                    if state.total_steps.is_none() {
+                        state.total_steps = config.total_steps;
+                    }
+                    if !user_declared
+                        && state.monitor.declared().is_none()
+                        && let Some(policy) = config
+                            .declared
+                            .as_deref()
+                            .and_then(|s| Policy::parse(s).ok())
+                    {
+                        state.monitor.set_declared(policy);
+                    }
+                    state.config = Some(config);
+                }
+                Vec::new()
+            }
             SourceEvent::Failed { run, error } => {
                 if let Some(state) = self.runs.get_mut(run) {
                     state.status = RunStatus::Failed(error);
@@ -322,9 +376,10 @@ impl Session {
         state.bad_lines = loaded.bad_lines;
         state.last_error = loaded.last_error;
         state.status = RunStatus::Done;
-        let new = self.load_run(run, loaded.data, now);
-        self.runs[run].records = loaded.records;
-        new
+        if let Some(config) = loaded.config {
+            self.apply_source(SourceEvent::Config { run, config }, now);
+        }
+        self.load_run(run, loaded.data, now)
     }
 
     fn apply_train(&mut self, event: TrainEvent, now: f64) -> NewAlerts {
@@ -461,27 +516,56 @@ impl Session {
             total_steps: None,
             policy: None,
             sample: None,
+            resumed_at: Vec::new(),
+            continued_in: None,
+            segment: 1,
+            config: None,
         });
         self.runs.len() - 1
     }
 
+    /// The run a source's records go to now: the run itself, or the one it
+    /// continued in after a full restart.
+    pub fn current_segment(&self, mut run: RunId) -> RunId {
+        while let Some(next) = self.runs.get(run).and_then(|r| r.continued_in) {
+            run = next;
+        }
+        run
+    }
+
     /// Stores records and runs the monitor over each once. Returns new alerts.
+    ///
+    /// A record whose step goes back resumes or restarts the run: back to
+    /// the first step or below, the job started over and a new run
+    /// (`label#2`) takes the records; back to a step inside the run, it
+    /// resumed from a checkpoint and its records replace those from that
+    /// step on.
     pub fn push_records(
         &mut self,
         run: RunId,
         records: &[Record],
         now: f64,
     ) -> Vec<(RunId, Alert)> {
-        let Some(state) = self.runs.get_mut(run) else {
+        if run >= self.runs.len() {
             return Vec::new();
-        };
+        }
+        let mut run = self.current_segment(run);
         let mut new = Vec::new();
         for rec in records {
+            if let Some(step) = rec.step {
+                match step_jump(&self.runs[run].data, step) {
+                    Jump::Restart => run = self.restart(run),
+                    Jump::Resume => self.resume(run, step),
+                    Jump::Forward => {}
+                }
+            }
+            let state = &mut self.runs[run];
             state.data.push(rec, now);
             state.records += 1;
             new.extend(state.monitor.observe(rec).into_iter().map(|a| (run, a)));
         }
         if !records.is_empty() {
+            let state = &mut self.runs[run];
             state.first_arrival.get_or_insert(now);
             state.last_arrival = Some(now);
         }
@@ -489,12 +573,67 @@ impl Session {
         new
     }
 
+    /// A new run for a source whose log started over; returns its id.
+    fn restart(&mut self, run: RunId) -> RunId {
+        let base = &self.runs[run];
+        let (label, path, format, total, policy) = (
+            base.label.clone(),
+            base.path.clone(),
+            base.format,
+            base.total_steps,
+            base.policy.clone(),
+        );
+        let segment = base.segment + 1;
+        let root = match base.segment {
+            1 => label.as_str(),
+            _ => label
+                .rsplit_once('#')
+                .map_or(label.as_str(), |(root, _)| root),
+        };
+        let label = format!("{root}#{segment}");
+        let status = base.status.clone();
+        let id = self.add_run(label, path);
+        let new = &mut self.runs[id];
+        new.format = format;
+        new.total_steps = total;
+        new.policy = policy;
+        new.status = status;
+        new.segment = segment;
+        self.runs[run].status = RunStatus::Done;
+        self.runs[run].continued_in = Some(id);
+        id
+    }
+
+    /// The log went back to `step` inside the run: drop what it logged from
+    /// there on, and rebuild the monitor's state from what is kept (without
+    /// raising its alerts again).
+    fn resume(&mut self, run: RunId, step: u64) {
+        let monitor = self.setup.monitor();
+        let state = &mut self.runs[run];
+        let Some(row) = state.data.first_row_from_step(step) else {
+            return;
+        };
+        state.data.truncate(row);
+        state.records = state.data.len() as u64;
+        state.resumed_at.push(step);
+        state.monitor = monitor;
+        for rec in state.data.records() {
+            state.monitor.observe(&rec);
+        }
+    }
+
     /// Replaces a run's data with an already loaded store, replaying it
     /// through the monitor (cold load).
     pub fn load_run(&mut self, run: RunId, data: RunData, now: f64) -> Vec<(RunId, Alert)> {
-        let Some(state) = self.runs.get_mut(run) else {
+        if run >= self.runs.len() {
             return Vec::new();
-        };
+        }
+        if has_step_jumps(&data) {
+            // Rare: restarts and resumes need the record-by-record path.
+            let records: Vec<Record> = data.records().collect();
+            return self.push_records(run, &records, now);
+        }
+        let state = &mut self.runs[run];
         let mut new = Vec::new();
         for rec in data.records() {
             new.extend(state.monitor.observe(&rec).into_iter().map(|a| (run, a)));
@@ -566,4 +705,39 @@ pub fn trial_status(row: &TrialRow) -> RunStatus {
         (RowState::Done, Some(t)) if !t.is_ok() => RunStatus::Failed(t.status.clone()),
         (RowState::Done, _) => RunStatus::Done,
     }
+}
+
+/// What a record's step means for the run so far.
+enum Jump {
+    Forward,
+    /// Back inside the run: resumed from a checkpoint.
+    Resume,
+    /// Back to the first step or below: started over.
+    Restart,
+}
+
+fn step_jump(data: &RunData, step: u64) -> Jump {
+    match (data.first_step(), data.last_step()) {
+        (Some(first), Some(last)) if step < last => {
+            if step <= first {
+                Jump::Restart
+            } else {
+                Jump::Resume
+            }
+        }
+        _ => Jump::Forward,
+    }
+}
+
+/// Does a loaded run's step ever go back?
+fn has_step_jumps(data: &RunData) -> bool {
+    let mut last: Option<u64> = None;
+    (0..data.len() as u32).any(|row| match data.step_at(row) {
+        Some(s) => {
+            let back = last.is_some_and(|l| s < l);
+            last = Some(s);
+            back
+        }
+        None => false,
+    })
 }

@@ -3,6 +3,7 @@
 
 use crate::metrics::Record;
 
+use super::run_config::RunConfig;
 use super::tally::Tally;
 
 /// Most records in one `Records` event (a large catch-up is sent in parts).
@@ -15,6 +16,8 @@ pub(crate) struct Batch {
     pub(crate) tally: Tally,
     /// Bad lines already reported.
     pub(crate) bad_sent: u64,
+    /// The run's settings, when the format records them and they changed.
+    pub(crate) config: Option<RunConfig>,
 }
 
 impl Batch {

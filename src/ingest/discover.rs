@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use super::formats::is_log_name;
 use super::formats::trainer_state::checkpoint_of;
+use super::formats::{Format, format_by_name, is_log_name};
 use super::{IngestError, Source};
 
 /// How deep below a directory argument log files are looked for.
@@ -17,45 +17,84 @@ const MAX_DEPTH: usize = 4;
 /// kept (it may appear while following; `Source::exists` tells); a pattern
 /// that matches nothing or a directory without logs is an error.
 pub fn discover(args: &[String]) -> Result<Vec<Source>, IngestError> {
-    let mut paths: Vec<Option<PathBuf>> = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
     for arg in args {
         if arg == "-" {
-            paths.push(None);
+            found.push(Found::Stdin);
             continue;
         }
         let path = Path::new(arg);
         if path.is_dir() {
-            let found = logs_in_dir(path)?;
-            if found.is_empty() {
+            let logs = logs_in_dir(path)?;
+            if logs.is_empty() {
                 return Err(IngestError::NoLogsInDir {
                     dir: path.to_path_buf(),
                 });
             }
-            paths.extend(found.into_iter().map(Some));
+            found.extend(grouped(logs));
         } else if !path.exists() && is_pattern(arg) {
-            paths.extend(expand(arg)?.into_iter().map(Some));
+            found.extend(expand(arg)?.into_iter().map(Found::File));
         } else {
-            paths.push(Some(path.to_path_buf()));
+            found.push(Found::File(path.to_path_buf()));
         }
     }
-    let mut unique: Vec<Option<PathBuf>> = Vec::new();
-    for p in paths {
-        if !unique.contains(&p) {
-            unique.push(p);
+    let mut unique: Vec<Found> = Vec::new();
+    for f in found {
+        if !unique.contains(&f) {
+            unique.push(f);
         }
     }
-    let labels = labels(&unique);
+    let paths: Vec<Option<PathBuf>> = unique
+        .iter()
+        .map(|f| match f {
+            Found::Stdin => None,
+            Found::File(p) | Found::Group(p, _) => Some(p.clone()),
+        })
+        .collect();
+    let labels = labels(&paths);
     Ok(unique
         .into_iter()
         .zip(labels)
-        .map(|(path, label)| match path {
-            None => Source::stdin(),
-            Some(path) => Source {
+        .map(|(found, label)| match found {
+            Found::Stdin => Source::stdin(),
+            Found::File(path) => Source {
                 label,
                 ..Source::file(path)
             },
+            Found::Group(dir, format) => Source {
+                label,
+                ..Source::group(dir, format)
+            },
         })
         .collect())
+}
+
+/// What an argument names: stdin, a log file, or a directory whose files
+/// of one format are one run.
+#[derive(Debug, Clone, PartialEq)]
+enum Found {
+    Stdin,
+    File(PathBuf),
+    Group(PathBuf, Format),
+}
+
+/// Files found in a directory scan; those of a format whose files in one
+/// directory are one run (TensorBoard's) become one group per directory.
+fn grouped(files: Vec<PathBuf>) -> Vec<Found> {
+    let mut out: Vec<Found> = Vec::new();
+    for path in files {
+        let format = format_by_name(&path).filter(|f| f.spec().groups_by_directory());
+        match (format, path.parent()) {
+            (Some(format), Some(dir)) => {
+                let group = Found::Group(dir.to_path_buf(), format);
+                if !out.contains(&group) {
+                    out.push(group);
+                }
+            }
+            _ => out.push(Found::File(path)),
+        }
+    }
+    out
 }
 
 fn is_pattern(arg: &str) -> bool {

@@ -6,6 +6,7 @@ use crate::metrics::{Record, RunId};
 
 use super::Format;
 use super::load::LoadedRun;
+use super::run_config::RunConfig;
 
 /// What a follower reports. Records arrive in file order, each exactly once
 /// per reading of the file (after `Truncated` the file is read again from
@@ -37,6 +38,11 @@ pub enum SourceEvent {
         run: RunId,
         loaded: Box<LoadedRun>,
     },
+    /// The run's settings as its tracker recorded them.
+    Config {
+        run: RunId,
+        config: RunConfig,
+    },
     /// The source cannot be read (it does not exist, is not a log, ...).
     Failed {
         run: RunId,
@@ -53,6 +59,7 @@ impl SourceEvent {
             | SourceEvent::BadLines { run, .. }
             | SourceEvent::Format { run, .. }
             | SourceEvent::Loaded { run, .. }
+            | SourceEvent::Config { run, .. }
             | SourceEvent::Failed { run, .. } => *run,
         }
     }

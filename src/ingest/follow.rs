@@ -82,6 +82,15 @@ pub fn follow(
     let handle = thread::Builder::new()
         .name(format!("lrtop-follow-{run}"))
         .spawn(move || match source.path {
+            Some(dir) if source.group => follow_group(
+                run,
+                dir,
+                source.format,
+                map,
+                &mut sink,
+                &thread_stop,
+                (thread_wake, wakes),
+            ),
             Some(path) => follow_file(
                 run,
                 path,
@@ -120,27 +129,72 @@ fn follow_file(
         watch.ensure(tail.path());
         let mut out = Out::new(run, sink);
         tail.check(&mut out);
-        if !out.alive() || stop.load(Ordering::Relaxed) {
-            return;
-        }
-        match wakes.recv_timeout(POLL_INTERVAL) {
-            Ok(Wake::Stop) => return,
-            // `watch` holds a sender, so the channel never disconnects here.
-            Ok(Wake::Changed) | Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-            }
-        }
-        // Many notifications, one read.
-        loop {
-            match wakes.try_recv() {
-                Ok(Wake::Stop) => return,
-                Ok(Wake::Changed) => {}
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
-        }
-        if stop.load(Ordering::Relaxed) {
+        if !out.alive() || stop.load(Ordering::Relaxed) || !wait(&wakes, stop) {
             return;
         }
     }
+}
+
+/// Follows every file of `format` in `dir` as one run: files in name order,
+/// each from its start, new ones as they appear.
+fn follow_group(
+    run: RunId,
+    dir: PathBuf,
+    format: Option<Format>,
+    map: FieldMap,
+    sink: &mut dyn FnMut(SourceEvent) -> bool,
+    stop: &AtomicBool,
+    (wake, wakes): (Sender<Wake>, Receiver<Wake>),
+) {
+    let Some(format) = format else {
+        return;
+    };
+    let mut tails: Vec<Tail> = Vec::new();
+    let mut watch = DirWatch::new(wake);
+    let mut waiting_sent = false;
+    loop {
+        watch.ensure_dir(&dir);
+        for member in super::formats::group_members(&dir, format) {
+            if !tails.iter().any(|t| t.path() == member) {
+                tails.push(Tail::new(member, Some(format), map.clone()));
+            }
+        }
+        tails.sort_by(|a, b| a.path().cmp(b.path()));
+        let mut out = Out::new(run, sink);
+        if tails.is_empty() && !waiting_sent {
+            out.status(FollowStatus::Waiting, None);
+            waiting_sent = true;
+        }
+        for tail in &mut tails {
+            tail.check(&mut out);
+            if !out.alive() {
+                return;
+            }
+        }
+        // A member deleted after it was read is done with.
+        tails.retain(|t| t.path().exists());
+        if stop.load(Ordering::Relaxed) || !wait(&wakes, stop) {
+            return;
+        }
+    }
+}
+
+/// Waits for a change or the poll interval; false when asked to stop.
+fn wait(wakes: &Receiver<Wake>, stop: &AtomicBool) -> bool {
+    match wakes.recv_timeout(POLL_INTERVAL) {
+        Ok(Wake::Stop) => return false,
+        // The watch holds a sender, so the channel never disconnects here.
+        Ok(Wake::Changed) | Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+    }
+    // Many notifications, one read.
+    loop {
+        match wakes.try_recv() {
+            Ok(Wake::Stop) => return false,
+            Ok(Wake::Changed) => {}
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+        }
+    }
+    !stop.load(Ordering::Relaxed)
 }
 
 /// Follows a stream (stdin) to its end: its format sniffed from the first

@@ -10,6 +10,7 @@ use crate::metrics::RunData;
 
 use super::fields::FieldMap;
 use super::formats::{Format, LoadInput, LoadOptions, SNIFF_BYTES, detect, fill};
+use super::run_config::RunConfig;
 use super::{IngestError, Source};
 
 /// A source read to its end.
@@ -27,6 +28,8 @@ pub struct LoadedRun {
     pub bad_lines: u64,
     /// The last bad line's error, with its line number.
     pub last_error: Option<String>,
+    /// The run's settings, for formats that record them (W&B, MLflow).
+    pub config: Option<RunConfig>,
 }
 
 pub fn load(source: &Source, map: &FieldMap) -> Result<LoadedRun, IngestError> {
@@ -38,6 +41,9 @@ pub fn load_with(
     map: &FieldMap,
     options: &LoadOptions,
 ) -> Result<LoadedRun, IngestError> {
+    if source.group {
+        return load_group(source, map, options);
+    }
     let stdin_path = Path::new("<stdin>");
     let path = source.path.as_deref().unwrap_or(stdin_path);
     let io_err = |e| IngestError::io(path, e);
@@ -46,6 +52,39 @@ pub fn load_with(
         None => Box::new(io::stdin()),
     };
     load_reader(reader, source, map, options)
+}
+
+/// The files of a group, each read to its end, in name order, as one run.
+fn load_group(
+    source: &Source,
+    map: &FieldMap,
+    options: &LoadOptions,
+) -> Result<LoadedRun, IngestError> {
+    let mut run = LoadedRun {
+        label: source.label.clone(),
+        path: source.path.clone(),
+        format: source.format.unwrap_or(Format::JSONL),
+        data: RunData::new(),
+        records: 0,
+        bad_lines: 0,
+        last_error: None,
+        config: None,
+    };
+    for member in source.members() {
+        let file = Source {
+            format: source.format,
+            ..Source::file(member)
+        };
+        let loaded = load_with(&file, map, options)?;
+        run.data.append(loaded.data);
+        run.records += loaded.records;
+        run.bad_lines += loaded.bad_lines;
+        run.config = loaded.config.or(run.config);
+        if loaded.last_error.is_some() {
+            run.last_error = loaded.last_error.map(|e| format!("{}: {e}", file.label));
+        }
+    }
+    Ok(run)
 }
 
 /// Loads a log held in memory as `format` (what `load` does with a file's
@@ -60,6 +99,7 @@ pub fn load_bytes(
         path: None,
         label: "bytes".to_string(),
         format: Some(format),
+        group: false,
     };
     load_reader(bytes, &source, map, options)
 }
@@ -85,17 +125,18 @@ fn load_reader(
         options,
         arrival: unix_now(),
     };
-    let (data, tally) = match format.spec().cold_load(input).map_err(io_err)? {
-        Ok(run) => run,
+    let cold = match format.spec().cold_load(input).map_err(io_err)? {
+        Ok(cold) => cold,
         Err(message) => return Err(format.spec().invalid(path, message)),
     };
     Ok(LoadedRun {
         label: source.label.clone(),
         path: source.path.clone(),
         format,
-        data,
-        records: tally.records,
-        bad_lines: tally.bad,
-        last_error: tally.last_error,
+        data: cold.data,
+        records: cold.tally.records,
+        bad_lines: cold.tally.bad,
+        last_error: cold.tally.last_error,
+        config: cold.config,
     })
 }

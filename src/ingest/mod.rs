@@ -21,6 +21,7 @@ mod load;
 mod out;
 #[doc(hidden)]
 pub mod raw;
+mod run_config;
 mod tail;
 mod tally;
 mod watch;
@@ -35,6 +36,7 @@ pub use follow::{Follower, follow};
 pub use formats::Format;
 pub use formats::LoadOptions;
 pub use load::{LoadedRun, load, load_bytes, load_with};
+pub use run_config::{ConfigValue, RunConfig};
 
 /// One run's log: a file (which may not exist yet) or stdin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +47,9 @@ pub struct Source {
     pub label: String,
     /// None until known (by name, or by content once there is some).
     pub format: Option<Format>,
+    /// The run is every file of `format` in the directory `path`, in name
+    /// order (TensorBoard writes one event file per process or restart).
+    pub group: bool,
 }
 
 impl Source {
@@ -53,6 +58,7 @@ impl Source {
             path: None,
             label: "stdin".to_string(),
             format: None,
+            group: false,
         }
     }
 
@@ -63,6 +69,26 @@ impl Source {
             label: path.display().to_string(),
             format: formats::format_by_name(&path),
             path: Some(path),
+            group: false,
+        }
+    }
+
+    /// The files of `format` in directory `dir`, as one run.
+    pub fn group(dir: impl Into<PathBuf>, format: Format) -> Source {
+        let dir = dir.into();
+        Source {
+            label: dir.display().to_string(),
+            format: Some(format),
+            path: Some(dir),
+            group: true,
+        }
+    }
+
+    /// The member files of a group source, in name order (none yet is fine).
+    pub fn members(&self) -> Vec<PathBuf> {
+        match (&self.path, self.format) {
+            (Some(dir), Some(format)) if self.group => formats::group_members(dir, format),
+            _ => Vec::new(),
         }
     }
 

@@ -49,6 +49,10 @@ impl<'a> Out<'a> {
 
     /// Sends what `batch` holds: its records, and the bad-line count if it grew.
     pub(crate) fn flush(&mut self, batch: &mut Batch) {
+        if let Some(config) = batch.config.take() {
+            let run = self.run;
+            self.send(SourceEvent::Config { run, config });
+        }
         if !batch.records.is_empty() {
             let records = std::mem::take(&mut batch.records);
             let run = self.run;

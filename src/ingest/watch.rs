@@ -22,8 +22,9 @@ pub(crate) enum Wake {
 pub(crate) struct DirWatch {
     wake: Sender<Wake>,
     watcher: Option<RecommendedWatcher>,
-    /// The directory and identity the watch (or the failed try) was for.
-    target: Option<(PathBuf, OsString, FileId)>,
+    /// The directory, the name in it (None: any) and the directory's
+    /// identity the watch (or the failed try) was for.
+    target: Option<(PathBuf, Option<OsString>, FileId)>,
 }
 
 impl DirWatch {
@@ -45,6 +46,15 @@ impl DirWatch {
         let Some(name) = file.file_name().map(|n| n.to_os_string()) else {
             return;
         };
+        self.ensure_target(dir, Some(name));
+    }
+
+    /// Watches a directory for any change to the files in it.
+    pub(crate) fn ensure_dir(&mut self, dir: &Path) {
+        self.ensure_target(dir.to_path_buf(), None);
+    }
+
+    fn ensure_target(&mut self, dir: PathBuf, name: Option<OsString>) {
         let Some(id) = fs::metadata(&dir).ok().map(|m| file_id(&m)) else {
             // No directory, nothing to watch: poll until it appears.
             self.watcher = None;
@@ -59,16 +69,16 @@ impl DirWatch {
         self.target = Some(target);
     }
 
-    fn watch(&self, dir: &Path, name: OsString) -> Option<RecommendedWatcher> {
+    fn watch(&self, dir: &Path, name: Option<OsString>) -> Option<RecommendedWatcher> {
         let wake = self.wake.clone();
         let handler = move |event: notify::Result<notify::Event>| {
             let relevant = match &event {
                 Ok(event) => {
                     event.paths.is_empty()
-                        || event
-                            .paths
-                            .iter()
-                            .any(|p| p.file_name() == Some(name.as_os_str()))
+                        || event.paths.iter().any(|p| match &name {
+                            Some(name) => p.file_name() == Some(name.as_os_str()),
+                            None => true,
+                        })
                 }
                 Err(_) => true,
             };

@@ -236,6 +236,51 @@ impl RunData {
         }
     }
 
+    /// Keeps the first `rows` rows and drops the rest (a resumed run
+    /// replaces what it logged from some step on). Statistics are rebuilt.
+    pub fn truncate(&mut self, rows: usize) {
+        if rows >= self.steps.len() {
+            return;
+        }
+        self.steps.truncate(rows);
+        self.epochs.truncate(rows);
+        self.times.truncate(rows);
+        self.arrivals.truncate(rows);
+        for col in &mut self.columns {
+            let keep = col.rows.partition_point(|&r| (r as usize) < rows);
+            let (kept_rows, kept_values) = (col.rows[..keep].to_vec(), col.values[..keep].to_vec());
+            let mut rebuilt = Column::new();
+            for (row, value) in kept_rows.into_iter().zip(kept_values) {
+                rebuilt.push(row, value);
+            }
+            *col = rebuilt;
+        }
+        self.last_step = self
+            .steps
+            .iter()
+            .rev()
+            .find(|s| !s.is_nan())
+            .map(|&s| s as u64);
+        for (axis, values) in [&self.steps, &self.epochs, &self.times]
+            .into_iter()
+            .enumerate()
+        {
+            self.sorted[axis] =
+                values.iter().all(|v| !v.is_nan()) && values.windows(2).all(|w| w[0] <= w[1]);
+        }
+    }
+
+    /// The first row whose step is at least `step` (rows without a step
+    /// count as their predecessor's).
+    pub fn first_row_from_step(&self, step: u64) -> Option<usize> {
+        let step = step as f64;
+        if self.sorted[0] {
+            let i = self.steps.partition_point(|&s| s < step);
+            return (i < self.steps.len()).then_some(i);
+        }
+        self.steps.iter().position(|&s| s >= step)
+    }
+
     pub fn metric_names(&self) -> &[String] {
         &self.names
     }

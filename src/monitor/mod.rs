@@ -101,6 +101,12 @@ impl Monitor {
         }
     }
 
+    /// Declares a policy once records may have arrived (a tracker's config
+    /// read from the log); the comparison starts with the next record.
+    pub fn set_declared(&mut self, policy: Policy) {
+        self.declared = Some(Declared::new(policy, &self.config));
+    }
+
     /// Compares the logged LR with this policy (`--declared SPEC`).
     pub fn with_declared(mut self, policy: Policy) -> Self {
         self.declared = Some(Declared::new(policy, &self.config));

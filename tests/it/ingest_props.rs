@@ -85,6 +85,7 @@ fn load_bytes(
                 records: 0,
                 bad_lines: 0,
                 last_error: None,
+                config: None,
             }
         }
     }

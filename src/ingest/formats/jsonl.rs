@@ -64,7 +64,11 @@ impl LogFormat for Jsonl {
             input.options,
             input.arrival,
         )?;
-        Ok(Ok((data, tally)))
+        Ok(Ok(super::Cold {
+            data,
+            tally,
+            config: None,
+        }))
     }
 }
 

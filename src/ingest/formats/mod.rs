@@ -9,19 +9,28 @@ use std::path::{Path, PathBuf};
 use super::IngestError;
 use super::batch::Batch;
 use super::fields::FieldMap;
+use super::run_config::RunConfig;
 use super::tally::Tally;
 use crate::metrics::RunData;
 
 pub(crate) mod csv;
 pub(crate) mod jsonl;
+pub(crate) mod tfevents;
 pub(crate) mod trainer_state;
+pub(crate) mod wandb;
 
 /// Bytes read from a file's start to decide its format.
 pub(crate) const SNIFF_BYTES: usize = 64 * 1024;
 
 /// Every format, in the order their content is tried (formats with a magic
 /// number or a certain mark first, catch-alls last).
-const ALL: &[&dyn LogFormat] = &[&trainer_state::TrainerState, &jsonl::Jsonl, &csv::Csv];
+const ALL: &[&dyn LogFormat] = &[
+    &tfevents::TfEvents,
+    &wandb::Wandb,
+    &trainer_state::TrainerState,
+    &jsonl::Jsonl,
+    &csv::Csv,
+];
 
 /// What a file's name says about a format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -110,7 +119,16 @@ pub(crate) struct LoadInput<'a> {
 
 /// What a cold load got: the run's columns and counts, or why a whole
 /// document does not parse.
-pub(crate) type Loaded = Result<(RunData, Tally), String>;
+pub(crate) type Loaded = Result<Cold, String>;
+
+/// A whole input read into columns.
+#[derive(Debug, Default)]
+pub(crate) struct Cold {
+    pub(crate) data: RunData,
+    pub(crate) tally: Tally,
+    /// The run's settings, for formats that record them.
+    pub(crate) config: Option<RunConfig>,
+}
 
 /// One log format.
 pub(crate) trait LogFormat: Send + Sync {
@@ -126,6 +144,11 @@ pub(crate) trait LogFormat: Send + Sync {
     /// their parser (in parallel, straight into columns) override it.
     fn cold_load(&self, input: LoadInput<'_>) -> io::Result<Loaded> {
         load_with_reader(self.reader(input.map), input)
+    }
+    /// Whether the files of this format in one directory are one run (a
+    /// restart or another process writes a new file next to the first).
+    fn groups_by_directory(&self) -> bool {
+        false
     }
     /// A newer file the writer moved on to, which holds this one's records
     /// and more (Hugging Face's `checkpoint-N/` directories).
@@ -211,7 +234,11 @@ pub(crate) fn load_with_reader(reader: Reader, input: LoadInput<'_>) -> io::Resu
             }
         }
     }
-    Ok(Ok((data, batch.tally)))
+    Ok(Ok(Cold {
+        data,
+        tally: batch.tally,
+        config: batch.config,
+    }))
 }
 
 /// A log format, by identity: compared, hashed and printed by its name.
@@ -222,6 +249,8 @@ impl Format {
     pub const JSONL: Format = Format(&jsonl::Jsonl);
     pub const HF_TRAINER_STATE: Format = Format(&trainer_state::TrainerState);
     pub const CSV: Format = Format(&csv::Csv);
+    pub const TFEVENTS: Format = Format(&tfevents::TfEvents);
+    pub const WANDB: Format = Format(&wandb::Wandb);
 
     pub fn as_str(self) -> &'static str {
         self.0.name()
@@ -290,6 +319,20 @@ fn best_by_name(name: &str) -> Option<(Format, NameClaim)> {
         .map(|f| (f, f.0.claim_name(name)))
         .filter(|(_, c)| *c > NameClaim::No)
         .max_by_key(|(_, c)| *c)
+}
+
+/// The files of `format` directly in `dir`, by name.
+pub(crate) fn group_members(dir: &Path, format: Format) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut members: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && format_by_name(p) == Some(format))
+        .collect();
+    members.sort();
+    members
 }
 
 /// The format of content starting with `head`, the name aside. None: not
