@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use super::formats::trainer_state::checkpoint_of;
-use super::formats::{Format, format_by_name, is_log_name};
+use super::formats::{Format, format_by_name, is_log_in_scan};
 use super::{IngestError, Source};
 
 /// How deep below a directory argument log files are looked for.
@@ -144,7 +144,7 @@ fn logs_in_dir(dir: &Path) -> Result<Vec<PathBuf>, IngestError> {
                 return;
             }
             found.push(path.to_path_buf());
-        } else if is_log_name(path) {
+        } else if is_log_in_scan(path) {
             found.push(path.to_path_buf());
         }
     });

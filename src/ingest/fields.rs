@@ -124,62 +124,90 @@ impl FieldMap {
                 };
             }
         }
-        // Keep the ranks of LR, loss and grad-norm aliases in step with `alias_name`.
-        let (field, rank) = match key {
-            "step" => (Field::Step, 1),
-            "global_step" => (Field::Step, 2),
-            "trainer/global_step" => (Field::Step, 3),
-            "iteration" => (Field::Step, 4),
-            "iter" => (Field::Step, 5),
-            "epoch" => (Field::Epoch, 1),
-            "time" => (Field::Time, 1),
-            "timestamp" => (Field::Time, 2),
-            "_timestamp" => (Field::Time, 3),
-            "wall_time" => (Field::Time, 4),
-            "lr" => (Field::Lr, 1),
-            "learning_rate" => (Field::Lr, 2),
-            "train/lr" => (Field::Lr, 3),
-            "train/learning_rate" => (Field::Lr, 4),
-            "learning-rate" => (Field::Lr, 5),
-            "loss" => (Field::Loss, 1),
-            "train_loss" => (Field::Loss, 2),
-            "train/loss" => (Field::Loss, 3),
-            "train_loss_step" => (Field::Loss, 4),
-            "lm loss" => (Field::Loss, 5),
-            "grad_norm" => (Field::GradNorm, 1),
-            "grad-norm" => (Field::GradNorm, 2),
-            "train/grad_norm" => (Field::GradNorm, 3),
+        if key.len() > 3 && key.starts_with("lr-") {
             // Lightning's LearningRateMonitor: lr-AdamW, lr-SGD/pg1, ...
-            _ if key.len() > 3 && key.starts_with("lr-") => (Field::Lr, 6),
-            _ => return Role::Extra,
-        };
-        Role::Field { field, rank }
+            return Role::Field {
+                field: Field::Lr,
+                rank: LR_MONITOR_RANK,
+            };
+        }
+        match alias_rank(key) {
+            Some((field, rank)) => Role::Field { field, rank },
+            None => Role::Extra,
+        }
     }
 }
 
-/// The fixed name of an alias, by its rank in `FieldMap::classify` (None
-/// for overrides and `lr-*` keys, whose names vary).
-fn alias_name(field: Field, rank: u8) -> Option<&'static str> {
-    let names: &[&'static str] = match field {
-        Field::Lr => &[
-            "lr",
-            "learning_rate",
-            "train/lr",
-            "train/learning_rate",
-            "learning-rate",
-        ],
-        Field::Loss => &[
-            "loss",
-            "train_loss",
-            "train/loss",
-            "train_loss_step",
-            "lm loss",
-        ],
-        Field::GradNorm => &["grad_norm", "grad-norm", "train/grad_norm"],
+/// Built-in aliases: the names logs use for each field, best first. Keys
+/// match case-insensitively, with `/`, `_`, `-` and spaces alike (removed):
+/// `TrainLoss`, `train_loss` and `train/loss` are one name.
+const ALIASES: &[(&str, Field)] = &[
+    ("step", Field::Step),
+    ("global_step", Field::Step),
+    ("trainer/global_step", Field::Step),
+    ("iteration", Field::Step),
+    ("iter", Field::Step),
+    ("epoch", Field::Epoch),
+    ("time", Field::Time),
+    ("timestamp", Field::Time),
+    ("_timestamp", Field::Time),
+    ("wall_time", Field::Time),
+    ("lr", Field::Lr),
+    ("learning_rate", Field::Lr),
+    ("train/lr", Field::Lr),
+    ("train/learning_rate", Field::Lr),
+    ("optim/lr", Field::Lr),
+    ("learning_rate/group_0", Field::Lr),
+    ("loss", Field::Loss),
+    ("train_loss", Field::Loss),
+    ("train_loss_step", Field::Loss),
+    ("lm_loss", Field::Loss),
+    ("train/nll_loss", Field::Loss),
+    ("nll_loss", Field::Loss),
+    ("current_loss", Field::Loss),
+    ("grad_norm", Field::GradNorm),
+    ("train/grad_norm", Field::GradNorm),
+];
+
+/// The rank of `lr-<Optimizer>` keys, after every fixed LR alias.
+const LR_MONITOR_RANK: u8 = 100;
+
+/// `key` without case and separators, for matching aliases.
+fn normalized(key: &str) -> impl Iterator<Item = char> + '_ {
+    key.chars()
+        .filter(|c| !matches!(c, '/' | '_' | '-' | ' '))
+        .map(|c| c.to_ascii_lowercase())
+}
+
+/// The field and rank (1 = best) of a built-in alias.
+fn alias_rank(key: &str) -> Option<(Field, u8)> {
+    if key.len() > 64 {
+        return None;
+    }
+    let mut ranks = [0u8; 6];
+    for (alias, field) in ALIASES {
+        let rank = &mut ranks[field.index()];
+        *rank += 1;
+        if normalized(alias).eq(normalized(key)) {
+            return Some((*field, *rank));
+        }
+    }
+    None
+}
+
+/// The alias name a key matched, when the key is spelt exactly so (it can
+/// then be kept without allocating); None for overrides and other spellings.
+fn alias_name(key: &str, field: Field, rank: u8) -> Option<&'static str> {
+    if matches!(field, Field::Step | Field::Epoch | Field::Time) {
         // Axes are never kept under their key.
-        Field::Step | Field::Epoch | Field::Time => return Some(""),
-    };
-    names.get(usize::from(rank).checked_sub(1)?).copied()
+        return Some("");
+    }
+    let name = ALIASES
+        .iter()
+        .filter(|(_, f)| *f == field)
+        .nth(usize::from(rank).checked_sub(1)?)?
+        .0;
+    (name == key).then_some(name)
 }
 
 /// A JSON or CSV number. Steps keep integer precision.
@@ -325,7 +353,7 @@ impl<'m> RecordBuilder<'m> {
             self.displaced(field, || Key::Owned(key.to_string()), value.as_f64());
             return;
         }
-        let key = match alias_name(field, rank) {
+        let key = match alias_name(key, field, rank) {
             Some(name) => Key::Static(name),
             None => Key::Owned(key.to_string()),
         };
@@ -479,28 +507,64 @@ mod tests {
     #[test]
     fn alias_names_follow_the_ranks() {
         let map = FieldMap::new();
-        for key in [
-            "lr",
-            "learning_rate",
-            "train/lr",
-            "train/learning_rate",
-            "learning-rate",
-            "loss",
-            "train_loss",
-            "train/loss",
-            "train_loss_step",
-            "lm loss",
-            "grad_norm",
-            "grad-norm",
-            "train/grad_norm",
-        ] {
+        for (key, _) in ALIASES {
             let Role::Field { field, rank } = map.classify(key) else {
                 panic!("{key} is an alias");
             };
-            assert_eq!(alias_name(field, rank), Some(key));
+            if alias_name(key, field, rank) != Some("") {
+                // Spellings that normalise alike share the first one's rank.
+                let name = alias_name(key, field, rank);
+                assert!(name == Some(*key) || name.is_none(), "{key}: {name:?}");
+            }
         }
-        assert_eq!(alias_name(Field::Lr, 6), None);
-        assert_eq!(alias_name(Field::Lr, 0), None);
+        assert_eq!(alias_name("lr-AdamW", Field::Lr, LR_MONITOR_RANK), None);
+        assert_eq!(alias_name("lr", Field::Lr, 0), None);
+    }
+
+    #[test]
+    fn keys_match_without_case_or_separators() {
+        let map = FieldMap::new();
+        let field = |k: &str| match map.classify(k) {
+            Role::Field { field, .. } => Some(field),
+            Role::Extra => None,
+        };
+        for k in [
+            "lm_loss",
+            "lm loss",
+            "train/nll_loss",
+            "nll_loss",
+            "current_loss",
+            "train_loss_step",
+            "TrainLoss",
+            "trainLoss",
+            "Loss",
+        ] {
+            assert_eq!(field(k), Some(Field::Loss), "{k}");
+        }
+        for k in [
+            "LR",
+            "Lr",
+            "lr-AdamW",
+            "lr-AdamW/pg1",
+            "optim/lr",
+            "learning_rate/group_0",
+            "learning rate",
+        ] {
+            assert_eq!(field(k), Some(Field::Lr), "{k}");
+        }
+        for k in ["Step", "trainer/global_step", "_step", "iteration"] {
+            assert_eq!(field(k), Some(Field::Step), "{k}");
+        }
+        assert_eq!(field("Epoch"), Some(Field::Epoch));
+        for k in [
+            "eval/loss",
+            "val_loss",
+            "lr_scheduler",
+            "loss_scale",
+            "epochs",
+        ] {
+            assert_eq!(field(k), None, "{k}");
+        }
     }
 
     #[test]

@@ -28,17 +28,63 @@ impl LogFormat for Csv {
         }
     }
 
-    fn claim_content(&self, head: &[u8], _complete: bool) -> ContentClaim {
+    /// Plain when the first line is a plausible header: at least two
+    /// names of metrics (no numbers, no prose), comma-separated.
+    fn claim_content(&self, head: &[u8], complete: bool) -> ContentClaim {
         let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-        match head.iter().find(|b| !b.is_ascii_whitespace()) {
-            None | Some(b'{') => ContentClaim::No,
-            Some(_) => ContentClaim::Plain,
+        let Some(start) = head.iter().position(|b| !b.is_ascii_whitespace()) else {
+            return ContentClaim::No;
+        };
+        let head = &head[start..];
+        let line = match memchr::memchr(b'\n', head) {
+            Some(nl) => &head[..nl],
+            None if complete => head,
+            None => {
+                return if plausible_header(head, false) {
+                    ContentClaim::Undecided
+                } else {
+                    ContentClaim::No
+                };
+            }
+        };
+        if plausible_header(line, true) {
+            ContentClaim::Plain
+        } else {
+            ContentClaim::No
         }
     }
 
     fn reader(&self, map: &FieldMap) -> Reader {
         Reader::Stream(Box::new(CsvStream::new(map.clone())))
     }
+}
+
+/// Could `line` be a CSV header (all of it, or its start while `whole` is
+/// false)?
+fn plausible_header(line: &[u8], whole: bool) -> bool {
+    let Ok(text) = std::str::from_utf8(line) else {
+        return false;
+    };
+    let text = text.trim_end_matches('\r');
+    let cells: Vec<&str> = text
+        .split(',')
+        .map(|c| c.trim().trim_matches('"'))
+        .collect();
+    let name_like = |c: &str| {
+        c.len() <= 128
+            && c.chars().any(|ch| ch.is_alphabetic())
+            && c.chars().all(|ch| {
+                ch.is_alphanumeric()
+                    || matches!(
+                        ch,
+                        '_' | '-' | '/' | '.' | ' ' | '@' | '(' | ')' | '[' | ']'
+                    )
+            })
+    };
+    let complete_cells = if whole { cells.len() } else { cells.len() - 1 };
+    (!whole || cells.len() >= 2)
+        && cells[..complete_cells].iter().all(|c| name_like(c))
+        && parse_number(cells[0].as_bytes()).is_none()
 }
 
 impl StreamParser for CsvStream {
@@ -324,6 +370,30 @@ mod tests {
         assert_eq!(whole.len(), 2);
         assert_eq!(whole[1].loss, Some(1.5));
         assert_eq!(whole[1].step, Some(2));
+    }
+
+    #[test]
+    fn only_a_plausible_header_is_csv() {
+        let claim = |t: &[u8]| Csv.claim_content(t, true);
+        assert_eq!(
+            claim(b"epoch,lr-AdamW,step,train/loss\n0,0.1,1,2\n"),
+            ContentClaim::Plain
+        );
+        assert_eq!(claim(b"\"step\",\"loss\"\r\n1,2\r\n"), ContentClaim::Plain);
+        assert_eq!(
+            claim(b"[transformers] Model config: x, got 5.\n"),
+            ContentClaim::No
+        );
+        assert_eq!(claim(b"1,2,3\n"), ContentClaim::No);
+        assert_eq!(claim(b"loss\n0.5\n"), ContentClaim::No);
+        assert_eq!(
+            claim(&[0x8f, 0x00, 0x13, b',', 0xff, b'\n']),
+            ContentClaim::No
+        );
+        assert_eq!(
+            Csv.claim_content(b"step,lo", false),
+            ContentClaim::Undecided
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::metrics::RunData;
 
 pub(crate) mod csv;
 pub(crate) mod jsonl;
+pub(crate) mod printed;
 pub(crate) mod tfevents;
 pub(crate) mod trainer_state;
 pub(crate) mod wandb;
@@ -30,12 +31,15 @@ const ALL: &[&dyn LogFormat] = &[
     &trainer_state::TrainerState,
     &jsonl::Jsonl,
     &csv::Csv,
+    &printed::Printed,
 ];
 
 /// What a file's name says about a format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum NameClaim {
     No,
+    /// A generic name (`*.log`, `*.out`): any content claim overrides it.
+    Weak,
     /// The usual name of this format (`*.jsonl`): a strong content claim
     /// of another format overrides it.
     Likely,
@@ -251,6 +255,7 @@ impl Format {
     pub const CSV: Format = Format(&csv::Csv);
     pub const TFEVENTS: Format = Format(&tfevents::TfEvents);
     pub const WANDB: Format = Format(&wandb::Wandb);
+    pub const PRINTED: Format = Format(&printed::Printed);
 
     pub fn as_str(self) -> &'static str {
         self.0.name()
@@ -309,9 +314,43 @@ pub(crate) fn format_by_name(path: &Path) -> Option<Format> {
         .map(|(f, _)| f)
 }
 
-/// Is this a file a directory scan should pick up by its name?
-pub(crate) fn is_log_name(path: &Path) -> bool {
-    lower_name(path).is_some_and(|n| best_by_name(&n).is_some())
+/// Should a directory scan pick up this file? A name of a format says so;
+/// a generic name (`*.log`, `*.out`) only with content lrtop recognises
+/// (a printed format's line, a CSV header). W&B's copy of the console
+/// (`files/output.log` of a run directory) repeats the run file.
+pub(crate) fn is_log_in_scan(path: &Path) -> bool {
+    let Some(name) = lower_name(path) else {
+        return false;
+    };
+    match best_by_name(&name) {
+        None => false,
+        Some((_, NameClaim::Weak)) => {
+            if is_wandb_console(path) {
+                return false;
+            }
+            let mut head = Vec::new();
+            let read = std::fs::File::open(path)
+                .and_then(|f| f.take(SNIFF_BYTES as u64).read_to_end(&mut head));
+            let complete = head.len() < SNIFF_BYTES;
+            read.is_ok()
+                && [Format::PRINTED, Format::CSV]
+                    .iter()
+                    .any(|f| f.0.claim_content(&head, complete) == ContentClaim::Plain)
+        }
+        Some(_) => true,
+    }
+}
+
+fn is_wandb_console(path: &Path) -> bool {
+    let run_dir = path
+        .parent()
+        .filter(|d| d.ends_with("files"))
+        .and_then(Path::parent);
+    run_dir.is_some_and(|d| {
+        std::fs::read_dir(d).is_ok_and(|mut entries| {
+            entries.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "wandb")))
+        })
+    })
 }
 
 fn best_by_name(name: &str) -> Option<(Format, NameClaim)> {
@@ -347,7 +386,7 @@ pub(crate) fn sniff(head: &[u8], complete: bool) -> Option<Format> {
 ///
 /// A certain name decides; then a strong content mark; then a likely name;
 /// then content that looks like a format (the first in `ALL` order, unless
-/// one before it is still undecided).
+/// one before it is still undecided); then a weak name.
 pub(crate) fn detect(path: Option<&Path>, head: &[u8], complete: bool) -> Option<Format> {
     let named = path.and_then(lower_name).and_then(|n| best_by_name(&n));
     if let Some((f, NameClaim::Certain)) = named {
