@@ -553,7 +553,7 @@ impl Session {
         let mut new = Vec::new();
         for rec in records {
             if let Some(step) = rec.step {
-                match step_jump(&self.runs[run].data, step) {
+                match step_jump(&self.runs[run].data, rec, step) {
                     Jump::Restart => run = self.restart(run),
                     Jump::Resume => self.resume(run, step),
                     Jump::Forward => {}
@@ -716,28 +716,42 @@ enum Jump {
     Restart,
 }
 
-fn step_jump(data: &RunData, step: u64) -> Jump {
-    match (data.first_step(), data.last_step()) {
-        (Some(first), Some(last)) if step < last => {
-            if step <= first {
-                Jump::Restart
-            } else {
-                Jump::Resume
-            }
-        }
-        _ => Jump::Forward,
+/// A record goes back when one of its metrics was already logged at a
+/// later step. Per metric, because trackers that keep one file or table per
+/// metric (MLflow) deliver them interleaved, each in order.
+fn step_jump(data: &RunData, rec: &Record, step: u64) -> Jump {
+    let went_back = rec.values().any(|(name, _)| {
+        data.column(name)
+            .and_then(|c| c.last())
+            .and_then(|(row, _)| data.step_at(row))
+            .is_some_and(|last| last > step)
+    });
+    if !went_back {
+        return Jump::Forward;
+    }
+    match data.first_step() {
+        Some(first) if step <= first => Jump::Restart,
+        _ => Jump::Resume,
     }
 }
 
-/// Does a loaded run's step ever go back?
+/// Does a loaded run's step ever go back (for some metric)?
 fn has_step_jumps(data: &RunData) -> bool {
-    let mut last: Option<u64> = None;
-    (0..data.len() as u32).any(|row| match data.step_at(row) {
-        Some(s) => {
-            let back = last.is_some_and(|l| s < l);
-            last = Some(s);
-            back
-        }
-        None => false,
+    if data.axis_sorted(crate::metrics::XAxis::Step) {
+        return false;
+    }
+    data.metric_names().iter().any(|name| {
+        let Some(col) = data.column(name) else {
+            return false;
+        };
+        let mut last: Option<u64> = None;
+        col.rows.iter().any(|&row| match data.step_at(row) {
+            Some(s) => {
+                let back = last.is_some_and(|l| s < l);
+                last = Some(s);
+                back
+            }
+            None => false,
+        })
     })
 }

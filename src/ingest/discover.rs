@@ -6,7 +6,9 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use super::formats::trainer_state::checkpoint_of;
-use super::formats::{Format, format_by_name, is_log_in_scan};
+use super::formats::{
+    Format, RunPart, SNIFF_BYTES, detect, format_by_name, format_of_dir, is_log_in_scan,
+};
 use super::{IngestError, Source};
 
 /// How deep below a directory argument log files are looked for.
@@ -25,6 +27,10 @@ pub fn discover(args: &[String]) -> Result<Vec<Source>, IngestError> {
         }
         let path = Path::new(arg);
         if path.is_dir() {
+            if let Some(format) = format_of_dir(path) {
+                found.push(Found::Group(path.to_path_buf(), format));
+                continue;
+            }
             let logs = logs_in_dir(path)?;
             if logs.is_empty() {
                 return Err(IngestError::NoLogsInDir {
@@ -33,11 +39,12 @@ pub fn discover(args: &[String]) -> Result<Vec<Source>, IngestError> {
             }
             found.extend(grouped(logs));
         } else if !path.exists() && is_pattern(arg) {
-            found.extend(expand(arg)?.into_iter().map(Found::File));
+            found.extend(grouped(expand(arg)?));
         } else {
             found.push(Found::File(path.to_path_buf()));
         }
     }
+    let found: Vec<Found> = found.into_iter().flat_map(with_parts).collect();
     let mut unique: Vec<Found> = Vec::new();
     for f in found {
         if !unique.contains(&f) {
@@ -48,7 +55,7 @@ pub fn discover(args: &[String]) -> Result<Vec<Source>, IngestError> {
         .iter()
         .map(|f| match f {
             Found::Stdin => None,
-            Found::File(p) | Found::Group(p, _) => Some(p.clone()),
+            Found::File(p) | Found::Group(p, _) | Found::Part(p, _, _) => Some(p.clone()),
         })
         .collect();
     let labels = labels(&paths);
@@ -65,6 +72,12 @@ pub fn discover(args: &[String]) -> Result<Vec<Source>, IngestError> {
                 label,
                 ..Source::group(dir, format)
             },
+            Found::Part(path, format, part) => Source {
+                label: format!("{label}/{}", part.name),
+                format: Some(format),
+                part: Some(part.key),
+                ..Source::file(path)
+            },
         })
         .collect())
 }
@@ -76,13 +89,47 @@ enum Found {
     Stdin,
     File(PathBuf),
     Group(PathBuf, Format),
+    /// One run of a file that holds several.
+    Part(PathBuf, Format, RunPart),
+}
+
+/// A file of a format that holds several runs (a tracker's database) is
+/// one source per run.
+fn with_parts(found: Found) -> Vec<Found> {
+    let Found::File(path) = &found else {
+        return vec![found];
+    };
+    let Some(format) = detect_file(path) else {
+        return vec![found];
+    };
+    let parts = format.spec().runs_in(path);
+    if parts.is_empty() {
+        return vec![found];
+    }
+    parts
+        .into_iter()
+        .map(|part| Found::Part(path.clone(), format, part))
+        .collect()
+}
+
+/// The format of an existing file, from its name and first bytes.
+fn detect_file(path: &Path) -> Option<Format> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let file = fs::File::open(path).ok()?;
+    file.take(SNIFF_BYTES as u64).read_to_end(&mut head).ok()?;
+    detect(Some(path), &head, true)
 }
 
 /// Files found in a directory scan; those of a format whose files in one
 /// directory are one run (TensorBoard's) become one group per directory.
-fn grouped(files: Vec<PathBuf>) -> Vec<Found> {
+fn grouped(files: Vec<Found>) -> Vec<Found> {
     let mut out: Vec<Found> = Vec::new();
-    for path in files {
+    for found in files {
+        let Found::File(path) = found else {
+            out.push(found);
+            continue;
+        };
         let format = format_by_name(&path).filter(|f| f.spec().groups_by_directory());
         match (format, path.parent()) {
             (Some(format), Some(dir)) => {
@@ -101,7 +148,7 @@ fn is_pattern(arg: &str) -> bool {
     arg.contains(['*', '?', '['])
 }
 
-fn expand(pattern: &str) -> Result<Vec<PathBuf>, IngestError> {
+fn expand(pattern: &str) -> Result<Vec<Found>, IngestError> {
     let matches = glob::glob(pattern).map_err(|e| IngestError::BadGlob {
         pattern: pattern.to_string(),
         message: e.to_string(),
@@ -110,9 +157,12 @@ fn expand(pattern: &str) -> Result<Vec<PathBuf>, IngestError> {
     // Unreadable entries are skipped, as a shell would.
     for path in matches.flatten() {
         if path.is_dir() {
-            found.extend(logs_in_dir(&path)?);
+            match format_of_dir(&path) {
+                Some(format) => found.push(Found::Group(path, format)),
+                None => found.extend(logs_in_dir(&path)?),
+            }
         } else {
-            found.push(path);
+            found.push(Found::File(path));
         }
     }
     if found.is_empty() {
@@ -123,15 +173,16 @@ fn expand(pattern: &str) -> Result<Vec<PathBuf>, IngestError> {
     Ok(found)
 }
 
-/// Log files under `dir`: `*.jsonl`, `*.csv`, `*trainer_state.json` (of
-/// several `checkpoint-N/` siblings only the highest N), sorted by path.
-fn logs_in_dir(dir: &Path) -> Result<Vec<PathBuf>, IngestError> {
+/// Logs under `dir`: files of a format (of several `checkpoint-N/`
+/// siblings only the highest N's `trainer_state.json`) and run directories
+/// (MLflow's), sorted by path.
+fn logs_in_dir(dir: &Path) -> Result<Vec<Found>, IngestError> {
     // Fail on the argument itself; unreadable subdirectories are skipped.
     fs::read_dir(dir).map_err(|e| IngestError::io(dir, e))?;
     let mut found = Vec::new();
     // Newest checkpoint per run directory: run dir -> (N, path).
     let mut checkpoints: BTreeMap<PathBuf, (u64, PathBuf)> = BTreeMap::new();
-    walk(dir, 0, &mut |path| {
+    let mut on_file = |path: &Path| {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name == "trainer_state.json" {
             if let Some((run_dir, n)) = checkpoint_of(path) {
@@ -143,17 +194,44 @@ fn logs_in_dir(dir: &Path) -> Result<Vec<PathBuf>, IngestError> {
                 }
                 return;
             }
-            found.push(path.to_path_buf());
+            found.push(Found::File(path.to_path_buf()));
         } else if is_log_in_scan(path) {
-            found.push(path.to_path_buf());
+            found.push(Found::File(path.to_path_buf()));
         }
-    });
-    found.extend(checkpoints.into_values().map(|(_, p)| p));
-    found.sort();
+    };
+    let mut run_dirs = Vec::new();
+    walk(
+        dir,
+        0,
+        &mut on_file,
+        &mut |d: &Path| match format_of_dir(d) {
+            Some(format) => {
+                run_dirs.push(Found::Group(d.to_path_buf(), format));
+                true
+            }
+            None => false,
+        },
+    );
+    found.extend(checkpoints.into_values().map(|(_, p)| Found::File(p)));
+    found.extend(run_dirs);
+    found.sort_by(|a, b| found_path(a).cmp(found_path(b)));
     Ok(found)
 }
 
-fn walk(dir: &Path, depth: usize, on_file: &mut impl FnMut(&Path)) {
+fn found_path(found: &Found) -> &Path {
+    match found {
+        Found::Stdin => Path::new(""),
+        Found::File(p) | Found::Group(p, _) | Found::Part(p, _, _) => p,
+    }
+}
+
+/// Visits the files below `dir`; a directory `claim_dir` takes is not entered.
+fn walk(
+    dir: &Path,
+    depth: usize,
+    on_file: &mut impl FnMut(&Path),
+    claim_dir: &mut impl FnMut(&Path) -> bool,
+) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -169,8 +247,8 @@ fn walk(dir: &Path, depth: usize, on_file: &mut impl FnMut(&Path)) {
             continue;
         };
         if kind.is_dir() {
-            if depth < MAX_DEPTH {
-                walk(&path, depth + 1, on_file);
+            if !claim_dir(&path) && depth < MAX_DEPTH {
+                walk(&path, depth + 1, on_file, claim_dir);
             }
         } else if path.is_file() {
             on_file(&path);

@@ -19,7 +19,7 @@ use super::event::{FollowStatus, SourceEvent};
 use super::fields::FieldMap;
 use super::formats::{Format, Reader, SNIFF_BYTES, detect};
 use super::out::Out;
-use super::tail::Tail;
+use super::tail::{ReaderOf, Tail};
 use super::watch::{DirWatch, Wake};
 
 /// How often a followed file is checked without any notification.
@@ -94,6 +94,7 @@ pub fn follow(
             Some(path) => follow_file(
                 run,
                 path,
+                source.part,
                 source.format,
                 map,
                 &mut sink,
@@ -113,16 +114,19 @@ pub fn follow(
     Follower { stop, wake, handle }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn follow_file(
     run: RunId,
     path: PathBuf,
+    part: Option<String>,
     format: Option<Format>,
     map: FieldMap,
     sink: &mut dyn FnMut(SourceEvent) -> bool,
     stop: &AtomicBool,
     (wake, wakes): (Sender<Wake>, Receiver<Wake>),
 ) {
-    let mut tail = Tail::new(path, format, map);
+    let reader_of = part.map_or(ReaderOf::File, ReaderOf::Part);
+    let mut tail = Tail::with_reader(path, format, map, reader_of);
     let mut watch = DirWatch::new(wake);
     loop {
         // Watch first, so a change right after the check is not missed.
@@ -156,7 +160,12 @@ fn follow_group(
         watch.ensure_dir(&dir);
         for member in super::formats::group_members(&dir, format) {
             if !tails.iter().any(|t| t.path() == member) {
-                tails.push(Tail::new(member, Some(format), map.clone()));
+                tails.push(Tail::with_reader(
+                    member,
+                    Some(format),
+                    map.clone(),
+                    ReaderOf::Member(dir.clone()),
+                ));
             }
         }
         tails.sort_by(|a, b| a.path().cmp(b.path()));
@@ -230,6 +239,13 @@ pub(crate) fn follow_reader(
             Some(Reader::Stream(p)) => p.feed(data, &mut batch),
             // A whole document waits for the end of the stream.
             Some(Reader::Whole(_)) => head.extend_from_slice(data),
+            Some(Reader::Query(_)) => {
+                out.status(
+                    FollowStatus::Closed,
+                    Some("a database cannot be read from a stream: give its path".into()),
+                );
+                return;
+            }
             None => {
                 head.extend_from_slice(data);
                 let enough = ended || head.len() >= SNIFF_BYTES;
@@ -263,7 +279,7 @@ pub(crate) fn follow_reader(
                 batch.tally.bad(1, message);
             }
         }
-        None => {}
+        Some(Reader::Query(_)) | None => {}
     }
     out.flush(&mut batch);
     out.status(FollowStatus::Closed, None);

@@ -6,10 +6,13 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::clock::unix_now;
-use crate::metrics::RunData;
+use crate::metrics::{Record, RunData};
 
+use super::batch::Batch;
 use super::fields::FieldMap;
-use super::formats::{Format, LoadInput, LoadOptions, SNIFF_BYTES, detect, fill};
+use super::formats::{
+    Format, LoadInput, LoadOptions, Reader, SNIFF_BYTES, detect, fill, load_with_reader,
+};
 use super::run_config::RunConfig;
 use super::{IngestError, Source};
 
@@ -44,6 +47,15 @@ pub fn load_with(
     if source.group {
         return load_group(source, map, options);
     }
+    if let Some(format) = source.format.or_else(|| {
+        source
+            .path
+            .as_deref()
+            .and_then(|p| detect(Some(p), &[], false))
+    }) && matches!(format.spec().reader(map), Reader::Query(_))
+    {
+        return load_query(source, format, map);
+    }
     let stdin_path = Path::new("<stdin>");
     let path = source.path.as_deref().unwrap_or(stdin_path);
     let io_err = |e| IngestError::io(path, e);
@@ -54,37 +66,100 @@ pub fn load_with(
     load_reader(reader, source, map, options)
 }
 
-/// The files of a group, each read to its end, in name order, as one run.
+/// The files of a group, each read to its end, as one run: one after
+/// another in name order, or merged by step when they hold different
+/// metrics of the same steps (MLflow's one file per metric).
 fn load_group(
     source: &Source,
     map: &FieldMap,
     options: &LoadOptions,
 ) -> Result<LoadedRun, IngestError> {
+    let format = source.format.unwrap_or(Format::JSONL);
+    let spec = format.spec();
+    let dir = source.path.clone().unwrap_or_default();
     let mut run = LoadedRun {
         label: source.label.clone(),
         path: source.path.clone(),
-        format: source.format.unwrap_or(Format::JSONL),
+        format,
         data: RunData::new(),
         records: 0,
         bad_lines: 0,
         last_error: None,
-        config: None,
+        config: spec.dir_config(&dir),
     };
+    let mut merged: Vec<Record> = Vec::new();
     for member in source.members() {
-        let file = Source {
-            format: source.format,
-            ..Source::file(member)
+        let io_err = |e| IngestError::io(&member, e);
+        let mut file = File::open(&member).map_err(io_err)?;
+        let mut head = Vec::with_capacity(SNIFF_BYTES);
+        fill(&mut file, &mut head, SNIFF_BYTES).map_err(io_err)?;
+        let input = LoadInput {
+            head,
+            rest: &mut file,
+            map,
+            options,
+            arrival: unix_now(),
         };
-        let loaded = load_with(&file, map, options)?;
-        run.data.append(loaded.data);
-        run.records += loaded.records;
-        run.bad_lines += loaded.bad_lines;
-        run.config = loaded.config.or(run.config);
-        if loaded.last_error.is_some() {
-            run.last_error = loaded.last_error.map(|e| format!("{}: {e}", file.label));
+        let reader = spec.member_reader(&dir, &member, map);
+        let cold = match load_with_reader(reader, input).map_err(io_err)? {
+            Ok(cold) => cold,
+            Err(message) => return Err(spec.invalid(&member, message)),
+        };
+        run.records += cold.tally.records;
+        run.bad_lines += cold.tally.bad;
+        if let Some(e) = cold.tally.last_error {
+            run.last_error = Some(format!("{}: {e}", member.display()));
+        }
+        if spec.members_by_step() {
+            merged.extend(cold.data.records());
+        } else {
+            run.data.append(cold.data);
+        }
+    }
+    if spec.members_by_step() {
+        // Stable: within a step, the members' order.
+        merged.sort_by_key(|r| r.step.unwrap_or(0));
+        let arrival = unix_now();
+        for rec in &merged {
+            run.data.push(rec, arrival);
         }
     }
     Ok(run)
+}
+
+/// A run of a tracker's database, read as it is now.
+fn load_query(source: &Source, format: Format, map: &FieldMap) -> Result<LoadedRun, IngestError> {
+    let spec = format.spec();
+    let path = source.path.clone().unwrap_or_default();
+    let reader = match &source.part {
+        Some(key) => spec.part_reader(map, key),
+        None => spec.reader(map),
+    };
+    let Reader::Query(mut reader) = reader else {
+        return Err(spec.invalid(&path, "not a database".into()));
+    };
+    if !path.exists() {
+        return Err(IngestError::NotFound { path });
+    }
+    let mut batch = Batch::default();
+    reader
+        .poll(&path, &mut batch)
+        .map_err(|message| spec.invalid(&path, message))?;
+    let mut data = RunData::new();
+    let arrival = unix_now();
+    for rec in &batch.records {
+        data.push(rec, arrival);
+    }
+    Ok(LoadedRun {
+        label: source.label.clone(),
+        path: source.path.clone(),
+        format,
+        data,
+        records: batch.tally.records,
+        bad_lines: batch.tally.bad,
+        last_error: batch.tally.last_error,
+        config: batch.config,
+    })
 }
 
 /// Loads a log held in memory as `format` (what `load` does with a file's
@@ -100,6 +175,7 @@ pub fn load_bytes(
         label: "bytes".to_string(),
         format: Some(format),
         group: false,
+        part: None,
     };
     load_reader(bytes, &source, map, options)
 }

@@ -48,8 +48,11 @@ pub struct Source {
     /// None until known (by name, or by content once there is some).
     pub format: Option<Format>,
     /// The run is every file of `format` in the directory `path`, in name
-    /// order (TensorBoard writes one event file per process or restart).
+    /// order (TensorBoard writes one event file per process or restart),
+    /// or the run directory `path` (MLflow's file store).
     pub group: bool,
+    /// The run's key in a file that holds several (a tracker's database).
+    pub part: Option<String>,
 }
 
 impl Source {
@@ -59,6 +62,7 @@ impl Source {
             label: "stdin".to_string(),
             format: None,
             group: false,
+            part: None,
         }
     }
 
@@ -70,6 +74,7 @@ impl Source {
             format: formats::format_by_name(&path),
             path: Some(path),
             group: false,
+            part: None,
         }
     }
 
@@ -81,6 +86,7 @@ impl Source {
             format: Some(format),
             path: Some(dir),
             group: true,
+            part: None,
         }
     }
 

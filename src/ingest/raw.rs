@@ -55,6 +55,7 @@ pub fn stream(format: Format, parts: &[&[u8]], map: &FieldMap) -> Streamed {
                 batch.tally.bad(1, e);
             }
         }
+        Reader::Query(_) => batch.tally.bad(1, "a database is read from its file"),
     }
     Streamed {
         records: batch.records,

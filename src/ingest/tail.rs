@@ -115,8 +115,22 @@ fn read_head(file: &mut File, resume: u64) -> io::Result<Vec<u8>> {
     result.map(|_| head)
 }
 
+/// How the reader of a followed file is made (a group member or a run of a
+/// database needs more than the format).
+#[derive(Debug, Clone, Default)]
+pub(crate) enum ReaderOf {
+    /// The format's own reader.
+    #[default]
+    File,
+    /// A member of the run directory `0`.
+    Member(PathBuf),
+    /// The run with this key in a file that holds several.
+    Part(String),
+}
+
 pub(crate) struct Tail {
     path: PathBuf,
+    reader_of: ReaderOf,
     format: Option<Format>,
     map: FieldMap,
     reader: Option<Reader>,
@@ -128,9 +142,15 @@ pub(crate) struct Tail {
 }
 
 impl Tail {
-    pub(crate) fn new(path: PathBuf, format: Option<Format>, map: FieldMap) -> Self {
+    pub(crate) fn with_reader(
+        path: PathBuf,
+        format: Option<Format>,
+        map: FieldMap,
+        reader_of: ReaderOf,
+    ) -> Self {
         Tail {
             path,
+            reader_of,
             format,
             map,
             reader: None,
@@ -168,6 +188,7 @@ impl Tail {
             None => self.choose_format(out),
             Some(Reader::Whole(_)) => self.check_whole(&meta, out),
             Some(Reader::Stream(_)) => self.check_stream(&meta, out),
+            Some(Reader::Query(_)) => self.check_query(&meta, out),
         };
         out.flush(&mut self.batch);
         if settled && self.phase == Phase::CatchingUp {
@@ -259,11 +280,19 @@ impl Tail {
             return true;
         };
         self.format = Some(format);
-        self.reader = Some(format.spec().reader(&self.map));
+        let spec = format.spec();
+        self.reader = Some(match &self.reader_of {
+            ReaderOf::File => spec.reader(&self.map),
+            ReaderOf::Member(dir) => spec.member_reader(dir, &self.path, &self.map),
+            ReaderOf::Part(key) => spec.part_reader(&self.map, key),
+        });
         out.format(format);
         match fs::metadata(&self.path) {
             Ok(meta) if matches!(self.reader, Some(Reader::Whole(_))) => {
                 self.check_whole(&meta, out)
+            }
+            Ok(meta) if matches!(self.reader, Some(Reader::Query(_))) => {
+                self.check_query(&meta, out)
             }
             Ok(meta) => self.check_stream(&meta, out),
             Err(_) => false,
@@ -387,6 +416,39 @@ impl Tail {
         }
     }
 
+    /// A database: asked for new rows when it (or its write-ahead log)
+    /// changed. Each poll is one short read transaction, so the writer is
+    /// never locked out for long.
+    fn check_query(&mut self, meta: &Metadata, out: &mut Out) -> bool {
+        let (Some(open), Some(Reader::Query(reader))) = (&mut self.open, &mut self.reader) else {
+            return false;
+        };
+        let wal = fs::metadata(wal_path(&self.path)).ok();
+        let stamp = (
+            meta.len() ^ wal.as_ref().map_or(0, |w| w.len().rotate_left(32)),
+            meta.modified()
+                .ok()
+                .max(wal.and_then(|w| w.modified().ok())),
+        );
+        if open.seen == Some(stamp) {
+            return self.phase == Phase::Following;
+        }
+        match reader.poll(&self.path, &mut self.batch) {
+            Ok(()) => {
+                open.seen = Some(stamp);
+                self.last_detail = None;
+                true
+            }
+            Err(message) => {
+                if Some(&message) != self.last_detail.as_ref() {
+                    self.last_detail = Some(message.clone());
+                    out.status(FollowStatus::Reading, Some(message));
+                }
+                false
+            }
+        }
+    }
+
     /// A format whose writer moves on to newer files (HF's checkpoints)
     /// is followed into the newest; the records sent so far are the first
     /// ones of that file too.
@@ -399,4 +461,11 @@ impl Tail {
             self.open = None;
         }
     }
+}
+
+/// SQLite's write-ahead log next to a database.
+fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_os_string();
+    name.push("-wal");
+    PathBuf::from(name)
 }

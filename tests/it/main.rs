@@ -14,6 +14,7 @@ mod ingest_formats;
 mod ingest_parallel;
 mod ingest_perf;
 mod ingest_props;
+mod ingest_trackers;
 mod monitor_api;
 mod monitor_declared;
 mod monitor_fit;

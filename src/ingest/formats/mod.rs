@@ -15,8 +15,12 @@ use crate::metrics::RunData;
 
 pub(crate) mod csv;
 pub(crate) mod jsonl;
+pub(crate) mod mlflow_files;
+pub(crate) mod mlflow_sqlite;
 pub(crate) mod printed;
+pub(crate) mod sqlite;
 pub(crate) mod tfevents;
+pub(crate) mod trackio;
 pub(crate) mod trainer_state;
 pub(crate) mod wandb;
 
@@ -28,10 +32,13 @@ pub(crate) const SNIFF_BYTES: usize = 64 * 1024;
 const ALL: &[&dyn LogFormat] = &[
     &tfevents::TfEvents,
     &wandb::Wandb,
+    &mlflow_sqlite::MlflowSqlite,
+    &trackio::Trackio,
     &trainer_state::TrainerState,
     &jsonl::Jsonl,
     &csv::Csv,
     &printed::Printed,
+    &mlflow_files::MlflowFiles,
 ];
 
 /// What a file's name says about a format.
@@ -65,6 +72,25 @@ pub(crate) enum Reader {
     Stream(Box<dyn StreamParser>),
     /// Rewritten whole on every save: parsed whole on every change.
     Whole(Box<dyn WholeParser>),
+    /// A database the tracker updates in place: asked for the rows added
+    /// since the last poll.
+    Query(Box<dyn QueryReader>),
+}
+
+/// Reads what a tracker's database holds for one run, a poll at a time.
+pub(crate) trait QueryReader: Send + fmt::Debug {
+    /// Adds the records (and settings) added since the last poll.
+    /// Err: the database cannot be read now (locked, not the expected schema).
+    fn poll(&mut self, path: &Path, out: &mut Batch) -> Result<(), String>;
+}
+
+/// One run of a file that holds several (a tracker's database).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RunPart {
+    /// What the format finds the run by (a run id).
+    pub(crate) key: String,
+    /// What the user knows it by (the run's name).
+    pub(crate) name: String,
 }
 
 /// An incremental parser of an appended file: bytes in (any split), records
@@ -142,6 +168,55 @@ pub(crate) trait LogFormat: Send + Sync {
     fn claim_name(&self, file_name: &str) -> NameClaim;
     /// What the first bytes say; `complete`: they are the whole input.
     fn claim_content(&self, head: &[u8], complete: bool) -> ContentClaim;
+    /// What the file says, when its first bytes are not enough (a database
+    /// is known by its tables).
+    fn claim_file(&self, _path: &Path, head: &[u8], complete: bool) -> ContentClaim {
+        self.claim_content(head, complete)
+    }
+    /// The runs a file of this format holds, when it holds several (a
+    /// tracker's database); empty: the file is one run.
+    fn runs_in(&self, _path: &Path) -> Vec<RunPart> {
+        Vec::new()
+    }
+    /// A reader of one run of a file that holds several.
+    fn part_reader(&self, map: &FieldMap, _part: &str) -> Reader {
+        self.reader(map)
+    }
+    /// Is this directory a run of this format (MLflow's file store keeps a
+    /// run as a directory of files)?
+    fn claims_dir(&self, _dir: &Path) -> bool {
+        false
+    }
+    /// The files of a run directory (or of a directory of this format's
+    /// files that are one run), in the order they are read.
+    fn members(&self, dir: &Path) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut members: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.is_file()
+                    && lower_name(p).is_some_and(|n| self.claim_name(&n) >= NameClaim::Likely)
+            })
+            .collect();
+        members.sort();
+        members
+    }
+    /// A reader of one member of a run directory.
+    fn member_reader(&self, _dir: &Path, _member: &Path, map: &FieldMap) -> Reader {
+        self.reader(map)
+    }
+    /// Whether a group's members hold different metrics of the same steps
+    /// (merged by step), rather than one after another (read in order).
+    fn members_by_step(&self) -> bool {
+        false
+    }
+    /// The settings recorded with a run directory.
+    fn dir_config(&self, _dir: &Path) -> Option<RunConfig> {
+        None
+    }
     /// A parser for following a file of this format.
     fn reader(&self, map: &FieldMap) -> Reader;
     /// Reads a whole input into columns; formats with a faster way than
@@ -227,6 +302,10 @@ pub(crate) fn load_with_reader(reader: Reader, input: LoadInput<'_>) -> io::Resu
             }
             parser.finish(&mut batch);
         }
+        Reader::Query(_) => {
+            // Databases are read by path (`load_query`), never as a stream.
+            return Ok(Err("a database cannot be read from a stream".into()));
+        }
         Reader::Whole(mut parser) => {
             let mut bytes = input.head;
             input.rest.read_to_end(&mut bytes)?;
@@ -256,6 +335,9 @@ impl Format {
     pub const TFEVENTS: Format = Format(&tfevents::TfEvents);
     pub const WANDB: Format = Format(&wandb::Wandb);
     pub const PRINTED: Format = Format(&printed::Printed);
+    pub const MLFLOW: Format = Format(&mlflow_files::MlflowFiles);
+    pub const MLFLOW_SQLITE: Format = Format(&mlflow_sqlite::MlflowSqlite);
+    pub const TRACKIO: Format = Format(&trackio::Trackio);
 
     pub fn as_str(self) -> &'static str {
         self.0.name()
@@ -333,9 +415,11 @@ pub(crate) fn is_log_in_scan(path: &Path) -> bool {
                 .and_then(|f| f.take(SNIFF_BYTES as u64).read_to_end(&mut head));
             let complete = head.len() < SNIFF_BYTES;
             read.is_ok()
-                && [Format::PRINTED, Format::CSV]
-                    .iter()
-                    .any(|f| f.0.claim_content(&head, complete) == ContentClaim::Plain)
+                && Format::all().any(|f| match f.0.claim_file(path, &head, complete) {
+                    ContentClaim::Strong => true,
+                    ContentClaim::Plain => f == Format::PRINTED || f == Format::CSV,
+                    _ => false,
+                })
         }
         Some(_) => true,
     }
@@ -360,18 +444,14 @@ fn best_by_name(name: &str) -> Option<(Format, NameClaim)> {
         .max_by_key(|(_, c)| *c)
 }
 
-/// The files of `format` directly in `dir`, by name.
+/// The member files of a group source of `format` in `dir`.
 pub(crate) fn group_members(dir: &Path, format: Format) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut members: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && format_by_name(p) == Some(format))
-        .collect();
-    members.sort();
-    members
+    format.0.members(dir)
+}
+
+/// The format that keeps a run as the directory `dir`, if any.
+pub(crate) fn format_of_dir(dir: &Path) -> Option<Format> {
+    Format::all().find(|f| f.0.claims_dir(dir))
 }
 
 /// The format of content starting with `head`, the name aside. None: not
@@ -393,7 +473,13 @@ pub(crate) fn detect(path: Option<&Path>, head: &[u8], complete: bool) -> Option
         return Some(f);
     }
     let claims: Vec<(Format, ContentClaim)> = Format::all()
-        .map(|f| (f, f.0.claim_content(head, complete)))
+        .map(|f| {
+            let claim = match path {
+                Some(p) => f.0.claim_file(p, head, complete),
+                None => f.0.claim_content(head, complete),
+            };
+            (f, claim)
+        })
         .collect();
     if let Some((f, _)) = claims.iter().find(|(_, c)| *c == ContentClaim::Strong) {
         return Some(*f);

@@ -15,7 +15,7 @@ use crate::ingest::fields::FieldMap;
 use crate::ingest::json::{RecordSeed, rewrite_non_finite};
 use crate::metrics::Record;
 
-/// Hugging Face's `trainer_state.json` (also renamed: `*.trainer_state.json`).
+/// Hugging Face's `trainer_state.json` (also renamed: `*trainer_state.json`).
 pub(crate) struct TrainerState;
 
 impl LogFormat for TrainerState {
@@ -24,7 +24,8 @@ impl LogFormat for TrainerState {
     }
 
     fn claim_name(&self, name: &str) -> NameClaim {
-        if name == "trainer_state.json" || name.ends_with(".trainer_state.json") {
+        // Also renamed copies: `run.trainer_state.json`, `hf_trainer_state.json`.
+        if name.ends_with("trainer_state.json") {
             NameClaim::Certain
         } else {
             NameClaim::No

@@ -1,0 +1,296 @@
+//! What real jobs leave behind, read with no flags: TensorBoard event files
+//! (PyTorch's SummaryWriter with a restart, Lightning's default logger,
+//! TF2-style tensor scalars), W&B offline runs, MLflow's file and SQLite
+//! stores, Trackio, and a Hugging Face Trainer's printed output. For each,
+//! `lrtop attach --no-follow --summary` must give the numbers the
+//! library's own reader gives (`*.expected.json`, written by that reader;
+//! see the fixtures' README).
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// The fixtures: `../shared/reference-logs/formats`, else the copy in the repo.
+fn fixtures() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shared = root.join("../shared/reference-logs/formats");
+    if shared.join("wandb.expected.json").is_file() {
+        shared
+    } else {
+        root.join("tests/fixtures/formats")
+    }
+}
+
+fn expected(name: &str) -> Value {
+    let text = std::fs::read_to_string(fixtures().join(name)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// `lrtop attach PATH --no-follow --summary`, one JSON object per run.
+fn summaries(path: &Path) -> Vec<Value> {
+    let out = Command::cargo_bin("lrtop")
+        .unwrap()
+        .args([
+            "attach",
+            &path.display().to_string(),
+            "--no-follow",
+            "--summary",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The name lrtop gives a logged key (its field aliases), or None for the
+/// axes it does not keep as metrics.
+fn lrtop_name(key: &str) -> Option<&str> {
+    match key {
+        "epoch" | "_step" | "_timestamp" => None,
+        "train/loss" | "loss" => Some("loss"),
+        "train/lr" | "lr" | "lr-AdamW" | "learning_rate" => Some("lr"),
+        "grad_norm" => Some("grad_norm"),
+        other => Some(other),
+    }
+}
+
+fn number(v: &Value) -> f64 {
+    match v {
+        Value::String(s) if s == "NaN" => f64::NAN,
+        other => other.as_f64().unwrap(),
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()) || (a.is_nan() && b.is_nan())
+}
+
+/// Compares one run's summary with the reader's per-key statistics.
+fn check_run(what: &str, run: &Value, keys: &Value, records: Option<u64>) {
+    let keys = keys.as_object().unwrap();
+    let mut first = u64::MAX;
+    let mut last = 0;
+    for (key, stats) in keys {
+        first = first.min(stats["first_step"].as_u64().unwrap());
+        last = last.max(stats["last_step"].as_u64().unwrap());
+        let Some(name) = lrtop_name(key) else {
+            continue;
+        };
+        assert_eq!(
+            run["points"][name].as_u64(),
+            stats["count"].as_u64(),
+            "{what}: points of {key}\n{run}"
+        );
+        if name == "loss" {
+            assert!(
+                close(
+                    run["min_loss"].as_f64().unwrap(),
+                    number(&stats["min_value"])
+                ),
+                "{what}: min loss {} vs {}",
+                run["min_loss"],
+                stats["min_value"]
+            );
+            assert_eq!(
+                run["min_loss_step"], stats["min_step"],
+                "{what}: min loss step"
+            );
+        }
+        if name == "lr" {
+            assert!(
+                close(
+                    run["last_lr"].as_f64().unwrap(),
+                    number(&stats["last_value"])
+                ),
+                "{what}: last lr {} vs {}",
+                run["last_lr"],
+                stats["last_value"]
+            );
+        }
+    }
+    assert_eq!(
+        run["first_step"].as_u64(),
+        Some(first),
+        "{what}: first step"
+    );
+    assert_eq!(run["last_step"].as_u64(), Some(last), "{what}: last step");
+    if let Some(records) = records {
+        assert_eq!(run["records"].as_u64(), Some(records), "{what}: records");
+    }
+    assert_eq!(run["bad_lines"].as_u64(), Some(0), "{what}: bad lines");
+}
+
+fn only(runs: Vec<Value>) -> Value {
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs.into_iter().next().unwrap()
+}
+
+fn count_sum(keys: &Value) -> u64 {
+    keys.as_object()
+        .unwrap()
+        .values()
+        .map(|s| s["count"].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn tensorboard_event_files_match_event_accumulator() {
+    // PyTorch's SummaryWriter, a crash and a restart from step 300 (two
+    // event files, one run): the accumulator purges the overlap.
+    let exp = expected("tb_torch.expected.json");
+    let run = only(summaries(&fixtures().join("tb_torch")));
+    assert_eq!(run["format"], "tfevents");
+    let tags = &exp["tags"];
+    let records: u64 = tags
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|s| s["count"].as_u64().unwrap())
+        .sum();
+    check_run("tb_torch", &run, tags, Some(records));
+    assert_eq!(run["resumed_at"], serde_json::json!([300]));
+    // Lightning's default logger.
+    let exp = expected("tb_lightning.expected.json");
+    let run = only(summaries(&fixtures().join("tb_lightning")));
+    check_run(
+        "tb_lightning",
+        &run,
+        &exp["tags"],
+        Some(count_sum(&exp["tags"])),
+    );
+    // TF2-style scalars in `tensor` (float and double).
+    let exp = expected("tb_tensor.expected.json");
+    let runs = summaries(&fixtures().join("tb_tensor"));
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        let name = run["label"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let tags = &exp["runs"][&name]["tags"];
+        check_run(&name, &run, tags, Some(count_sum(tags)));
+    }
+}
+
+#[test]
+fn wandb_runs_match_wandb_own_reader() {
+    let exp = expected("wandb.expected.json");
+    let runs = summaries(&fixtures().join("wandb"));
+    assert_eq!(runs.len(), 2, "W&B's output.log copy is not a third run");
+    for run in runs {
+        let label = run["label"].as_str().unwrap();
+        let dir = label.split('/').next().unwrap();
+        let expected_run = &exp["runs"][format!("wandb/{dir}")];
+        assert_eq!(run["format"], "wandb");
+        check_run(
+            label,
+            &run,
+            &expected_run["keys"],
+            expected_run["history_rows"].as_u64(),
+        );
+    }
+}
+
+#[test]
+fn mlflow_stores_match_mlflow_client() {
+    let exp = expected("mlflow.expected.json");
+    let file_run = only(summaries(&fixtures().join("mlruns")));
+    let keys = exp["mlruns"]["experiments"]["fix"]["runs"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()["keys"]
+        .clone();
+    assert_eq!(file_run["format"], "mlflow");
+    check_run("mlruns", &file_run, &keys, Some(count_sum(&keys)));
+    assert_eq!(file_run["config"]["total_steps"], 300);
+    let db_run = only(summaries(&fixtures().join("mlflow.db")));
+    let keys = exp["mlflow.db"]["experiments"]["fix"]["runs"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()["keys"]
+        .clone();
+    assert_eq!(db_run["format"], "mlflow-sqlite");
+    check_run("mlflow.db", &db_run, &keys, Some(count_sum(&keys)));
+}
+
+#[test]
+fn trackio_runs_match_its_database() {
+    let exp = expected("trackio.expected.json");
+    let runs = summaries(&fixtures().join("trackio"));
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        let name = run["label"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let expected_run = &exp["runs"][&name];
+        check_run(
+            &name,
+            &run,
+            &expected_run["keys"],
+            expected_run["metrics_rows"].as_u64(),
+        );
+    }
+}
+
+#[test]
+fn hugging_face_printed_output_matches_its_log_history() {
+    let exp = expected("hf_stdout.expected.json");
+    let log = &exp["logs"]["hf_stdout.log"];
+    let run = only(summaries(&fixtures().join("hf_stdout.log")));
+    assert_eq!(run["format"], "printed");
+    // The printed values are log_history's through HF's `.4g`.
+    let printed = &log["printed"];
+    check_run(
+        "hf_stdout.log",
+        &run,
+        printed,
+        log["printed_dict_lines"].as_u64(),
+    );
+}
+
+#[test]
+fn a_directory_of_every_format_shows_every_run() {
+    let runs = summaries(&fixtures());
+    let mut formats: Vec<&str> = runs.iter().map(|r| r["format"].as_str().unwrap()).collect();
+    formats.sort();
+    formats.dedup();
+    assert_eq!(
+        formats,
+        [
+            "hf-trainer-state",
+            "mlflow",
+            "mlflow-sqlite",
+            "printed",
+            "tfevents",
+            "trackio",
+            "wandb"
+        ]
+    );
+    // tb x4, wandb x2, mlflow x2, trackio x2, printed, trainer_state.
+    assert_eq!(
+        runs.len(),
+        12,
+        "{:#?}",
+        runs.iter().map(|r| &r["label"]).collect::<Vec<_>>()
+    );
+}
