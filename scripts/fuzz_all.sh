@@ -19,7 +19,7 @@ cd "$(dirname "$0")/../fuzz"
 
 SECS=${1:-600}
 shift || true
-TARGETS=${*:-policy_spec jsonl_record csv_reader trainer_state}
+TARGETS=${*:-policy_spec jsonl_record csv_reader trainer_state tfrecord wandb_log}
 JOBS=${JOBS:-1}
 SANITIZER=${SANITIZER:-none}
 TARGET_DIR=${FUZZ_TARGET_DIR:-target}

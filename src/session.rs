@@ -125,6 +125,8 @@ pub struct RunState {
     pub segment: u32,
     /// The run's settings as its tracker recorded them (W&B, MLflow, Trackio).
     pub config: Option<RunConfig>,
+    /// The format's variant: which trainer printed a printed log.
+    pub dialect: Option<&'static str>,
 }
 
 impl RunState {
@@ -172,6 +174,7 @@ impl RunState {
             "path": self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| self.label.clone()),
             "label": self.label,
             "format": self.format,
+            "dialect": self.dialect,
             "records": self.records,
             "bad_lines": self.bad_lines,
             "first_step": self.data.first_step(),
@@ -339,6 +342,12 @@ impl Session {
                 }
                 Vec::new()
             }
+            SourceEvent::Dialect { run, name } => {
+                if let Some(state) = self.runs.get_mut(run) {
+                    state.dialect = Some(name);
+                }
+                Vec::new()
+            }
             SourceEvent::Config { run, config } => {
                 let user_declared = self.setup.declared.is_some();
                 if let Some(state) = self.runs.get_mut(run) {
@@ -376,6 +385,7 @@ impl Session {
         state.bad_lines = loaded.bad_lines;
         state.last_error = loaded.last_error;
         state.status = RunStatus::Done;
+        state.dialect = loaded.dialect;
         if let Some(config) = loaded.config {
             self.apply_source(SourceEvent::Config { run, config }, now);
         }
@@ -520,6 +530,7 @@ impl Session {
             continued_in: None,
             segment: 1,
             config: None,
+            dialect: None,
         });
         self.runs.len() - 1
     }

@@ -18,6 +18,9 @@ pub(crate) struct Batch {
     pub(crate) bad_sent: u64,
     /// The run's settings, when the format records them and they changed.
     pub(crate) config: Option<RunConfig>,
+    /// The format's variant, and the one last sent.
+    pub(crate) dialect: Option<&'static str>,
+    pub(crate) dialect_sent: Option<&'static str>,
 }
 
 impl Batch {

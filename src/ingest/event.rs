@@ -38,6 +38,12 @@ pub enum SourceEvent {
         run: RunId,
         loaded: Box<LoadedRun>,
     },
+    /// Which variant of its format the source is (the trainer that printed
+    /// a printed log).
+    Dialect {
+        run: RunId,
+        name: &'static str,
+    },
     /// The run's settings as its tracker recorded them.
     Config {
         run: RunId,
@@ -60,6 +66,7 @@ impl SourceEvent {
             | SourceEvent::Format { run, .. }
             | SourceEvent::Loaded { run, .. }
             | SourceEvent::Config { run, .. }
+            | SourceEvent::Dialect { run, .. }
             | SourceEvent::Failed { run, .. } => *run,
         }
     }

@@ -236,7 +236,10 @@ pub(crate) fn follow_reader(
         ended = n == 0;
         let data = &buf[..n];
         match &mut reader {
-            Some(Reader::Stream(p)) => p.feed(data, &mut batch),
+            Some(Reader::Stream(p)) => {
+                p.feed(data, &mut batch);
+                batch.dialect = p.dialect();
+            }
             // A whole document waits for the end of the stream.
             Some(Reader::Whole(_)) => head.extend_from_slice(data),
             Some(Reader::Query(_)) => {

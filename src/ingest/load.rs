@@ -33,6 +33,8 @@ pub struct LoadedRun {
     pub last_error: Option<String>,
     /// The run's settings, for formats that record them (W&B, MLflow).
     pub config: Option<RunConfig>,
+    /// The format's variant (which trainer printed a printed log).
+    pub dialect: Option<&'static str>,
 }
 
 pub fn load(source: &Source, map: &FieldMap) -> Result<LoadedRun, IngestError> {
@@ -86,6 +88,7 @@ fn load_group(
         bad_lines: 0,
         last_error: None,
         config: spec.dir_config(&dir),
+        dialect: None,
     };
     let mut merged: Vec<Record> = Vec::new();
     for member in source.members() {
@@ -159,6 +162,7 @@ fn load_query(source: &Source, format: Format, map: &FieldMap) -> Result<LoadedR
         bad_lines: batch.tally.bad,
         last_error: batch.tally.last_error,
         config: batch.config,
+        dialect: None,
     })
 }
 
@@ -214,5 +218,6 @@ fn load_reader(
         bad_lines: cold.tally.bad,
         last_error: cold.tally.last_error,
         config: cold.config,
+        dialect: cold.dialect,
     })
 }

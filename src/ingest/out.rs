@@ -49,6 +49,13 @@ impl<'a> Out<'a> {
 
     /// Sends what `batch` holds: its records, and the bad-line count if it grew.
     pub(crate) fn flush(&mut self, batch: &mut Batch) {
+        if batch.dialect != batch.dialect_sent
+            && let Some(name) = batch.dialect
+        {
+            batch.dialect_sent = Some(name);
+            let run = self.run;
+            self.send(SourceEvent::Dialect { run, name });
+        }
         if let Some(config) = batch.config.take() {
             let run = self.run;
             self.send(SourceEvent::Config { run, config });

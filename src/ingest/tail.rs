@@ -364,6 +364,7 @@ impl Tail {
                 Ok(n) => {
                     open.note_read(&self.buf[..n]);
                     parser.feed(&self.buf[..n], &mut self.batch);
+                    self.batch.dialect = parser.dialect();
                     return true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

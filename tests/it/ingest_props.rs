@@ -86,6 +86,7 @@ fn load_bytes(
                 bad_lines: 0,
                 last_error: None,
                 config: None,
+                dialect: None,
             }
         }
     }

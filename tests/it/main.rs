@@ -7,6 +7,7 @@ mod cli_policy;
 mod cli_train;
 mod fault_follow;
 mod fault_train;
+mod follow_trackers;
 mod ingest_bad_input;
 mod ingest_discover;
 mod ingest_follow;

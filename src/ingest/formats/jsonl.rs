@@ -68,6 +68,7 @@ impl LogFormat for Jsonl {
             data,
             tally,
             config: None,
+            dialect: None,
         }))
     }
 }
@@ -86,7 +87,58 @@ impl StreamParser for JsonlStream {
     }
 }
 
+/// A writer that lost a newline glued objects together (`{...}{...}`):
+/// each is a record, if every one parses.
+fn glued(line: &[u8], map: &FieldMap, state: &mut LineState) -> Option<Vec<Record>> {
+    let mut records = Vec::new();
+    let mut rest = line;
+    let mut pieces = 0;
+    while !rest.is_empty() {
+        let end = object_end(rest)?;
+        let (object, after) = rest.split_at(end);
+        pieces += 1;
+        if let Some(rec) = parse_object_with(object, map, state).ok()? {
+            records.push(rec);
+        }
+        rest = after.trim_ascii_start();
+    }
+    (pieces > 1).then_some(records)
+}
+
+/// The length of the JSON object `bytes` starts with (strings respected).
+fn object_end(bytes: &[u8]) -> Option<usize> {
+    if bytes.first() != Some(&b'{') {
+        return None;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 pub(crate) enum LineOutcome {
+    /// Objects glued on one line.
+    Records(Vec<Record>),
     Record(Record),
     /// Blank, or an object without a numeric field.
     Skip,
@@ -101,7 +153,10 @@ fn parse_line_with(line: &[u8], map: &FieldMap, state: &mut LineState) -> LineOu
     match parse_object_with(line, map, state) {
         Ok(Some(rec)) => LineOutcome::Record(rec),
         Ok(None) => LineOutcome::Skip,
-        Err(err) => LineOutcome::Bad(err),
+        Err(err) => match glued(line, map, state) {
+            Some(records) => LineOutcome::Records(records),
+            None => LineOutcome::Bad(err),
+        },
     }
 }
 
@@ -138,6 +193,10 @@ impl JsonlStream {
                     LineOutcome::Record(rec) => {
                         tally.records += 1;
                         out.push(rec);
+                    }
+                    LineOutcome::Records(recs) => {
+                        tally.records += recs.len() as u64;
+                        out.extend(recs);
                     }
                     LineOutcome::Skip => {}
                     LineOutcome::Bad(err) => tally.bad(*line_no, err),
@@ -194,6 +253,12 @@ pub(crate) fn parse_chunk(bytes: &[u8], map: &FieldMap, arrival: f64) -> Chunk {
                 chunk.records += 1;
                 chunk.data.push(&rec, arrival);
                 state.spare.recycle(rec);
+            }
+            LineOutcome::Records(recs) => {
+                chunk.records += recs.len() as u64;
+                for rec in recs {
+                    chunk.data.push(&rec, arrival);
+                }
             }
             LineOutcome::Skip => {}
             LineOutcome::Bad(err) => {
@@ -437,6 +502,26 @@ fn split_at_newlines(bytes: &[u8], size: usize) -> Vec<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn objects_glued_on_one_line_are_each_a_record() {
+        let mut stream = JsonlStream::new(FieldMap::new());
+        let (mut out, mut tally) = (Vec::new(), Tally::default());
+        let text = b"{\"step\": 1, \"loss\": 2}{\"step\": 2, \"loss\": \"}{\", \"x\": 1} {\"step\": 3}\n{\"step\": 4}{bad\n";
+        stream.feed(text, &mut out, &mut tally);
+        let steps: Vec<Option<u64>> = out.iter().map(|r| r.step).collect();
+        assert_eq!(steps, [Some(1), Some(2), Some(3)]);
+        assert_eq!(
+            tally.bad, 1,
+            "a glued line with a broken object is one bad line"
+        );
+        let chunk = parse_chunk(
+            &text[..text.iter().position(|&b| b == b'\n').unwrap() + 1],
+            &FieldMap::new(),
+            0.0,
+        );
+        assert_eq!(chunk.records, 3);
+    }
 
     #[test]
     fn pieces_end_at_newlines() {

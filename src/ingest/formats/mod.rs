@@ -107,6 +107,11 @@ pub(crate) trait StreamParser: Send + fmt::Debug {
         self.reset();
         Rewrite::FromStart
     }
+    /// Which variant of the format the input turned out to be (a printed
+    /// log's trainer), once known.
+    fn dialect(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// What a rewritten file means for the rows already read.
@@ -158,6 +163,8 @@ pub(crate) struct Cold {
     pub(crate) tally: Tally,
     /// The run's settings, for formats that record them.
     pub(crate) config: Option<RunConfig>,
+    /// The format's variant, when it has several.
+    pub(crate) dialect: Option<&'static str>,
 }
 
 /// One log format.
@@ -301,6 +308,7 @@ pub(crate) fn load_with_reader(reader: Reader, input: LoadInput<'_>) -> io::Resu
                 }
             }
             parser.finish(&mut batch);
+            batch.dialect = parser.dialect();
         }
         Reader::Query(_) => {
             // Databases are read by path (`load_query`), never as a stream.
@@ -321,6 +329,7 @@ pub(crate) fn load_with_reader(reader: Reader, input: LoadInput<'_>) -> io::Resu
         data,
         tally: batch.tally,
         config: batch.config,
+        dialect: batch.dialect,
     }))
 }
 

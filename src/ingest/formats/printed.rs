@@ -619,6 +619,10 @@ impl StreamParser for PrintedStream {
     fn reset(&mut self) {
         *self = PrintedStream::new(std::mem::take(&mut self.map));
     }
+
+    fn dialect(&self) -> Option<&'static str> {
+        self.seen
+    }
 }
 
 #[cfg(test)]

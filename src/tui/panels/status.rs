@@ -15,8 +15,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let mut left = vec![Span::styled(format!(" {} ", app.title), style)];
     if let Some(run) = app.session.runs.get(app.view.selected_run) {
         let mut state = run.status.label();
-        if let Some(format) = run.format {
-            state = format!("{format} · {state}");
+        match (run.format, run.dialect) {
+            (Some(format), Some(dialect)) => state = format!("{format} ({dialect}) · {state}"),
+            (Some(format), None) => state = format!("{format} · {state}"),
+            _ => {}
         }
         left.push(Span::styled(format!("│ {state} "), style));
         if run.bad_lines > 0 {
