@@ -416,7 +416,7 @@ pub(crate) fn is_log_in_scan(path: &Path) -> bool {
     match best_by_name(&name) {
         None => false,
         Some((_, NameClaim::Weak)) => {
-            if is_wandb_console(path) {
+            if is_wandb_internal(path) {
                 return false;
             }
             let mut head = Vec::new();
@@ -434,16 +434,22 @@ pub(crate) fn is_log_in_scan(path: &Path) -> bool {
     }
 }
 
-fn is_wandb_console(path: &Path) -> bool {
-    let run_dir = path
-        .parent()
-        .filter(|d| d.ends_with("files"))
-        .and_then(Path::parent);
-    run_dir.is_some_and(|d| {
+/// W&B's own files next to a run: the console copy (`<run>/files/
+/// output.log`) and its debug logs (`<run>/logs/`, `wandb/debug*.log`).
+fn is_wandb_internal(path: &Path) -> bool {
+    let has_run_file = |d: &Path| {
         std::fs::read_dir(d).is_ok_and(|mut entries| {
             entries.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "wandb")))
         })
-    })
+    };
+    let parent = path.parent();
+    let in_run_subdir = parent
+        .filter(|d| d.ends_with("files") || d.ends_with("logs"))
+        .and_then(Path::parent)
+        .is_some_and(has_run_file);
+    let debug_log = parent.is_some_and(|d| d.ends_with("wandb"))
+        && lower_name(path).is_some_and(|n| n.starts_with("debug"));
+    in_run_subdir || debug_log
 }
 
 fn best_by_name(name: &str) -> Option<(Format, NameClaim)> {

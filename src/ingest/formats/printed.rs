@@ -74,7 +74,9 @@ pub(crate) fn recognised(line: &str) -> Option<&'static str> {
     let clean = strip_ansi(line);
     for segment in clean.split('\r') {
         let s = segment.trim();
-        if python_dict_start(s).is_some() {
+        if let Some(i) = python_dict_start(s)
+            && python_dict(&s[i..]).is_some_and(|p| is_log_dict(&p))
+        {
             return Some("Hugging Face printed dicts");
         }
         if megatron(s).is_some() {
@@ -278,6 +280,50 @@ fn nanogpt(s: &str) -> Option<(u64, Vec<(String, f64)>)> {
         };
         pairs.push((name.to_string(), number(value)?));
     }
+    // nanoGPT's evaluation line estimates the training loss over many
+    // batches: an evaluation metric, not the step's training loss.
+    if pairs.iter().any(|(n, _)| n == "val loss") {
+        for (n, _) in &mut pairs {
+            if n == "train loss" {
+                *n = "eval/train_loss".into();
+            }
+        }
+    }
+    (!pairs.is_empty()).then_some((step, pairs))
+}
+
+/// HF Trainer's logged dicts always have an epoch or a loss; a printed
+/// config (`{'lr': 0.001, 'betas': ...}`) has neither.
+fn is_log_dict(pairs: &[(String, f64)]) -> bool {
+    pairs
+        .iter()
+        .any(|(k, _)| matches!(k.as_str(), "epoch" | "loss" | "eval_loss" | "train_loss"))
+}
+
+/// `steps: 10 loss: 9.4372 iter time (s): 0.727 samples/sec: 88.001`
+/// (DeepSpeed's throughput line; names may hold spaces).
+fn colon_pairs(s: &str) -> Option<(u64, Vec<(String, f64)>)> {
+    let rest = ["steps: ", "step: ", "iteration: ", "iter: "]
+        .iter()
+        .find_map(|p| s.strip_prefix(p))?;
+    let parts: Vec<&str> = rest.split(": ").collect();
+    let (step_text, mut name) = match parts[0].split_once(' ') {
+        Some((n, rest)) => (n, rest),
+        None => (parts[0], ""),
+    };
+    let step = step_text.trim().parse().ok()?;
+    let mut pairs = Vec::new();
+    for part in &parts[1..] {
+        let (value, next) = match part.split_once(' ') {
+            Some((v, n)) => (v, n),
+            None => (*part, ""),
+        };
+        if name.is_empty() {
+            return None;
+        }
+        pairs.push((name.trim().to_string(), number(value)?));
+        name = next;
+    }
     (!pairs.is_empty()).then_some((step, pairs))
 }
 
@@ -329,6 +375,11 @@ fn torchtune(s: &str) -> Option<(u64, Vec<(String, f64)>)> {
             .split_whitespace()
             .filter_map(|kv| {
                 let (k, v) = kv.split_once(':')?;
+                // `grad_norm:tensor(0.7305, device='cuda:0', ...)`
+                let v = match v.strip_prefix("tensor(") {
+                    Some(inner) => inner.split([',', ')']).next()?,
+                    None => v,
+                };
                 Some((k.to_string(), number(v)?))
             })
             .collect();
@@ -535,20 +586,23 @@ impl PrintedStream {
     fn line(&mut self, line: &[u8], out: &mut Batch) {
         let text = String::from_utf8_lossy(line);
         let clean = strip_ansi(&text);
-        for segment in clean.split('\r') {
-            let s = segment.trim();
-            if s.is_empty() {
-                continue;
-            }
+        // Progress bars redraw with `\r` and backspaces: each redraw is a
+        // segment, and only the last shows the line's final state.
+        let segments: Vec<&str> = clean
+            .split(['\r', '\u{8}'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        for (i, s) in segments.iter().enumerate() {
             let before = out.records.len();
-            self.segment(s, out);
+            self.segment(s, i + 1 == segments.len(), out);
             out.tally.records += (out.records.len() - before) as u64;
         }
     }
 
-    fn segment(&mut self, s: &str, out: &mut Batch) {
+    fn segment(&mut self, s: &str, last: bool, out: &mut Batch) {
         if let Some(i) = python_dict_start(s) {
-            if let Some(pairs) = python_dict(&s[i..])
+            if let Some(pairs) = python_dict(&s[i..]).filter(|p| is_log_dict(p))
                 && let Some(rec) = self.record(None, &pairs)
             {
                 self.seen.get_or_insert("Hugging Face printed dicts");
@@ -569,6 +623,10 @@ impl PrintedStream {
             Some(("DeepSpeed", Some(step), pairs))
         } else if let Some((step, pairs)) = torchtune(s) {
             Some(("torchtune", Some(step), pairs))
+        } else if let Some((step, pairs)) = colon_pairs(s) {
+            Some(("DeepSpeed", Some(step), pairs))
+        } else if !last {
+            None
         } else {
             match keras(s) {
                 Some(KerasLine::Epoch(e)) => {
@@ -652,7 +710,14 @@ mod tests {
         assert_eq!((r[0].step, r[0].loss), (Some(100), Some(2.31)));
         assert_eq!(r[0].time, None, "an iteration's duration is not a clock");
         assert_eq!(r[1].get("val loss"), Some(2.2));
-        assert_eq!(r[1].loss, Some(2.1));
+        assert_eq!(r[1].get("eval/train_loss"), Some(2.1));
+        let r = parse("steps: 10 loss: 9.4372 iter time (s): 0.727 samples/sec: 88.001\n");
+        assert_eq!((r[0].step, r[0].loss), (Some(10), Some(9.4372)));
+        assert_eq!(r[0].get("iter time (s)"), Some(0.727));
+        assert!(
+            parse("{'lr': 0.001, 'eps': 1e-08}\n").is_empty(),
+            "a printed config is no record"
+        );
         let r = parse(
             "[2024-01-01 10:00:00,000] [INFO] [logging.py:96:log_dist] [Rank 0] step=100, skipped=0, lr=[0.0001], mom=[(0.9, 0.999)]\n",
         );
