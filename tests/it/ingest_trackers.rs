@@ -423,3 +423,51 @@ fn printed_formats_of_other_trainers() {
         check_run(file, &run, &exp["keys"], None);
     }
 }
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_job_directory_as_real_jobs_leave_it() {
+    // What one project's directory holds after a few jobs: Lightning's
+    // logger tree, W&B's tree, MLflow's store and a Slurm job's output.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    copy_tree(
+        &fixtures().join("tb_lightning/lightning_logs"),
+        &root.join("lightning_logs"),
+    );
+    copy_tree(&fixtures().join("wandb"), &root.join("wandb"));
+    copy_tree(&fixtures().join("mlruns"), &root.join("mlruns"));
+    std::fs::copy(
+        fixtures2().join("printed/megatron.log"),
+        root.join("slurm-4242.out"),
+    )
+    .unwrap();
+    std::fs::write(root.join("README.txt"), "notes about the runs\n").unwrap();
+    let runs = summaries(root);
+    let found: Vec<(&str, &str)> = runs
+        .iter()
+        .map(|r| (r["label"].as_str().unwrap(), r["format"].as_str().unwrap()))
+        .collect();
+    assert_eq!(found.len(), 5, "{found:?}");
+    for format in ["tfevents", "wandb", "mlflow", "printed"] {
+        assert!(
+            found.iter().any(|(_, f)| *f == format),
+            "{format}: {found:?}"
+        );
+    }
+    let slurm = runs.iter().find(|r| r["format"] == "printed").unwrap();
+    assert_eq!(slurm["dialect"], "Megatron-LM");
+    assert_eq!(slurm["points"]["loss"], 50);
+    assert!(runs.iter().all(|r| r["records"].as_u64() > Some(0)));
+}
