@@ -19,6 +19,7 @@ mod ingest_trackers;
 mod monitor_api;
 mod monitor_declared;
 mod monitor_fit;
+mod monitor_fit_exact;
 mod monitor_perf;
 mod monitor_reference;
 mod monitor_rules;

@@ -23,6 +23,9 @@ pub struct Features {
     pub flat_share: f64,
     /// Step decays: (first t at the new LR, new / old).
     pub drops: Vec<(f64, f64)>,
+    /// The t of the sample before each drop (a sparse log's drop lies in
+    /// between).
+    pub before_drops: Vec<f64>,
     /// Times where the LR jumps up by more than a fifth of the peak.
     pub restarts: Vec<f64>,
     pub cycle: Option<Cycle>,
@@ -56,10 +59,12 @@ impl Features {
         let y_min_after_peak = y[i_peak..].iter().copied().fold(f64::INFINITY, f64::min);
         let flat = y.windows(2).filter(|w| same(w[0], w[1])).count();
         let mut drops = Vec::new();
+        let mut before_drops = Vec::new();
         let mut restarts = Vec::new();
         for i in 1..n {
             if y[i] < y[i - 1] && !same(y[i], y[i - 1]) && y[i - 1] > 0.0 {
                 drops.push((t[i], y[i] / y[i - 1]));
+                before_drops.push(t[i - 1]);
             }
             if y[i] - y[i - 1] > 0.2 * peak && i > 1 {
                 restarts.push(t[i]);
@@ -76,6 +81,7 @@ impl Features {
             y_min_after_peak,
             flat_share: flat as f64 / (n - 1) as f64,
             drops,
+            before_drops,
             restarts,
             cycle: first_cycle(s),
         })

@@ -69,6 +69,38 @@ pub struct Samples {
     /// Relative errors are taken against max(|lr|, floor): LRs of exactly 0
     /// (warmup starts) count in units of a thousandth of the peak.
     floor: f64,
+    /// How the log rounded each LR, as a multiplier: predictions are
+    /// rounded as `round(p * m) / m` before comparing (`round(lr, 8)`: 1e8
+    /// everywhere; `f"{lr:.3g}"`: by each value's magnitude); empty when the
+    /// log did not round.
+    rounding: Vec<f64>,
+}
+
+/// The fewest significant digits (at most 4) that write every value, if
+/// that few suffice: a log that printed its LRs short.
+fn digits_of(y: &[f64]) -> Option<usize> {
+    let needed = |v: f64| {
+        (1..=4).find(|&k| {
+            let r = crate::format::round_sig(v, k);
+            (r - v).abs() <= 1e-12 * v.abs()
+        })
+    };
+    let mut most = 1;
+    for &v in y.iter().filter(|v| **v != 0.0) {
+        most = most.max(needed(v)?);
+    }
+    Some(most)
+}
+
+/// The coarsest power of ten every value is a multiple of (1e-4 to 1e-12),
+/// if any: the rounding a logger applied.
+fn quantum_of(y: &[f64]) -> Option<f64> {
+    (4..=12).map(|k| 10f64.powi(-k)).find(|&q| {
+        y.iter().all(|&v| {
+            let r = v / q;
+            (r - r.round()).abs() <= 1e-6 * r.abs().max(1.0)
+        })
+    })
 }
 
 impl Samples {
@@ -84,10 +116,31 @@ impl Samples {
         pts.dedup_by_key(|(t, _)| *t);
         pts.reverse();
         let peak = pts.iter().map(|p| p.1.abs()).fold(0.0, f64::max);
+        let y: Vec<f64> = pts.iter().map(|p| p.1).collect();
+        let quantum = quantum_of(&y);
+        let digits = digits_of(&y);
+        let rounding: Vec<f64> = match (quantum, digits) {
+            (Some(q), _) => vec![1.0 / q; y.len()],
+            (None, Some(k)) => y
+                .iter()
+                .map(|&v| {
+                    if v == 0.0 {
+                        0.0
+                    } else {
+                        10f64.powi(k as i32 - 1 - v.abs().log10().floor() as i32)
+                    }
+                })
+                .collect(),
+            (None, None) => Vec::new(),
+        };
+        // Small LRs count relative to themselves down to a millionth of the
+        // peak, or to the rounding of the log.
+        let floor = (peak * 1e-6).max(quantum.map_or(0.0, |q| q / 2.0));
         Samples {
             t: pts.iter().map(|p| p.0 as f64).collect(),
-            y: pts.iter().map(|p| p.1).collect(),
-            floor: (peak * 1e-3).max(1e-300),
+            rounding,
+            y,
+            floor: floor.max(1e-300),
         }
     }
 
@@ -98,13 +151,16 @@ impl Samples {
     /// At most SEARCH_POINTS samples, evenly spread, keeping the first, the
     /// last and the extremes.
     pub fn thinned(&self) -> Samples {
+        self.thinned_to(SEARCH_POINTS)
+    }
+
+    /// At most `points` samples (and the extremes), evenly spread.
+    pub fn thinned_to(&self, points: usize) -> Samples {
         let n = self.len();
-        if n <= SEARCH_POINTS {
+        if n <= points {
             return self.clone();
         }
-        let mut keep: Vec<usize> = (0..SEARCH_POINTS)
-            .map(|k| k * (n - 1) / (SEARCH_POINTS - 1))
-            .collect();
+        let mut keep: Vec<usize> = (0..points).map(|k| k * (n - 1) / (points - 1)).collect();
         keep.extend(argmax(&self.y));
         keep.extend(argmax(&self.y.iter().map(|v| -v).collect::<Vec<_>>()));
         keep.sort_unstable();
@@ -113,28 +169,39 @@ impl Samples {
             t: keep.iter().map(|&i| self.t[i]).collect(),
             y: keep.iter().map(|&i| self.y[i]).collect(),
             floor: self.floor,
+            rounding: if self.rounding.is_empty() {
+                Vec::new()
+            } else {
+                keep.iter().map(|&i| self.rounding[i]).collect()
+            },
         }
     }
 
     /// Mean relative error of a policy over the samples.
     pub fn score(&self, policy: &Policy) -> f64 {
+        self.score_values(|t| policy.lr(t), 1.0)
+    }
+
+    /// Mean relative error of `scale * f(t)`.
+    fn score_values(&self, f: impl Fn(u64) -> f64, scale: f64) -> f64 {
         if self.t.is_empty() {
             return f64::INFINITY;
         }
-        let total: f64 = self
-            .t
-            .iter()
-            .zip(&self.y)
-            .map(|(&t, &y)| {
-                let p = policy.lr(t as u64);
-                let err = (p - y).abs() / y.abs().max(self.floor);
-                if err.is_finite() {
-                    err.min(MAX_POINT_ERR)
-                } else {
-                    MAX_POINT_ERR
-                }
-            })
-            .sum();
+        let mut total = 0.0;
+        for (i, (&t, &y)) in self.t.iter().zip(&self.y).enumerate() {
+            let mut p = scale * f(t as u64);
+            if let Some(&m) = self.rounding.get(i)
+                && m > 0.0
+            {
+                p = (p * m).round() / m;
+            }
+            let err = (p - y).abs() / y.abs().max(self.floor);
+            total += if err.is_finite() {
+                err.min(MAX_POINT_ERR)
+            } else {
+                MAX_POINT_ERR
+            };
+        }
         total / self.t.len() as f64
     }
 
@@ -152,8 +219,9 @@ impl Samples {
         if ratios.is_empty() {
             return None;
         }
-        ratios.sort_by(f64::total_cmp);
-        Some(ratios[ratios.len() / 2])
+        let mid = ratios.len() / 2;
+        let (_, median, _) = ratios.select_nth_unstable_by(mid, f64::total_cmp);
+        Some(*median)
     }
 }
 
