@@ -169,17 +169,12 @@ impl Monitor {
         for target in &mut self.targets {
             target.observe(&obs, &mut out);
         }
-        if let Some(declared) = &mut self.declared
-            && let Some(mut alert) = declared.observe(&obs, config)
-        {
-            if let Some(f) = fit::fit(self.lr_series.points()) {
-                alert.suggestion += &format!(
-                    "; the logged LR so far fits {} ({:.2}% mean error)",
-                    f.spec,
-                    f.rel_err * 100.0
-                );
+        if let Some(declared) = &mut self.declared {
+            let (cache, series) = (&self.fit_cache, &self.lr_series);
+            let fit = || cached_fit(cache, series, config.fit_min_points);
+            if let Some(alert) = declared.observe(&obs, config, &fit, series.points()) {
+                out.push(alert);
             }
-            out.push(alert);
         }
         self.alerts.extend(out.iter().cloned());
         out
@@ -209,29 +204,37 @@ impl Monitor {
     /// The policy the logged LR follows, fitted lazily and cached: None until
     /// `fit_min_points` LR values were logged. Cheap to call often.
     pub fn schedule_fit(&self) -> Option<ScheduleFit> {
-        let seen = self.lr_series.seen();
-        if seen < self.config.fit_min_points.max(3) as u64 {
-            return None;
-        }
-        let mut cache = self
-            .fit_cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let refit = match (cache.seen, cache.at) {
-            (Some(done), Some(at)) => {
-                done != seen
-                    && (seen as f64 >= done as f64 * (1.0 + FIT_GROWTH)
-                        || at.elapsed() >= FIT_MAX_AGE)
-            }
-            _ => true,
-        };
-        if refit {
-            cache.fit = fit::fit(self.lr_series.points());
-            cache.seen = Some(seen);
-            cache.at = Some(Instant::now());
-        }
-        cache.fit.clone()
+        cached_fit(&self.fit_cache, &self.lr_series, self.config.fit_min_points)
     }
+}
+
+/// The fit of `series`, refitted once it grew by `FIT_GROWTH` or the fit is
+/// older than `FIT_MAX_AGE` (and something was added).
+fn cached_fit(
+    cache: &Mutex<FitCache>,
+    series: &LrSeries,
+    min_points: usize,
+) -> Option<ScheduleFit> {
+    let seen = series.seen();
+    if seen < min_points.max(3) as u64 {
+        return None;
+    }
+    let mut cache = cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let refit = match (cache.seen, cache.at) {
+        (Some(done), Some(at)) => {
+            done != seen
+                && (seen as f64 >= done as f64 * (1.0 + FIT_GROWTH) || at.elapsed() >= FIT_MAX_AGE)
+        }
+        _ => true,
+    };
+    if refit {
+        cache.fit = fit::fit(series.points());
+        cache.seen = Some(seen);
+        cache.at = Some(Instant::now());
+    }
+    cache.fit.clone()
 }
 
 impl Clone for Monitor {

@@ -174,3 +174,58 @@ fn records_without_steps_are_ignored() {
         .collect();
     assert!(deviations(COSINE, &records).is_empty());
 }
+
+#[test]
+fn a_log_one_update_ahead_is_information_then_compared_at_its_offset() {
+    // Older transformers and `get_last_lr()` after `scheduler.step()`:
+    // the LR logged at step s is the policy at t = s.
+    let spec = "cosine(lr=1e-3,num_warmup_steps=30,num_training_steps=300)";
+    let p = policy(spec);
+    let alerts = deviations(spec, &logged(300, None, |s| p.lr(s)));
+    assert_eq!(alerts.len(), 1, "{}", describe(&alerts));
+    assert_eq!(
+        alerts[0].level,
+        lrtop::monitor::Level::Info,
+        "{}",
+        alerts[0]
+    );
+    assert!(alerts[0].message.contains("offset 0"), "{}", alerts[0]);
+}
+
+#[test]
+fn a_different_horizon_is_named_as_such() {
+    let declared = "cosine(lr=1e-3,num_warmup_steps=30,num_training_steps=600)";
+    let used = policy("cosine(lr=1e-3,num_warmup_steps=30,num_training_steps=300)");
+    let alerts = deviations(declared, &logged(300, None, |s| used.lr(s - 1)));
+    assert!(!alerts.is_empty());
+    let all = describe(&alerts);
+    assert!(
+        all.contains("the declared schedule ends at 600 steps; the log decays as if over 300"),
+        "{all}"
+    );
+    assert!(!all.contains("1x the declared"), "{all}");
+}
+
+#[test]
+fn a_different_warmup_and_floor_are_named() {
+    let declared =
+        "cosine_with_min_lr(lr=1e-3,num_warmup_steps=100,num_training_steps=1000,min_lr_rate=0.1)";
+    let used = policy(
+        "cosine_with_min_lr(lr=1e-3,num_warmup_steps=50,num_training_steps=1000,min_lr_rate=0.05)",
+    );
+    let alerts = deviations(declared, &logged(1000, None, |s| used.lr(s - 1)));
+    let all = describe(&alerts);
+    assert!(
+        all.contains("the declared warmup is 100 steps; the log warms up over 50"),
+        "{all}"
+    );
+    // The floor shows only where the cosine nears it.
+    let declared =
+        "cosine_with_min_lr(lr=1e-3,num_warmup_steps=50,num_training_steps=1000,min_lr_rate=0.1)";
+    let alerts = deviations(declared, &logged(1000, None, |s| used.lr(s - 1)));
+    let all = describe(&alerts);
+    assert!(
+        all.contains("floor min_lr_rate is 0.1; the log's is 0.05"),
+        "{all}"
+    );
+}

@@ -129,11 +129,12 @@ fn declaring_a_wrong_schedule_is_a_deviation() {
         dev[0]
     );
     // Linear and cosine part by more than 1% a few steps after the warmup;
-    // sustained for 5 records.
-    assert!((31..=45).contains(&dev[0].step.unwrap()), "{}", dev[0]);
+    // sustained for 5 records, reported once the log tells which schedule
+    // it follows (20 records after the warmup's end).
+    assert!((31..=55).contains(&dev[0].step.unwrap()), "{}", dev[0]);
     // The suggestion says what the log follows so far.
     assert!(
-        dev[0].suggestion.contains("the logged LR so far fits"),
+        dev[0].suggestion.contains("the log follows cosine("),
         "{}",
         dev[0].suggestion
     );
@@ -144,11 +145,16 @@ fn declaring_a_constant_is_a_deviation() {
     let mut m = declared("constant(lr=3e-3)");
     let alerts = run(&mut m, &read_jsonl(HF));
     let dev = of_kind(&alerts, AlertKind::ScheduleDeviation);
-    // Two episodes: the warmup, then (after the LR sat at 3e-3 long enough
-    // to close the first) the cosine decay.
-    assert_eq!(dev.len(), 2, "{}", describe(&alerts));
-    assert!(dev[0].step.unwrap() <= 10, "{}", dev[0]);
-    assert!(dev[1].step.unwrap() > 40, "{}", dev[1]);
+    // One episode: the warmup the declaration lacks, reported a few
+    // records after it ended, by when the log already shows its cosine;
+    // the decay that follows continues the same deviation.
+    assert_eq!(dev.len(), 1, "{}", describe(&alerts));
+    assert!(dev[0].step.unwrap() <= 40, "{}", dev[0]);
+    assert!(
+        dev[0].message.contains("the log follows cosine("),
+        "{}",
+        dev[0]
+    );
 }
 
 #[test]

@@ -55,7 +55,9 @@ pub fn proposals<'a>(s: &'a Samples, f: &'a Features) -> Vec<Family<'a>> {
     };
     let w0 = warmup_length(s, f);
     let rises = f.rises_first();
-    let decays = f.y_last < 0.9 * f.peak;
+    // Any decay below the peak: an early stretch of one already tells a
+    // cosine from a line.
+    let decays = f.y_last < (1.0 - 1e-4) * f.peak;
     let mut median = s.y.clone();
     median.sort_by(f64::total_cmp);
     let median = median[median.len() / 2];
@@ -133,7 +135,11 @@ pub fn proposals<'a>(s: &'a Samples, f: &'a Features) -> Vec<Family<'a>> {
                         },
                     ],
                     start: vec![f.peak, if rises { w0 } else { 0.0 }, t0],
-                    other_starts: Vec::new(),
+                    // A short stretch of a decay says little of its end.
+                    other_starts: [1.5, 3.0, 10.0]
+                        .iter()
+                        .map(|k| vec![f.peak, if rises { w0 } else { 0.0 }, (f.t_last + 1.0) * k])
+                        .collect(),
                     scale_first: true,
                     build: Box::new(move |p| {
                         format!(
@@ -157,9 +163,7 @@ pub fn proposals<'a>(s: &'a Samples, f: &'a Features) -> Vec<Family<'a>> {
         if !rises {
             out.extend(cosine_annealing(s, f));
         }
-        if f.y_last > 0.05 * f.peak {
-            out.push(inverse_sqrt(f, w0));
-        }
+        out.push(inverse_sqrt(f, w0));
     }
     // 4 parameters and more.
     if !f.restarts.is_empty() {
@@ -169,7 +173,7 @@ pub fn proposals<'a>(s: &'a Samples, f: &'a Features) -> Vec<Family<'a>> {
         out.extend(cosine_with_floor(s, f, w0));
         out.extend(warmup_stable_decay(s, f, w0));
         out.push(polynomial(s, f, w0));
-        if rises && f.y_last < 0.5 * f.peak {
+        if rises {
             out.extend(one_cycle(s, f));
         }
     }

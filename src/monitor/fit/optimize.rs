@@ -20,6 +20,15 @@ pub enum Kind {
     Linear { lo: f64, hi: f64 },
 }
 
+impl Fitted {
+    /// The schedule itself: a mean error below `EXACT` and no sample off
+    /// by more than twice that (a short stretch of a decay can look like
+    /// another on average).
+    pub fn is_exact(&self) -> bool {
+        self.err < super::EXACT && self.max_err < 2.0 * super::EXACT
+    }
+}
+
 impl Kind {
     fn clamp(self, v: f64) -> f64 {
         match self {
@@ -61,6 +70,8 @@ pub struct Fitted {
     pub description: String,
     /// Mean relative error over every sample.
     pub err: f64,
+    /// The largest relative error of a sample.
+    pub max_err: f64,
     /// Significant digits in the parameters: lower is rounder.
     pub digits: usize,
 }
@@ -287,8 +298,9 @@ pub fn fit(p: &Proposal, thin: &Samples, full: &Samples) -> Option<Fitted> {
         }
     }
     let spec = (p.build)(&params);
-    Policy::parse(&spec).ok()?;
+    let policy = Policy::parse(&spec).ok()?;
     Some(Fitted {
+        max_err: full.max_err(&policy),
         family: p.family,
         digits: spec_digits(&spec),
         description: (p.describe)(&params),

@@ -182,6 +182,22 @@ impl Samples {
         self.score_values(|t| policy.lr(t), 1.0)
     }
 
+    /// The largest relative error of a policy over the samples.
+    pub fn max_err(&self, policy: &Policy) -> f64 {
+        let mut worst: f64 = 0.0;
+        for (i, (&t, &y)) in self.t.iter().zip(&self.y).enumerate() {
+            let mut p = policy.lr(t as u64);
+            if let Some(&m) = self.rounding.get(i)
+                && m > 0.0
+            {
+                p = (p * m).round() / m;
+            }
+            let err = (p - y).abs() / y.abs().max(self.floor);
+            worst = worst.max(if err.is_finite() { err } else { f64::INFINITY });
+        }
+        worst
+    }
+
     /// Mean relative error of `scale * f(t)`.
     fn score_values(&self, f: impl Fn(u64) -> f64, scale: f64) -> f64 {
         if self.t.is_empty() {
