@@ -311,6 +311,8 @@ pub(crate) struct TfEventsStream {
     /// Tags known to hold non-scalar tensors (their metadata comes only
     /// with the first value).
     skip_tags: HashMap<String, bool>,
+    /// Inside a run of bytes that do not frame a record.
+    in_garbage: bool,
 }
 
 impl TfEventsStream {
@@ -320,6 +322,7 @@ impl TfEventsStream {
             pending: Vec::new(),
             index: 0,
             skip_tags: HashMap::new(),
+            in_garbage: false,
         }
     }
 
@@ -388,6 +391,7 @@ impl StreamParser for TfEventsStream {
                     let record = record.to_vec();
                     self.event(&record, out);
                     at += used;
+                    self.in_garbage = false;
                 }
                 Frame::BadData(used) => {
                     self.index += 1;
@@ -396,13 +400,22 @@ impl StreamParser for TfEventsStream {
                         format!("record {}: data CRC mismatch", self.index),
                     );
                     at += used;
+                    self.in_garbage = false;
                 }
                 Frame::Garbage(skipped) => {
-                    self.index += 1;
-                    out.tally.bad(
-                        self.index,
-                        format!("{skipped} bytes that are not a TFRecord (bad length CRC)"),
-                    );
+                    // A run of garbage is one bad record however many reads
+                    // it arrives in.
+                    if !self.in_garbage {
+                        self.index += 1;
+                        out.tally.bad(
+                            self.index,
+                            format!(
+                                "record {}: bytes that are not a TFRecord (bad length CRC)",
+                                self.index
+                            ),
+                        );
+                    }
+                    self.in_garbage = true;
                     at += skipped;
                 }
             }
@@ -511,6 +524,18 @@ mod tests {
         let batch = parse(&[&file]);
         assert_eq!(batch.records.len(), 1);
         assert!(batch.tally.bad >= 1);
+    }
+
+    #[test]
+    fn a_run_of_garbage_is_one_bad_record_however_it_is_read() {
+        let mut log = vec![0xAB; 300];
+        log.extend(frame(&scalar_event(1, "loss", 0.5)));
+        let whole = parse(&[&log]);
+        let pieces: Vec<&[u8]> = log.chunks(7).collect();
+        let split = parse(&pieces);
+        assert_eq!(whole.tally.bad, 1);
+        assert_eq!(split.tally.bad, 1);
+        assert_eq!(split.records.len(), 1);
     }
 
     #[test]
