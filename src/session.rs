@@ -166,6 +166,55 @@ impl RunState {
             .and_then(|row| self.data.step_at(row))
     }
 
+    /// The numeric fields of a run that has records but no LR or no loss
+    /// lrtop recognised (None when both were found or nothing came yet).
+    pub fn unmapped(&self) -> Option<Vec<String>> {
+        if self.records == 0 || self.missing_targets().is_empty() {
+            return None;
+        }
+        Some(
+            self.data
+                .metric_names()
+                .iter()
+                .filter(|n| ![LR, LOSS, GRAD_NORM].contains(&n.as_str()))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    fn missing_targets(&self) -> Vec<&'static str> {
+        [LOSS, LR]
+            .into_iter()
+            .filter(|t| self.data.column(t).is_none())
+            .collect()
+    }
+
+    /// The `--map` option to type when the LR or the loss was not found,
+    /// guessing each from the field names (FIELD when nothing looks like it).
+    pub fn map_hint(&self) -> Option<String> {
+        let fields = self.unmapped()?;
+        let guess = |target: &str| {
+            let looks = |name: &str| {
+                let name = name.to_ascii_lowercase();
+                match target {
+                    LOSS => name.contains("loss"),
+                    _ => name.contains("lr") || name.contains("learning"),
+                }
+            };
+            fields
+                .iter()
+                .find(|f| looks(f))
+                .cloned()
+                .unwrap_or_else(|| "FIELD".into())
+        };
+        let items: Vec<String> = self
+            .missing_targets()
+            .into_iter()
+            .map(|t| format!("{t}={}", guess(t)))
+            .collect();
+        Some(format!("--map {}", items.join(",")))
+    }
+
     /// The machine-readable summary other tools and tests use.
     pub fn summary(&self) -> Value {
         let loss = self.data.column(LOSS);
@@ -193,6 +242,9 @@ impl RunState {
                 .iter()
                 .map(|n| (n.clone(), json!(self.data.column(n).map_or(0, |c| c.len()))))
                 .collect::<serde_json::Map<String, Value>>(),
+            "x": if self.data.indexed_by_epoch() { "epoch" } else { "step" },
+            "unmapped": self.unmapped(),
+            "map_hint": self.map_hint(),
             "resumed_at": self.resumed_at,
             "config": self.config.as_ref().map(|c| json!({
                 "name": c.name,
@@ -362,6 +414,9 @@ impl Session {
                             .and_then(|s| Policy::parse(s).ok())
                     {
                         state.monitor.set_declared(policy);
+                    }
+                    if config.policy_is_known() && state.policy.is_none() {
+                        state.policy = config.declared.clone();
                     }
                     state.config = Some(config);
                 }
@@ -563,12 +618,27 @@ impl Session {
         let mut run = self.current_segment(run);
         let mut new = Vec::new();
         for rec in records {
+            // A log indexed by epoch: the record goes at its epoch, for the
+            // monitor and the restart rule too.
+            let own = self.runs[run].data.step_for(rec);
+            let with_step;
+            let rec = if own != rec.step {
+                with_step = Record {
+                    step: own,
+                    ..rec.clone()
+                };
+                &with_step
+            } else {
+                rec
+            };
             if let Some(step) = rec.step {
                 match step_jump(&self.runs[run].data, rec, step) {
                     Jump::Restart => run = self.restart(run),
                     Jump::Resume => self.resume(run, step),
                     Jump::Forward => {}
                 }
+            } else if epoch_restarted(&self.runs[run].data, rec) {
+                run = self.restart(run);
             }
             let state = &mut self.runs[run];
             state.data.push(rec, now);
@@ -639,7 +709,9 @@ impl Session {
         if run >= self.runs.len() {
             return Vec::new();
         }
-        if has_step_jumps(&data) {
+        let epoch_back =
+            data.last_step().is_none() && !data.axis_sorted(crate::metrics::XAxis::Epoch);
+        if has_step_jumps(&data) || epoch_back {
             // Rare: restarts and resumes need the record-by-record path.
             let records: Vec<Record> = data.records().collect();
             return self.push_records(run, &records, now);
@@ -743,6 +815,15 @@ fn step_jump(data: &RunData, rec: &Record, step: u64) -> Jump {
     match data.first_step() {
         Some(first) if step <= first => Jump::Restart,
         _ => Jump::Resume,
+    }
+}
+
+/// A record without a step whose epoch is back at the run's first: a log
+/// without steps (several runs appended to one file) started over.
+fn epoch_restarted(data: &RunData, rec: &Record) -> bool {
+    match (rec.epoch, data.first_epoch(), data.last_epoch()) {
+        (Some(e), Some(first), Some(last)) => e < last && e <= first,
+        _ => false,
     }
 }
 

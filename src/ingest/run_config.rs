@@ -5,6 +5,9 @@
 
 use crate::policy::Policy;
 
+/// The scheduler name of a run lrtop trained.
+const LRTOP_SCHEDULER: &str = "lrtop";
+
 /// A run's recorded settings, as far as lrtop uses them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunConfig {
@@ -96,6 +99,34 @@ impl RunConfig {
         }
     }
 
+    /// The header line `lrtop train` starts its JSONL log with
+    /// (`{"header": {"run", "policy", "total_steps", ...}}`): the policy it
+    /// trained with is known, not a guess.
+    pub fn from_lrtop_header(line: &[u8]) -> Option<RunConfig> {
+        let start = line.iter().position(|b| !b.is_ascii_whitespace())?;
+        let head = &line[start..line.len().min(start + 24)];
+        if head.first() != Some(&b'{') || memchr::memmem::find(head, b"\"header\"").is_none() {
+            return None;
+        }
+        let value: serde_json::Value = serde_json::from_slice(line).ok()?;
+        let header = value.get("header")?.as_object()?;
+        header.get("lrtop")?;
+        let text = |k: &str| header.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let declared = text("policy").filter(|p| Policy::parse(p).is_ok());
+        Some(RunConfig {
+            name: text("run"),
+            total_steps: header.get("total_steps").and_then(|v| v.as_u64()),
+            scheduler: declared.as_ref().map(|_| LRTOP_SCHEDULER.to_string()),
+            declared,
+        })
+    }
+
+    /// Whether the declared policy is the one the run trained with (lrtop's
+    /// own log), rather than one read from a tracker's settings.
+    pub fn policy_is_known(&self) -> bool {
+        self.scheduler.as_deref() == Some(LRTOP_SCHEDULER) && self.declared.is_some()
+    }
+
     pub fn is_empty(&self) -> bool {
         *self == RunConfig::default()
     }
@@ -131,6 +162,28 @@ fn hf_declared(values: &[(String, ConfigValue)], total: Option<u64>) -> Option<S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lrtop_train_headers_name_the_policy() {
+        let line = br#"{"header":{"lrtop":"0.1.0","run":"log-2","attempt":2,"policy":"cosine(lr=0.1,num_warmup_steps=0,num_training_steps=300)","total_steps":300}}"#;
+        let c = RunConfig::from_lrtop_header(line).unwrap();
+        assert_eq!(c.name.as_deref(), Some("log-2"));
+        assert_eq!(c.total_steps, Some(300));
+        assert_eq!(
+            c.declared.as_deref(),
+            Some("cosine(lr=0.1,num_warmup_steps=0,num_training_steps=300)")
+        );
+        assert!(c.policy_is_known());
+        // Other objects with a "header" key are not lrtop's.
+        assert_eq!(
+            RunConfig::from_lrtop_header(br#"{"header": {"x": 1}}"#),
+            None
+        );
+        assert_eq!(
+            RunConfig::from_lrtop_header(br#"{"step": 1, "loss": 2}"#),
+            None
+        );
+    }
 
     #[test]
     fn hf_training_arguments_declare_their_schedule() {

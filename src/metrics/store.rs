@@ -101,6 +101,9 @@ pub struct RunData {
     columns: Vec<Column>,
     index: HashMap<String, usize>,
     last_step: Option<u64>,
+    /// Whether the epoch stands in for the step (a log that has none, like
+    /// Keras' CSV): unknown until the first record says.
+    epoch_steps: Option<bool>,
     has_time: bool,
     has_epoch: bool,
     /// Whether every row has a value on the axis and the values never
@@ -130,12 +133,36 @@ impl RunData {
         self.steps.is_empty()
     }
 
+    /// The step a record goes at: its own, or in a log that logs no step
+    /// at all but whole epochs, its epoch. None: the previous row's.
+    pub fn step_for(&self, rec: &Record) -> Option<u64> {
+        if rec.step.is_some() || self.epoch_steps == Some(false) {
+            return rec.step;
+        }
+        rec.epoch
+            .filter(|e| (0.0..1e15).contains(e) && e.fract() == 0.0)
+            .map(|e| e as u64)
+    }
+
+    /// Whether this run's steps are its epochs.
+    pub fn indexed_by_epoch(&self) -> bool {
+        self.epoch_steps == Some(true)
+    }
+
     /// Appends one record; a record without a step takes the previous step.
     pub fn push(&mut self, rec: &Record, arrival: f64) {
         let row = self.steps.len() as u32;
-        let step = rec.step.or(self.last_step);
+        let own = self.step_for(rec);
         if rec.step.is_some() {
-            self.last_step = rec.step;
+            self.epoch_steps = Some(false);
+        } else if self.epoch_steps.is_none() && rec.epoch.is_some() {
+            // The first step-less record with an epoch decides: a fraction
+            // (HF's printed dicts) means the epoch is not an index.
+            self.epoch_steps = Some(own.is_some());
+        }
+        let step = own.or(self.last_step);
+        if own.is_some() {
+            self.last_step = own;
         }
         // Rows without a logged time (eval lines, say) take the previous one.
         let carried_time = if self.has_time {
@@ -226,6 +253,10 @@ impl RunData {
         if other.last_step.is_some() {
             self.last_step = other.last_step;
         }
+        self.epoch_steps = match (self.epoch_steps, other.epoch_steps) {
+            (Some(false), _) | (_, Some(false)) => Some(false),
+            (a, b) => a.or(b),
+        };
         for (name, col) in other.names.iter().zip(other.columns) {
             let target = self.column_mut(name);
             target.rows.reserve(col.rows.len());
@@ -316,6 +347,10 @@ impl RunData {
     }
 
     /// Latest epoch logged at or before `row`.
+    pub fn first_epoch(&self) -> Option<f64> {
+        self.epochs.iter().find(|e| !e.is_nan()).copied()
+    }
+
     pub fn last_epoch(&self) -> Option<f64> {
         self.epochs.iter().rev().find(|e| !e.is_nan()).copied()
     }
@@ -529,6 +564,36 @@ mod tests {
             loss,
             ..Default::default()
         }
+    }
+
+    fn epoch_rec(step: Option<u64>, epoch: f64) -> Record {
+        Record {
+            step,
+            epoch: Some(epoch),
+            loss: Some(1.0),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_log_without_steps_is_indexed_by_its_whole_epochs() {
+        let mut run = RunData::new();
+        for e in 0..3 {
+            run.push(&epoch_rec(None, e as f64), 0.0);
+        }
+        assert!(run.indexed_by_epoch());
+        assert_eq!((run.first_step(), run.last_step()), (Some(0), Some(2)));
+        // Fractional epochs (HF's printed dicts) are not an index.
+        let mut hf = RunData::new();
+        hf.push(&epoch_rec(None, 0.5), 0.0);
+        hf.push(&epoch_rec(None, 1.0), 0.0);
+        assert!(!hf.indexed_by_epoch());
+        assert_eq!(hf.last_step(), None);
+        // Nor is the epoch once the log has steps.
+        let mut steps = RunData::new();
+        steps.push(&epoch_rec(Some(10), 0.0), 0.0);
+        steps.push(&epoch_rec(None, 1.0), 0.0);
+        assert_eq!(steps.last_step(), Some(10));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::ingest::batch::Batch;
 use crate::ingest::fields::FieldMap;
 use crate::ingest::json::{LineState, parse_object_with};
 use crate::ingest::lines::{Line, LineBuffer, MAX_LINE, Partial};
+use crate::ingest::run_config::RunConfig;
 use crate::ingest::tally::{Tally, too_long_message};
 
 /// JSONL (`*.jsonl`, `*.ndjson`, or a first line that is a JSON object).
@@ -57,6 +58,9 @@ impl LogFormat for Jsonl {
     }
 
     fn cold_load(&self, input: LoadInput<'_>) -> io::Result<Loaded> {
+        // lrtop's own log starts with its header.
+        let first_line = input.head.split(|&b| b == b'\n').next().unwrap_or_default();
+        let config = RunConfig::from_lrtop_header(first_line);
         let (data, tally) = load_jsonl(
             input.rest,
             input.head,
@@ -67,7 +71,7 @@ impl LogFormat for Jsonl {
         Ok(Ok(super::Cold {
             data,
             tally,
-            config: None,
+            config,
             dialect: None,
         }))
     }
@@ -76,6 +80,9 @@ impl LogFormat for Jsonl {
 impl StreamParser for JsonlStream {
     fn feed(&mut self, data: &[u8], out: &mut Batch) {
         JsonlStream::feed(self, data, &mut out.records, &mut out.tally);
+        if let Some(config) = self.config.take() {
+            out.config = Some(config);
+        }
     }
 
     fn finish(&mut self, out: &mut Batch) {
@@ -167,6 +174,8 @@ pub(crate) struct JsonlStream {
     lines: LineBuffer,
     line_no: u64,
     state: LineState,
+    /// An lrtop header line seen and not yet sent.
+    config: Option<RunConfig>,
 }
 
 impl JsonlStream {
@@ -176,6 +185,7 @@ impl JsonlStream {
             lines: LineBuffer::new(),
             line_no: 0,
             state: LineState::default(),
+            config: None,
         }
     }
 
@@ -186,21 +196,28 @@ impl JsonlStream {
 
     pub(crate) fn feed(&mut self, data: &[u8], out: &mut Vec<Record>, tally: &mut Tally) {
         let (map, line_no, state) = (&self.map, &mut self.line_no, &mut self.state);
+        let config = &mut self.config;
         self.lines.feed(data, |line| {
             *line_no += 1;
             match line {
-                Line::Complete(bytes) => match parse_line_with(bytes, map, state) {
-                    LineOutcome::Record(rec) => {
-                        tally.records += 1;
-                        out.push(rec);
+                Line::Complete(bytes) => {
+                    if let Some(header) = RunConfig::from_lrtop_header(bytes) {
+                        *config = Some(header);
+                        return;
                     }
-                    LineOutcome::Records(recs) => {
-                        tally.records += recs.len() as u64;
-                        out.extend(recs);
+                    match parse_line_with(bytes, map, state) {
+                        LineOutcome::Record(rec) => {
+                            tally.records += 1;
+                            out.push(rec);
+                        }
+                        LineOutcome::Records(recs) => {
+                            tally.records += recs.len() as u64;
+                            out.extend(recs);
+                        }
+                        LineOutcome::Skip => {}
+                        LineOutcome::Bad(err) => tally.bad(*line_no, err),
                     }
-                    LineOutcome::Skip => {}
-                    LineOutcome::Bad(err) => tally.bad(*line_no, err),
-                },
+                }
                 Line::TooLong(n) => tally.too_long(*line_no, n),
             }
         });

@@ -94,8 +94,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if !pace.is_empty() {
         notes.push(pace.join(" · "));
     }
-    if let Some(fit) = run.monitor.schedule_fit() {
-        notes.push(fit.description.clone());
+    // A run lrtop trained (or whose log names it) shows its policy; a
+    // fitted guess is for logs that do not say.
+    match (&run.policy, run.monitor.schedule_fit()) {
+        (Some(policy), _) => notes.push(format!("policy {policy}")),
+        (None, Some(fit)) => notes.push(fit.description.clone()),
+        (None, None) => {}
     }
     if let Some((step, text)) = &run.sample {
         notes.push(format!("sample @{step}: {text}"));

@@ -33,6 +33,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 warn,
             ));
         }
+        if let Some(hint) = run.map_hint() {
+            left.push(Span::styled(
+                format!("│ no {} recognised: try {hint} ", hint_targets(&hint)),
+                style.fg(app.theme.warn),
+            ));
+        }
     }
     if let Some(notice) = &app.notice {
         left.push(Span::styled(
@@ -47,7 +53,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if app.view.zoom.is_some() {
         right.push("zoomed".into());
     }
-    right.push(format!("x: {}", app.view.x_axis.label()));
+    let epoch_indexed = app
+        .session
+        .runs
+        .get(app.view.selected_run)
+        .is_some_and(|r| r.data.indexed_by_epoch());
+    match app.view.x_axis.label() {
+        "step" if epoch_indexed => right.push("x: epoch".into()),
+        label => right.push(format!("x: {label}")),
+    }
     if !app.view.ignore_outliers {
         right.push("y: all points".into());
     }
@@ -64,4 +78,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Paragraph::new(Span::styled(right_text, style)).alignment(Alignment::Right),
         area,
     );
+}
+
+/// "loss", "lr" or "loss or lr": the targets a `--map` hint sets.
+fn hint_targets(hint: &str) -> String {
+    let targets: Vec<&str> = hint
+        .trim_start_matches("--map ")
+        .split(',')
+        .filter_map(|item| item.split_once('=').map(|(t, _)| t))
+        .collect();
+    targets.join(" or ")
 }
