@@ -11,7 +11,8 @@ use std::process::Child;
 use serde_json::{Value, json};
 
 use crate::clock::unix_now;
-use crate::ingest::{FollowStatus, LoadedRun, RunConfig, SourceEvent};
+use crate::ingest::scan::Discovered;
+use crate::ingest::{FollowStatus, LoadedRun, RunConfig, Source, SourceEvent};
 use crate::metrics::record::{GRAD_NORM, LOSS, LR};
 use crate::metrics::{Record, RunData, RunId};
 use crate::monitor::{Alert, Level, Monitor, MonitorConfig, Target};
@@ -29,6 +30,8 @@ pub enum SessionEvent {
     Train(TrainEvent),
     /// The tune driver (its trials' logs arrive as `Source` events).
     Tune(TuneEvent),
+    /// A log that appeared below a followed directory.
+    Discovered(Box<Discovered>),
 }
 
 impl From<SourceEvent> for SessionEvent {
@@ -127,6 +130,9 @@ pub struct RunState {
     pub config: Option<RunConfig>,
     /// The format's variant: which trainer printed a printed log.
     pub dialect: Option<&'static str>,
+    /// A newer checkpoint's history repeats the run's: its records up to
+    /// this step are already here.
+    pub skip_through: Option<u64>,
 }
 
 impl RunState {
@@ -294,6 +300,19 @@ pub struct Session {
     pub trials: Option<TrialBoard>,
     setup: MonitorSetup,
     hooks: Vec<Child>,
+    /// Sources found while following, not yet taken by the frontend.
+    new_sources: Vec<NewSource>,
+    /// `--total-steps` for runs discovered later.
+    pub default_total_steps: Option<u64>,
+}
+
+/// A discovered source to follow, and the run its events go to.
+#[derive(Debug)]
+pub struct NewSource {
+    pub run: RunId,
+    pub source: Source,
+    /// The older checkpoint file whose follower it replaces.
+    pub replaces: Option<PathBuf>,
 }
 
 impl Session {
@@ -305,6 +324,8 @@ impl Session {
             trials: None,
             setup,
             hooks: Vec::new(),
+            new_sources: Vec::new(),
+            default_total_steps: None,
         }
     }
 
@@ -321,6 +342,10 @@ impl Session {
             SessionEvent::Train(e) => self.apply_train(e, unix_now()),
             SessionEvent::Tune(e) => {
                 self.apply_tune(e);
+                Vec::new()
+            }
+            SessionEvent::Discovered(found) => {
+                self.discovered(*found);
                 Vec::new()
             }
         }
@@ -586,8 +611,52 @@ impl Session {
             segment: 1,
             config: None,
             dialect: None,
+            skip_through: None,
         });
         self.runs.len() - 1
+    }
+
+    /// A new source: its own run, or for a newer checkpoint of a followed
+    /// one, that run, which skips the history the new file repeats. The
+    /// frontend starts its follower (`take_discovered`).
+    fn discovered(&mut self, found: Discovered) {
+        let existing = found
+            .continues
+            .as_ref()
+            .and_then(|old| self.runs.iter().position(|r| r.path.as_ref() == Some(old)));
+        let run = match existing {
+            Some(run) => {
+                let run = self.current_segment(run);
+                let state = &mut self.runs[run];
+                state.skip_through = state.data.last_step();
+                state.path = found.source.path.clone();
+                state.label = found.source.label.clone();
+                run
+            }
+            None => {
+                let mut label = found.source.label.clone();
+                if self.runs.iter().any(|r| r.label == label) {
+                    label = found
+                        .source
+                        .path
+                        .as_ref()
+                        .map_or(label, |p| p.display().to_string());
+                }
+                let run = self.add_run(label, found.source.path.clone());
+                self.runs[run].total_steps = self.default_total_steps;
+                run
+            }
+        };
+        self.new_sources.push(NewSource {
+            run,
+            source: found.source,
+            replaces: found.continues,
+        });
+    }
+
+    /// Sources discovered since the last call, for the frontend to follow.
+    pub fn take_discovered(&mut self) -> Vec<NewSource> {
+        std::mem::take(&mut self.new_sources)
     }
 
     /// The run a source's records go to now: the run itself, or the one it
@@ -618,6 +687,13 @@ impl Session {
         let mut run = self.current_segment(run);
         let mut new = Vec::new();
         for rec in records {
+            let state = &mut self.runs[run];
+            if let (Some(through), Some(step)) = (state.skip_through, rec.step) {
+                if step <= through {
+                    continue;
+                }
+                state.skip_through = None;
+            }
             // A log indexed by epoch: the record goes at its epoch, for the
             // monitor and the restart rule too.
             let own = self.runs[run].data.step_for(rec);

@@ -2,6 +2,7 @@
 //! or as a one-shot summary.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -13,9 +14,11 @@ use super::usage;
 use crate::cli::AttachArgs;
 use crate::config::Config;
 use crate::ingest::{self, FieldMap, LoadedRun, Source, SourceEvent};
+use crate::ingest::{Follower, scan};
 use crate::session::{Session, SessionEvent};
 use crate::tui::app::App;
-use crate::tui::event_loop::{self, QuitOnly};
+use crate::tui::app::Command;
+use crate::tui::event_loop::{self, Driver, QuitOnly};
 
 pub fn run(args: AttachArgs) -> Result<()> {
     let interval = args.dashboard.interval;
@@ -30,12 +33,21 @@ pub fn run(args: AttachArgs) -> Result<()> {
         Some(text) => FieldMap::parse(text).map_err(|e| usage(format!("--map: {e}")))?,
         None => FieldMap::default(),
     };
-    let sources = ingest::discover(&args.paths).map_err(|e| usage(e.to_string()))?;
-    if sources.is_empty() {
+    // Followed directories and globs gain logs while lrtop runs; one that
+    // has none yet is waited for.
+    let live = !(args.summary || args.no_follow) && scan::can_gain_logs(&args.paths);
+    let sources = if live {
+        scan::discover_live(&args.paths)
+    } else {
+        ingest::discover(&args.paths)
+    }
+    .map_err(|e| usage(e.to_string()))?;
+    if sources.is_empty() && !live {
         return Err(usage("no log files found in the given paths"));
     }
     let setup = dashboard::monitor_setup(&args.dashboard, &config)?;
     let mut session = Session::new(setup);
+    session.default_total_steps = args.total_steps;
     for source in &sources {
         let run = session.add_run(source.label.clone(), source.path.clone());
         session.runs[run].total_steps = args.total_steps;
@@ -50,35 +62,111 @@ pub fn run(args: AttachArgs) -> Result<()> {
         return if args.no_follow {
             print_headless_final(&session)
         } else {
-            headless_follow(session, sources, map, args.dashboard.interval)
+            let scan = live.then(|| args.paths.clone());
+            headless_follow(session, sources, map, args.dashboard.interval, scan)
         };
     }
     let theme = crate::tui::theme::Theme::load(
         args.dashboard.theme.as_deref().or(config.theme.as_deref()),
         crate::config::config_dir().as_deref(),
     )?;
-    let title = format!(
-        "lrtop attach · {} run{}",
-        sources.len(),
-        if sources.len() == 1 { "" } else { "s" }
-    );
+    let title = title(sources.len(), &args.paths);
     let mut app = App::new(session, theme, title);
     if let Some(s) = config.smoothing {
         app.view.smoothing = s.clamp(0.0, 0.99);
     }
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<SessionEvent>();
     let follow = !args.no_follow;
-    let mut followers = Vec::new();
-    if follow {
-        for (run, source) in sources.into_iter().enumerate() {
-            let tx = tx.clone();
-            followers.push(ingest::follow(run, source, map.clone(), move |event| {
-                tx.send(event.into()).is_ok()
-            }));
+    if !follow {
+        drop(tx);
+        return event_loop::run_fullscreen(&mut app, rx, follow, &mut QuitOnly);
+    }
+    let sink = tx.clone();
+    let mut followers = Followers::new(map, move |event| sink.send(event).is_ok());
+    let scanner = live.then(|| {
+        let tx = tx.clone();
+        scan::Scanner::start(args.paths.clone(), &sources, move |found| {
+            tx.send(SessionEvent::Discovered(Box::new(found))).is_ok()
+        })
+    });
+    drop(tx);
+    for (run, source) in sources.into_iter().enumerate() {
+        followers.start(run, source);
+    }
+    let mut driver = AttachDriver {
+        followers,
+        paths: args.paths.clone(),
+    };
+    let result = event_loop::run_fullscreen(&mut app, rx, follow, &mut driver);
+    drop(scanner);
+    result
+}
+
+/// "lrtop attach · 3 runs", or what it waits for while there are none.
+fn title(runs: usize, paths: &[String]) -> String {
+    match runs {
+        0 => format!("lrtop attach · waiting for logs in {}", paths.join(" ")),
+        1 => "lrtop attach · 1 run".into(),
+        n => format!("lrtop attach · {n} runs"),
+    }
+}
+
+/// The followers of an attach, one per source; discovered sources get
+/// theirs as they come.
+struct Followers<S> {
+    map: FieldMap,
+    sink: S,
+    running: Vec<(Option<PathBuf>, Follower)>,
+}
+
+impl<S: Fn(SessionEvent) -> bool + Clone + Send + 'static> Followers<S> {
+    fn new(map: FieldMap, sink: S) -> Self {
+        Followers {
+            map,
+            sink,
+            running: Vec::new(),
         }
     }
-    drop(tx);
-    event_loop::run_fullscreen(&mut app, rx, follow, &mut QuitOnly)
+
+    fn start(&mut self, run: usize, source: ingest::Source) {
+        let sink = self.sink.clone();
+        let path = source.path.clone();
+        let follower = ingest::follow(run, source, self.map.clone(), move |event| {
+            sink(event.into())
+        });
+        self.running.push((path, follower));
+    }
+
+    /// Starts followers for what the session discovered; a newer
+    /// checkpoint's replaces the older one's.
+    fn start_discovered(&mut self, session: &mut Session) -> bool {
+        let new = session.take_discovered();
+        let any = !new.is_empty();
+        for found in new {
+            if let Some(old) = &found.replaces {
+                self.running.retain(|(path, _)| path.as_ref() != Some(old));
+            }
+            self.start(found.run, found.source);
+        }
+        any
+    }
+}
+
+struct AttachDriver<S> {
+    followers: Followers<S>,
+    paths: Vec<String>,
+}
+
+impl<S: Fn(SessionEvent) -> bool + Clone + Send + 'static> Driver for AttachDriver<S> {
+    fn command(&mut self, command: Command, _app: &mut App) -> bool {
+        !matches!(command, Command::Quit)
+    }
+
+    fn after(&mut self, app: &mut App) {
+        if self.followers.start_discovered(&mut app.session) {
+            app.title = title(app.session.runs.len(), &self.paths);
+        }
+    }
 }
 
 /// Loads every source to its current end, in parallel, and replays each
@@ -130,16 +218,22 @@ fn headless_follow(
     sources: Vec<Source>,
     map: FieldMap,
     interval: f64,
+    scan: Option<Vec<String>>,
 ) -> Result<()> {
-    let (tx, rx) = mpsc::channel::<SourceEvent>();
-    let mut followers = Vec::new();
-    for (run, source) in sources.into_iter().enumerate() {
+    let (tx, rx) = mpsc::channel::<SessionEvent>();
+    let sink = tx.clone();
+    let mut followers = Followers::new(map, move |event| sink.send(event).is_ok());
+    let waiting_for = scan.as_ref().map(|paths| paths.join(" "));
+    let _scanner = scan.map(|paths| {
         let tx = tx.clone();
-        followers.push(ingest::follow(run, source, map.clone(), move |event| {
-            tx.send(event).is_ok()
-        }));
-    }
+        scan::Scanner::start(paths, &sources, move |found| {
+            tx.send(SessionEvent::Discovered(Box::new(found))).is_ok()
+        })
+    });
     drop(tx);
+    for (run, source) in sources.into_iter().enumerate() {
+        followers.start(run, source);
+    }
     let interval = Duration::from_secs_f64(interval.max(0.1));
     let mut next_status = Instant::now() + interval;
     let mut out = std::io::stdout();
@@ -150,10 +244,11 @@ fn headless_follow(
         let mut new = Vec::new();
         match rx.recv_timeout(wait) {
             Ok(event) => {
-                new.extend(session.apply(event.into()));
+                new.extend(session.apply(event));
                 while let Ok(more) = rx.try_recv() {
-                    new.extend(session.apply(more.into()));
+                    new.extend(session.apply(more));
                 }
+                followers.start_discovered(&mut session);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -165,6 +260,9 @@ fn headless_follow(
         if Instant::now() >= next_status {
             for run in &session.runs {
                 writeln!(out, "{}", status_line(run))?;
+            }
+            if let (true, Some(paths)) = (session.runs.is_empty(), &waiting_for) {
+                writeln!(out, "waiting for logs in {paths}")?;
             }
             out.flush()?;
             next_status = Instant::now() + interval;

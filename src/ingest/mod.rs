@@ -22,6 +22,7 @@ mod out;
 #[doc(hidden)]
 pub mod raw;
 mod run_config;
+pub mod scan;
 mod tail;
 mod tally;
 mod watch;

@@ -164,6 +164,9 @@ impl App {
         self.dirty = true;
         let notice = match &event {
             SessionEvent::Train(e) => train_notice(e),
+            SessionEvent::Discovered(found) if found.continues.is_none() => {
+                Some(format!("new log: {}", found.source.label))
+            }
             _ => None,
         };
         let paused = match &event {

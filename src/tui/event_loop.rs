@@ -24,6 +24,8 @@ pub trait Driver {
     fn before(&mut self, _event: &SessionEvent, _app: &App) {}
     /// The alerts an applied event raised (train logs them).
     fn alerts(&mut self, _alerts: &NewAlerts, _app: &mut App) {}
+    /// After each event (attach starts followers for discovered logs here).
+    fn after(&mut self, _app: &mut App) {}
 }
 
 /// A driver with nothing to do but quit: attach.
@@ -47,6 +49,7 @@ fn apply(app: &mut App, driver: &mut impl Driver, event: SessionEvent) {
     if !alerts.is_empty() {
         driver.alerts(&alerts, app);
     }
+    driver.after(app);
 }
 
 /// Debug builds only: `LRTOP_TEST_PANIC=1` panics after the first frame,

@@ -205,3 +205,55 @@ fn lrtop_train_logs_declare_the_policy_they_trained_with() {
     assert_eq!(s["records"], 40, "the header is not a record");
     assert!(alerts(s).is_empty(), "{:?}", alerts(s));
 }
+
+#[test]
+fn a_followed_directory_picks_up_logs_created_later_and_waits_while_empty() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let watched = dir.path().join("runs");
+    // The directory does not exist yet: lrtop waits for it.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("lrtop"))
+        .args(["attach", "--headless", "--interval", "0.2"])
+        .arg(format!("{}/", watched.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send((Instant::now(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |what: &str, deadline: Duration| -> Instant {
+        let end = Instant::now() + deadline;
+        while let Ok((at, line)) = rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
+            if line.contains(what) {
+                return at;
+            }
+        }
+        panic!("no line containing {what:?} within {deadline:?}");
+    };
+    wait_for("waiting for logs in", Duration::from_secs(10));
+    std::fs::create_dir_all(watched.join("version_0")).unwrap();
+    let created = Instant::now();
+    std::fs::write(
+        watched.join("version_0/metrics.jsonl"),
+        "{\"step\": 7, \"loss\": 1.25, \"lr\": 0.1}\n",
+    )
+    .unwrap();
+    let seen = wait_for("loss 1.250", Duration::from_secs(10));
+    let _ = child.kill();
+    let _ = child.wait();
+    // Scanned every 0.5 s and reported at the next 0.2 s status line.
+    let latency = seen.saturating_duration_since(created);
+    assert!(
+        latency < Duration::from_millis(1500),
+        "picked up after {latency:?}"
+    );
+}

@@ -193,3 +193,57 @@ fn follower_and_cold_load_events_fill_a_run() {
     assert_eq!(live.bad_lines, 1);
     assert_eq!(cold.summary()["min_loss"], live.summary()["min_loss"]);
 }
+
+#[test]
+fn discovered_logs_become_runs_and_a_newer_checkpoint_continues_its_run() {
+    use lrtop::ingest::Source;
+    use lrtop::ingest::scan::Discovered;
+    let mut session = Session::new(MonitorSetup::default());
+    let found = |path: &str, continues: Option<&str>| {
+        SessionEvent::Discovered(Box::new(Discovered {
+            source: Source {
+                label: path.into(),
+                ..Source::file(PathBuf::from(path))
+            },
+            continues: continues.map(PathBuf::from),
+        }))
+    };
+    session.apply(found("out/checkpoint-500/trainer_state.json", None));
+    let new = session.take_discovered();
+    assert_eq!((new.len(), new[0].run), (1, 0));
+    session.apply(
+        SourceEvent::Records {
+            run: 0,
+            records: records(1, 500, |_| 1.0),
+        }
+        .into(),
+    );
+    // The newer checkpoint repeats steps 1..=500, then goes on to 1000.
+    session.apply(found(
+        "out/checkpoint-1000/trainer_state.json",
+        Some("out/checkpoint-500/trainer_state.json"),
+    ));
+    let new = session.take_discovered();
+    assert_eq!(new[0].run, 0, "the same run");
+    assert_eq!(
+        new[0].replaces.as_deref(),
+        Some(std::path::Path::new(
+            "out/checkpoint-500/trainer_state.json"
+        ))
+    );
+    session.apply(
+        SourceEvent::Records {
+            run: 0,
+            records: records(1, 1000, |_| 1.0),
+        }
+        .into(),
+    );
+    assert_eq!(session.runs.len(), 1);
+    let run = &session.runs[0];
+    assert_eq!((run.records, run.data.last_step()), (1000, Some(1000)));
+    assert!(run.resumed_at.is_empty() && run.continued_in.is_none());
+    assert_eq!(run.label, "out/checkpoint-1000/trainer_state.json");
+    // An unrelated new log is a run of its own.
+    session.apply(found("version_1/metrics.csv", None));
+    assert_eq!(session.take_discovered()[0].run, 1);
+}
