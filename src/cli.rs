@@ -46,7 +46,8 @@ pub struct DashboardArgs {
     pub theme: Option<String>,
     /// The LR policy the job is supposed to follow; a sustained mismatch with
     /// the logged LR is an alert. The LR logged at step s is compared with
-    /// the policy at t = s-1 (Hugging Face's convention).
+    /// the policy at t = s-1 (Hugging Face's convention) or t = s, whichever
+    /// the log shows; an offset-only difference is reported as information.
     #[arg(long, value_name = "SPEC")]
     pub declared: Option<String>,
     /// Alert when a metric reaches a value, e.g. `val_acc>=0.95`, `eval_loss<=1.2`.
@@ -77,6 +78,10 @@ pub struct AttachArgs {
     /// Total number of updates, for progress and ETA.
     #[arg(long, value_name = "N")]
     pub total_steps: Option<u64>,
+    /// With --summary or --no-follow: exit with status 1 when an alert of
+    /// this level or worse was raised (info, warn, critical), for CI checks.
+    #[arg(long, value_name = "LEVEL", value_parser = ["info", "warn", "critical"])]
+    pub fail_on: Option<String>,
     #[command(flatten)]
     pub dashboard: DashboardArgs,
 }

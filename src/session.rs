@@ -512,9 +512,10 @@ impl Session {
                 if let Some(run) = self.training.and_then(|id| self.runs.get_mut(id)) {
                     run.status = match summary.end {
                         EndReason::Completed => RunStatus::Done,
-                        EndReason::Diverged => {
-                            RunStatus::Failed("diverged (non-finite loss)".into())
-                        }
+                        EndReason::Diverged => RunStatus::Failed(match &summary.end_why {
+                            Some(why) => format!("diverged: {why}"),
+                            None => "diverged".into(),
+                        }),
                         _ => RunStatus::Stopped,
                     };
                 }

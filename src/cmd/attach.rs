@@ -15,6 +15,7 @@ use crate::cli::AttachArgs;
 use crate::config::Config;
 use crate::ingest::{self, FieldMap, LoadedRun, Source, SourceEvent};
 use crate::ingest::{Follower, scan};
+use crate::monitor::Level;
 use crate::session::{Session, SessionEvent};
 use crate::tui::app::App;
 use crate::tui::app::Command;
@@ -55,12 +56,14 @@ pub fn run(args: AttachArgs) -> Result<()> {
     if args.summary || args.no_follow {
         load_all(&mut session, &sources, &map, args.summary)?;
         if args.summary {
-            return print_summaries(&session);
+            print_summaries(&session)?;
+            return check(&session, args.fail_on.as_deref());
         }
     }
     if args.dashboard.headless {
         return if args.no_follow {
-            print_headless_final(&session)
+            print_headless_final(&session)?;
+            check(&session, args.fail_on.as_deref())
         } else {
             let scan = live.then(|| args.paths.clone());
             headless_follow(session, sources, map, args.dashboard.interval, scan)
@@ -192,6 +195,39 @@ fn load_all(session: &mut Session, sources: &[Source], map: &FieldMap, strict: b
         session.apply(event.into());
     }
     Ok(())
+}
+
+/// `--fail-on`: the first alert at or above the level fails the check,
+/// with the alert's own words (the reason that fired, not a category).
+fn check(session: &Session, fail_on: Option<&str>) -> Result<()> {
+    let Some(level) = fail_on else {
+        return Ok(());
+    };
+    let threshold = match level {
+        "info" => Level::Info,
+        "warn" => Level::Warn,
+        _ => Level::Critical,
+    };
+    let failing: Vec<_> = session
+        .alerts
+        .iter()
+        .filter(|(_, a)| a.level >= threshold)
+        .collect();
+    let Some((run, alert)) = failing.first() else {
+        return Ok(());
+    };
+    let at = alert
+        .step
+        .map(|s| format!(" at step {s}"))
+        .unwrap_or_default();
+    Err(anyhow::anyhow!(
+        "--fail-on {level}: {} alert{} at {level} or worse; the first, {}: [{}]{at} {}",
+        failing.len(),
+        if failing.len() == 1 { "" } else { "s" },
+        alert.level.as_str(),
+        session.runs[*run].label,
+        alert.message
+    ))
 }
 
 fn print_summaries(session: &Session) -> Result<()> {

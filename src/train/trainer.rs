@@ -76,6 +76,8 @@ pub struct RunSummary {
     pub steps_per_s: f64,
     pub log: String,
     pub end: EndReason,
+    /// What ended a diverged run, in the words of the alert that fired.
+    pub end_why: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -275,6 +277,8 @@ struct Run {
     train_time: Duration,
     started: Instant,
     steps_to_target: Option<u64>,
+    /// The reason a divergence stopped the run.
+    diverged_why: Option<String>,
     maximize: bool,
 }
 
@@ -328,6 +332,7 @@ impl Run {
             train_time: Duration::ZERO,
             started: Instant::now(),
             steps_to_target: None,
+            diverged_why: None,
             maximize: policy_maximizes(policy),
         })
     }
@@ -402,6 +407,7 @@ impl Run {
                     let fatal = alert.level == crate::monitor::Level::Critical
                         && alert.kind == crate::monitor::AlertKind::Divergence;
                     if fatal && self.plan.stop_on_divergence {
+                        self.diverged_why = Some(alert.message.clone());
                         return Ok(Some(EndReason::Diverged));
                     }
                 }
@@ -507,6 +513,7 @@ impl Run {
             }
             if diverged {
                 // Nothing useful happens after a non-finite loss: stop instead of spinning.
+                self.diverged_why = Some(format!("loss is {}", stats.loss));
                 end = EndReason::Diverged;
                 break;
             }
@@ -578,6 +585,7 @@ impl Run {
                 0.0
             },
             log: self.log_path.display().to_string(),
+            end_why: self.diverged_why.clone(),
             end,
         }
     }

@@ -263,3 +263,24 @@ fn map_overrides_fields() {
     assert_eq!(runs[0]["last_lr"], 0.25);
     assert_eq!(runs[0]["min_loss"], 2.0);
 }
+
+#[test]
+fn fail_on_fails_the_check_with_the_reason_that_fired() {
+    let out = lrtop()
+        .args(["attach", "--summary", "--fail-on", "critical"])
+        .arg(sample("torch_diverged_nan.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The rule that fired first is the loss climbing, not a NaN.
+    assert!(err.contains("loss climbed to"), "{err}");
+    assert!(!err.contains("non-finite"), "{err}");
+    // The summary is still printed, and a healthy run passes.
+    assert!(!out.stdout.is_empty());
+    lrtop()
+        .args(["attach", "--summary", "--fail-on", "warn"])
+        .arg(sample("hf_trainer_cosine.jsonl"))
+        .assert()
+        .success();
+}

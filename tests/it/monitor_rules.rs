@@ -59,7 +59,12 @@ fn nonfinite_grad_norm_is_divergence_not_grad_explosion() {
         "{}",
         describe(&alerts)
     );
-    assert_eq!(of_kind(&alerts, AlertKind::Divergence)[0].step, Some(51));
+    let div = of_kind(&alerts, AlertKind::Divergence);
+    assert_eq!(div[0].step, Some(51));
+    // The loss is finite: fp16 loss scaling skips such updates, so it is a
+    // warning, not a reason to stop the run.
+    assert_eq!(div[0].level, Level::Warn, "{}", div[0]);
+    assert!(div[0].message.contains("grad norm is inf"), "{}", div[0]);
     assert!(of_kind(&alerts, AlertKind::GradExplosion).is_empty());
 }
 
@@ -238,11 +243,32 @@ fn extract_specs(text: &str) -> Vec<String> {
 }
 
 #[test]
-fn a_plateau_while_the_schedule_decays_is_information() {
+fn no_plateau_while_the_schedule_anneals_or_a_warmup_raises_the_lr() {
+    // The loss of an annealing run flattens by design: no alert.
     let (_, alerts) = run_default(&plateau_run(|s| 0.01 * (-(s as f64) / 100.0).exp()));
+    assert!(
+        of_kind(&alerts, AlertKind::Plateau).is_empty(),
+        "{}",
+        describe(&alerts)
+    );
+    // A long warmup over a flat loss: nothing until the LR stops rising.
+    let warmup = plateau_run(|s| 1e-3 * (s as f64 / 2000.0).min(1.0));
+    let (_, alerts) = run_default(&warmup);
+    assert!(
+        of_kind(&alerts, AlertKind::Plateau).is_empty(),
+        "{}",
+        describe(&alerts)
+    );
+    // The same flat loss at a constant LR is a plateau, quoted in logged values.
+    let (_, alerts) = run_default(&plateau_run(|_| 1e-3));
     let p = of_kind(&alerts, AlertKind::Plateau);
     assert_eq!(p.len(), 1, "{}", describe(&alerts));
-    assert_eq!(p[0].level, Level::Info);
+    assert!(
+        p[0].message.contains("logged ") && p[0].message.contains("lowest "),
+        "{}",
+        p[0]
+    );
+    assert!(!p[0].message.contains("smoothed"), "{}", p[0]);
 }
 
 #[test]
@@ -428,6 +454,55 @@ fn rising_eval_loss_with_falling_training_loss_is_overfitting() {
     // +8% at 225 (below 5%? no: 8% > 5%), 250, 275: the third is the alert.
     assert_eq!(over[0].step, Some(275), "{}", over[0]);
     assert!(over[0].suggestion.contains("step 200"), "{}", over[0]);
+}
+
+#[test]
+fn two_bad_evals_are_not_overfitting_even_with_patience_one() {
+    // Best at 200, then two evals 10% above it, then back to the best.
+    let records = with_evals(
+        |s| match s {
+            225 | 250 => 1.1,
+            _ if s <= 200 => 2.0 - s as f64 / 200.0,
+            _ => 0.99,
+        },
+        true,
+    );
+    let mut m = Monitor::new(MonitorConfig {
+        overfit_patience: 1,
+        ..MonitorConfig::default()
+    });
+    let alerts = run(&mut m, &records);
+    assert!(
+        of_kind(&alerts, AlertKind::Overfitting).is_empty(),
+        "{}",
+        describe(&alerts)
+    );
+}
+
+#[test]
+fn overfitting_in_a_log_without_steps_names_no_step() {
+    let records: Vec<Record> = with_evals(
+        |s| {
+            if s <= 200 {
+                2.0 - s as f64 / 200.0
+            } else {
+                1.0 + 0.08 * ((s - 200) / 25) as f64
+            }
+        },
+        true,
+    )
+    .into_iter()
+    .map(|r| Record { step: None, ..r })
+    .collect();
+    let (_, alerts) = run_default(&records);
+    let over = of_kind(&alerts, AlertKind::Overfitting);
+    assert_eq!(over.len(), 1, "{}", describe(&alerts));
+    let text = format!("{} {}", over[0].message, over[0].suggestion);
+    assert!(!text.contains("step"), "{text}");
+    assert!(
+        over[0].suggestion.contains("with the best eval_loss (1)"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -40,6 +40,7 @@ fn summary(end: EndReason) -> RunSummary {
         wall_s: 1.0,
         steps_per_s: 50.0,
         log: "runs/a.jsonl".into(),
+        end_why: matches!(end, EndReason::Diverged).then(|| "loss climbed to 9.1".into()),
         end,
     }
 }

@@ -1,5 +1,7 @@
-//! Divergence: a non-finite loss or grad norm (at the first such step), and a
-//! loss that climbs far above its running minimum (before it overflows).
+//! Divergence: a non-finite loss (at the first such step), and a loss that
+//! climbs far above its running minimum (before it overflows). A
+//! non-finite grad norm with a finite loss is a warning: fp16 loss scaling
+//! skips such updates on purpose, and a real divergence shows in the loss.
 
 use crate::format::short;
 use crate::monitor::alert::{Alert, AlertKind, Level};
@@ -16,11 +18,16 @@ const LEVEL_WINDOW: usize = 5;
 #[derive(Debug, Clone)]
 pub struct Divergence {
     nonfinite: Episode,
+    /// A non-finite grad norm with a finite loss: its own episode, so that
+    /// the loss turning NaN next is still the critical alert it is.
+    nonfinite_grad: Episode,
     explosion: Episode,
     recent: RollingWindow,
     first_level: Option<f64>,
     min_level: f64,
     min_step: Option<u64>,
+    /// The lowest logged loss and its step (for the message).
+    lowest: Option<(f64, Option<u64>)>,
     /// Consecutive loss records above the fast and the slow ratio.
     fast_streak: u32,
     slow_streak: u32,
@@ -30,11 +37,13 @@ impl Divergence {
     pub fn new(config: &MonitorConfig) -> Self {
         Divergence {
             nonfinite: Episode::new(config.clear_after),
+            nonfinite_grad: Episode::new(config.clear_after),
             explosion: Episode::new(config.clear_after),
             recent: RollingWindow::new(LEVEL_WINDOW),
             first_level: None,
             min_level: f64::INFINITY,
             min_step: None,
+            lowest: None,
             fast_streak: 0,
             slow_streak: 0,
         }
@@ -47,22 +56,54 @@ impl Divergence {
     pub fn observe(&mut self, obs: &Observation, config: &MonitorConfig, out: &mut Vec<Alert>) {
         let rec = obs.rec;
         if rec.loss.is_some() || rec.grad_norm.is_some() {
-            let bad = [("loss", rec.loss), ("grad norm", rec.grad_norm)]
-                .into_iter()
-                .find_map(|(name, v)| v.filter(|v| !v.is_finite()).map(|v| (name, v)));
-            if self.nonfinite.update(bad.is_some())
-                && let Some((name, value)) = bad
-            {
-                out.push(Alert::new(
-                    Level::Critical,
-                    AlertKind::Divergence,
-                    obs.step,
-                    format!("{name} is {value}: the run has diverged"),
-                    format!(
-                        "stop the run; restart from the last checkpoint with {}, warmup and gradient clipping (max_grad_norm=1.0)",
-                        lr_text(obs.lr, 0.1)
-                    ),
-                ));
+            let bad_loss = rec.loss.filter(|v| !v.is_finite());
+            let bad_grad = rec.grad_norm.filter(|v| !v.is_finite());
+            let loss_event = rec.loss.is_some() && self.nonfinite.update(bad_loss.is_some());
+            let grad_event = rec.grad_norm.is_some()
+                && self
+                    .nonfinite_grad
+                    .update(bad_grad.is_some() && bad_loss.is_none());
+            if loss_event || grad_event {
+                match (bad_loss, bad_grad) {
+                    (Some(value), _) => out.push(Alert::new(
+                        Level::Critical,
+                        AlertKind::Divergence,
+                        obs.step,
+                        format!("loss is {value}: the run has diverged"),
+                        format!(
+                            "stop the run; restart from the last checkpoint with {}, warmup and gradient clipping (max_grad_norm=1.0)",
+                            lr_text(obs.lr, 0.1)
+                        ),
+                    )),
+                    // After the loss climbed, an infinite gradient is
+                    // the divergence going on, not a skipped fp16 update.
+                    (None, Some(value)) if self.explosion.is_active() => out.push(Alert::new(
+                        Level::Critical,
+                        AlertKind::Divergence,
+                        obs.step,
+                        format!("grad norm is {value} after the loss climbed: the run has diverged"),
+                        format!(
+                            "stop the run; restart from the last checkpoint with {}, warmup and gradient clipping (max_grad_norm=1.0)",
+                            lr_text(obs.lr, 0.1)
+                        ),
+                    )),
+                    (None, Some(value)) => out.push(Alert::new(
+                        Level::Warn,
+                        AlertKind::Divergence,
+                        obs.step,
+                        format!(
+                            "grad norm is {value}{}: an update skipped by fp16 loss scaling, or the start of a divergence",
+                            rec.loss
+                                .map(|l| format!(" while the loss ({}) is finite", short(l)))
+                                .unwrap_or_default()
+                        ),
+                        format!(
+                            "if it repeats or the loss follows, restart from the last checkpoint with {} and gradient clipping (max_grad_norm=1.0)",
+                            lr_text(obs.lr, 0.3)
+                        ),
+                    )),
+                    (None, None) => {}
+                }
             }
         }
         if let Some(loss) = obs.loss {
@@ -78,6 +119,9 @@ impl Divergence {
         out: &mut Vec<Alert>,
     ) {
         self.recent.push(loss);
+        if loss.is_finite() && self.lowest.is_none_or(|(low, _)| loss < low) {
+            self.lowest = Some((loss, obs.step));
+        }
         let Some(level) = self.recent.median() else {
             return;
         };
@@ -103,20 +147,26 @@ impl Divergence {
         let diverging = self.fast_streak >= config.divergence_sustain.max(1)
             || self.slow_streak >= config.divergence_slow_sustain.max(1);
         if self.explosion.update(diverging) {
-            let since = self
-                .min_step
-                .map(|s| format!(" (step {s})"))
+            let at = |step: Option<u64>| step.map(|s| format!(" at step {s}")).unwrap_or_default();
+            // The lowest single value only when it says more than the
+            // lowest median (a noisy log's dip).
+            let lowest = self
+                .lowest
+                .filter(|(low, _)| *low < 0.8 * min)
+                .map(|(low, step)| format!("; lowest single loss {}{}", short(low), at(step)))
                 .unwrap_or_default();
             out.push(Alert::new(
                 Level::Critical,
                 AlertKind::Divergence,
                 obs.step,
                 format!(
-                    "loss climbed to {} (median of the last {}), {:.1}x its minimum {}{since}: the run is diverging",
-                    short(level),
+                    "loss climbed to {} (median of the last {} logged: {}), {:.1}x its lowest {}{}{lowest}: the run is diverging",
+                    short(loss),
                     self.recent.len(),
+                    short(level),
                     level / min,
                     short(min),
+                    at(self.min_step),
                 ),
                 format!(
                     "stop the run; restart from a checkpoint before the climb with {}, a longer warmup or gradient clipping (max_grad_norm=1.0)",
