@@ -96,6 +96,9 @@ pub fn run(args: AttachArgs) -> Result<()> {
     for (run, source) in sources.into_iter().enumerate() {
         followers.start(run, source);
     }
+    if scanner.is_none() {
+        followers.seal();
+    }
     let mut driver = AttachDriver {
         followers,
         paths: args.paths.clone(),
@@ -118,7 +121,9 @@ fn title(runs: usize, paths: &[String]) -> String {
 /// theirs as they come.
 struct Followers<S> {
     map: FieldMap,
-    sink: S,
+    /// None once no more sources can come: the channel then closes when
+    /// the last follower ends (stdin at its end ends a headless attach).
+    sink: Option<S>,
     running: Vec<(Option<PathBuf>, Follower)>,
 }
 
@@ -126,13 +131,20 @@ impl<S: Fn(SessionEvent) -> bool + Clone + Send + 'static> Followers<S> {
     fn new(map: FieldMap, sink: S) -> Self {
         Followers {
             map,
-            sink,
+            sink: Some(sink),
             running: Vec::new(),
         }
     }
 
+    /// No sources will be added: keep no sender of our own.
+    fn seal(&mut self) {
+        self.sink = None;
+    }
+
     fn start(&mut self, run: usize, source: ingest::Source) {
-        let sink = self.sink.clone();
+        let Some(sink) = self.sink.clone() else {
+            return;
+        };
         let path = source.path.clone();
         let follower = ingest::follow(run, source, self.map.clone(), move |event| {
             sink(event.into())
@@ -260,7 +272,7 @@ fn headless_follow(
     let sink = tx.clone();
     let mut followers = Followers::new(map, move |event| sink.send(event).is_ok());
     let waiting_for = scan.as_ref().map(|paths| paths.join(" "));
-    let _scanner = scan.map(|paths| {
+    let scanner = scan.map(|paths| {
         let tx = tx.clone();
         scan::Scanner::start(paths, &sources, move |found| {
             tx.send(SessionEvent::Discovered(Box::new(found))).is_ok()
@@ -269,6 +281,9 @@ fn headless_follow(
     drop(tx);
     for (run, source) in sources.into_iter().enumerate() {
         followers.start(run, source);
+    }
+    if scanner.is_none() {
+        followers.seal();
     }
     let interval = Duration::from_secs_f64(interval.max(0.1));
     let mut next_status = Instant::now() + interval;

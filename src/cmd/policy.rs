@@ -181,9 +181,17 @@ fn parse_spec(spec: &str) -> Result<Policy> {
         .map_err(|e| anyhow::Error::new(e).context(format!("invalid policy spec '{spec}'")))
 }
 
+/// The most updates `policy eval` writes (the output is a line each).
+const MAX_EVAL_STEPS: u64 = 1_000_000_000;
+
 fn eval(spec: &str, steps: Option<u64>, format: EvalFormat, metrics: Option<&Path>) -> Result<()> {
     let policy = parse_spec(spec)?;
     let steps = steps.unwrap_or_else(|| policy.horizon().unwrap_or(DEFAULT_STEPS));
+    if steps > MAX_EVAL_STEPS {
+        return Err(usage(format!(
+            "--steps {steps} is more than {MAX_EVAL_STEPS} (a billion lines of output); evaluate a shorter span"
+        )));
+    }
     let observations = match metrics {
         Some(path) => read_metrics(path)?,
         None => Vec::new(),

@@ -45,9 +45,12 @@ pub fn discover(args: &[String]) -> Result<Vec<Source>, IngestError> {
         }
     }
     let found: Vec<Found> = found.into_iter().flat_map(with_parts).collect();
+    // One run per file however it is named (`a`, `./a`, its absolute
+    // path, a symlink to it): the first spelling is kept.
     let mut unique: Vec<Found> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for f in found {
-        if !unique.contains(&f) {
+        if seen.insert(identity(&f)) {
             unique.push(f);
         }
     }
@@ -80,6 +83,18 @@ pub fn discover(args: &[String]) -> Result<Vec<Source>, IngestError> {
             },
         })
         .collect())
+}
+
+/// What makes two found sources the same: the file's real path (and the
+/// run inside it).
+fn identity(found: &Found) -> (Option<PathBuf>, Option<String>, bool) {
+    let real = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    match found {
+        Found::Stdin => (None, None, false),
+        Found::File(p) => (Some(real(p)), None, false),
+        Found::Group(p, _) => (Some(real(p)), None, true),
+        Found::Part(p, _, part) => (Some(real(p)), Some(part.key.clone()), false),
+    }
 }
 
 /// What an argument names: stdin, a log file, or a directory whose files
@@ -115,6 +130,10 @@ fn with_parts(found: Found) -> Vec<Found> {
 /// The format of an existing file, from its name and first bytes.
 fn detect_file(path: &Path) -> Option<Format> {
     use std::io::Read;
+    // Opening a FIFO would wait for its writer; a device is never a log.
+    if super::special::kind(path) != super::special::PathKind::Ordinary {
+        return None;
+    }
     let mut head = Vec::new();
     let file = fs::File::open(path).ok()?;
     file.take(SNIFF_BYTES as u64).read_to_end(&mut head).ok()?;
@@ -148,14 +167,89 @@ fn is_pattern(arg: &str) -> bool {
     arg.contains(['*', '?', '['])
 }
 
-fn expand(pattern: &str) -> Result<Vec<Found>, IngestError> {
-    let matches = glob::glob(pattern).map_err(|e| IngestError::BadGlob {
+/// The paths a pattern matches, sorted. `**` is walked here, each
+/// directory once (by device and inode), so a symlink loop ends.
+fn glob_paths(pattern: &str) -> Result<Vec<PathBuf>, IngestError> {
+    let bad = |e: glob::PatternError| IngestError::BadGlob {
         pattern: pattern.to_string(),
         message: e.to_string(),
-    })?;
+    };
+    if !pattern.contains("**") {
+        // Unreadable entries are skipped, as a shell would.
+        return Ok(glob::glob(pattern).map_err(bad)?.flatten().collect());
+    }
+    let compiled = glob::Pattern::new(pattern).map_err(bad)?;
+    let options = glob::MatchOptions {
+        require_literal_separator: true,
+        ..Default::default()
+    };
+    let base: PathBuf = Path::new(pattern)
+        .components()
+        .take_while(|c| !is_pattern(&c.as_os_str().to_string_lossy()))
+        .collect();
+    let start = if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base.clone()
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut stack = vec![(start, 0usize)];
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(meta) = fs::metadata(&dir) else {
+            continue;
+        };
+        if !seen.insert(dir_identity(&meta, &dir)) || depth > GLOB_DEPTH {
+            continue;
+        }
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let mut path = entry.path();
+            if base.as_os_str().is_empty() {
+                path = path
+                    .strip_prefix(".")
+                    .map(Path::to_path_buf)
+                    .unwrap_or(path);
+            }
+            if compiled.matches_path_with(&path, options) {
+                out.push(path.clone());
+            }
+            if path.is_dir() {
+                stack.push((path, depth + 1));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Directories below a `**` walked at most this deep.
+const GLOB_DEPTH: usize = 32;
+
+/// What tells directories apart whatever the path to them.
+fn dir_identity(meta: &fs::Metadata, path: &Path) -> (u64, u64, PathBuf) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let _ = path;
+        (meta.dev(), meta.ino(), PathBuf::new())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        (
+            0,
+            0,
+            fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+        )
+    }
+}
+
+fn expand(pattern: &str) -> Result<Vec<Found>, IngestError> {
     let mut found = Vec::new();
-    // Unreadable entries are skipped, as a shell would.
-    for path in matches.flatten() {
+    for path in glob_paths(pattern)? {
         if path.is_dir() {
             match format_of_dir(&path) {
                 Some(format) => found.push(Found::Group(path, format)),

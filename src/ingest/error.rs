@@ -14,6 +14,8 @@ pub enum IngestError {
     },
     #[error("{} does not exist", path.display())]
     NotFound { path: PathBuf },
+    #[error("{}: {why}", path.display())]
+    NotALog { path: PathBuf, why: String },
     #[error("no file matches '{pattern}'")]
     GlobNoMatch { pattern: String },
     #[error("invalid pattern '{pattern}': {message}")]

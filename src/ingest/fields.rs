@@ -353,12 +353,16 @@ impl<'m> RecordBuilder<'m> {
 
     fn add_field(&mut self, key: &str, field: Field, rank: u8, value: Num) {
         let slot = &mut self.held[field.index()];
-        if let Some((held_rank, _)) = slot
-            && *held_rank <= rank
+        // A better key holds the field. The same key again (JSON allows
+        // duplicates) replaces the value, as Python's json does.
+        let axis = matches!(field, Field::Step | Field::Epoch | Field::Time);
+        if let Some((held_rank, held_key)) = slot
+            && (*held_rank < rank || (*held_rank == rank && !axis && held_key.as_str() != key))
         {
             self.displaced(field, || Key::Owned(key.to_string()), value.as_f64());
             return;
         }
+        let raw_key = key;
         let key = match alias_name(key, field, rank) {
             Some(name) => Key::Static(name),
             None => Key::Owned(key.to_string()),
@@ -381,7 +385,9 @@ impl<'m> RecordBuilder<'m> {
             Field::Loss => self.rec.loss.replace(value.as_f64()),
             Field::GradNorm => self.rec.grad_norm.replace(value.as_f64()),
         };
-        if let (Some((_, old_key)), Some(old_value)) = (previous, old_value) {
+        if let (Some((_, old_key)), Some(old_value)) = (previous, old_value)
+            && old_key.as_str() != raw_key
+        {
             self.displaced(field, || old_key, old_value);
         }
     }
@@ -417,6 +423,7 @@ impl<'m> RecordBuilder<'m> {
                 self.rec.extra.push((key.into_string(), loss));
             }
         }
+        dedupe_keep_last(&mut self.rec.extra);
         if self.rec.is_empty() {
             self.spare.recycle(self.rec);
             (None, self.spare)
@@ -424,6 +431,31 @@ impl<'m> RecordBuilder<'m> {
             (Some(self.rec), self.spare)
         }
     }
+}
+
+/// A key repeated in one object keeps its last value (Python's json).
+fn dedupe_keep_last(extra: &mut Vec<(String, f64)>) {
+    let n = extra.len();
+    if n < 2 {
+        return;
+    }
+    let has_duplicate = if n <= 32 {
+        (1..n).any(|i| extra[..i].iter().any(|(k, _)| *k == extra[i].0))
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(n);
+        !extra.iter().all(|(k, _)| seen.insert(k.as_str()))
+    };
+    if !has_duplicate {
+        return;
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<(String, f64)> = extra
+        .drain(..)
+        .rev()
+        .filter(|(k, _)| seen.insert(k.clone()))
+        .collect();
+    kept.reverse();
+    *extra = kept;
 }
 
 #[cfg(test)]

@@ -67,6 +67,10 @@ pub(crate) fn parse_flat(
         p.skip_ws();
         p.expect(b':')?;
         p.skip_ws();
+        // A step or LR written as text ("step": "10"): the general path.
+        if p.peek() == Some(b'"') && matches!(role, Role::Field { .. }) {
+            return None;
+        }
         if let Some(num) = p.value()? {
             builder.add(key, role, num);
         }

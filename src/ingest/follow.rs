@@ -19,6 +19,7 @@ use super::event::{FollowStatus, SourceEvent};
 use super::fields::FieldMap;
 use super::formats::{Format, Reader, SNIFF_BYTES, detect};
 use super::out::Out;
+use super::special::{self, PathKind};
 use super::tail::{ReaderOf, Tail};
 use super::watch::{DirWatch, Wake};
 
@@ -91,6 +92,30 @@ pub fn follow(
                 &thread_stop,
                 (thread_wake, wakes),
             ),
+            Some(path) if special::kind(&path) == PathKind::Device => {
+                sink(SourceEvent::Failed {
+                    run,
+                    error: format!("{}: {}", path.display(), special::DEVICE),
+                });
+            }
+            Some(path) if special::kind(&path) == PathKind::Fifo => {
+                // A FIFO is a stream: its writer's records until it closes.
+                Out::new(run, &mut sink).status(
+                    FollowStatus::Waiting,
+                    Some("a FIFO with no writer yet".into()),
+                );
+                match std::fs::File::open(&path) {
+                    Ok(fifo) => {
+                        follow_reader(run, fifo, source.format, map, &mut sink, &thread_stop)
+                    }
+                    Err(e) => {
+                        sink(SourceEvent::Failed {
+                            run,
+                            error: format!("{} is not readable: {e}", path.display()),
+                        });
+                    }
+                }
+            }
             Some(path) => follow_file(
                 run,
                 path,

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::fields::{FieldMap, Num, RecordBuilder, Spare};
+use super::fields::{FieldMap, Num, RecordBuilder, Role, Spare};
 use super::flat::{KeyCache, parse_flat};
 use crate::metrics::Record;
 
@@ -108,7 +108,10 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
         while let Some(key) = access.next_key_seed(KeySeed)? {
             let key = key.as_str();
             let role = builder.classify(key);
-            if let Some(value) = access.next_value_seed(NumSeed)? {
+            let seed = NumSeed {
+                text_numbers: matches!(role, Role::Field { .. }),
+            };
+            if let Some(value) = access.next_value_seed(seed)? {
                 builder.add(key, role, value);
             }
         }
@@ -197,7 +200,11 @@ impl<'de> Visitor<'de> for KeySeed {
 }
 
 /// A value: a number (or a rewritten non-finite token), anything else None.
-struct NumSeed;
+/// For the fields lrtop reads (step, LR, loss...), also a number written as
+/// text (`"step": "10"`).
+struct NumSeed {
+    text_numbers: bool,
+}
 
 impl<'de> DeserializeSeed<'de> for NumSeed {
     type Value = Option<Num>;
@@ -231,7 +238,15 @@ impl<'de> Visitor<'de> for NumSeed {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(non_finite_sentinel(v).map(Num::Float))
+        let text = || {
+            self.text_numbers
+                .then(|| v.trim().parse::<f64>().ok())
+                .flatten()
+                // Rust reads "NaN" and "inf" too; text that says so is not a value.
+                .filter(|x| x.is_finite())
+                .map(Num::Float)
+        };
+        Ok(non_finite_sentinel(v).map(Num::Float).or_else(text))
     }
 
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
@@ -323,6 +338,32 @@ mod tests {
 
     fn parse(s: &str) -> Result<Option<Record>, String> {
         parse_object(s.as_bytes(), &FieldMap::new())
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_last_value_and_numeric_text_fields_are_numbers() {
+        let r = parse(r#"{"step": "10", "loss": 1.0, "loss": 2.0, "acc": 0.1, "acc": 0.2}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.step, Some(10));
+        assert_eq!(r.loss, Some(2.0));
+        assert_eq!(r.extra, vec![("acc".to_string(), 0.2)]);
+        // Text in other fields is still not a metric.
+        let r = parse(r#"{"step": 1, "run_id": "123", "lr": " 1e-4 "}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.lr, Some(1e-4));
+        assert!(r.extra.is_empty());
+        // The fast path agrees.
+        let mut state = LineState::default();
+        let fast = parse_object_with(
+            br#"{"step": "7", "loss": 3, "loss": 4}"#,
+            &FieldMap::new(),
+            &mut state,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((fast.step, fast.loss), (Some(7), Some(4.0)));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use super::formats::{
     Format, LoadInput, LoadOptions, Reader, SNIFF_BYTES, detect, fill, load_with_reader,
 };
 use super::run_config::RunConfig;
+use super::special::{self, PathKind};
 use super::{IngestError, Source};
 
 /// A source read to its end.
@@ -62,7 +63,17 @@ pub fn load_with(
     let path = source.path.as_deref().unwrap_or(stdin_path);
     let io_err = |e| IngestError::io(path, e);
     let reader: Box<dyn Read + Send> = match &source.path {
-        Some(p) => Box::new(File::open(p).map_err(io_err)?),
+        Some(p) => match special::kind(p) {
+            PathKind::Device => {
+                return Err(IngestError::NotALog {
+                    path: p.clone(),
+                    why: special::DEVICE.into(),
+                });
+            }
+            // Read to its end, without waiting for a writer that is not there.
+            PathKind::Fifo => Box::new(special::open_fifo(p).map_err(io_err)?),
+            PathKind::Ordinary => Box::new(File::open(p).map_err(io_err)?),
+        },
         None => Box::new(io::stdin()),
     };
     load_reader(reader, source, map, options)
@@ -194,10 +205,16 @@ fn load_reader(
     let io_err = |e| IngestError::io(path, e);
     let mut head = Vec::with_capacity(SNIFF_BYTES);
     fill(&mut reader, &mut head, SNIFF_BYTES).map_err(io_err)?;
-    let format = source
+    let detected = source
         .format
-        .or_else(|| detect(source.path.as_deref(), &head, true))
-        .unwrap_or(Format::JSONL);
+        .or_else(|| detect(source.path.as_deref(), &head, true));
+    if detected.is_none() && special::looks_binary(&head) {
+        return Err(IngestError::NotALog {
+            path: path.to_path_buf(),
+            why: "binary data in no format lrtop reads".into(),
+        });
+    }
+    let format = detected.unwrap_or(Format::JSONL);
     let input = LoadInput {
         head,
         rest: &mut reader,

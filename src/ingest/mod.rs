@@ -23,6 +23,7 @@ mod out;
 pub mod raw;
 mod run_config;
 pub mod scan;
+pub(crate) mod special;
 mod tail;
 mod tally;
 mod watch;

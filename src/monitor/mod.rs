@@ -33,6 +33,7 @@ use fit::LrSeries;
 use rules::Observation;
 use rules::divergence::Divergence;
 use rules::lr_range::{LrTooHigh, LrTooLow};
+use rules::lr_value::LrValue;
 use rules::outliers::{GradExplosion, LossSpike};
 use rules::overfit::Overfitting;
 use rules::plateau::Plateau;
@@ -59,6 +60,7 @@ pub struct Monitor {
     plateau: Plateau,
     lr_high: LrTooHigh,
     lr_low: LrTooLow,
+    lr_value: LrValue,
     overfit: Overfitting,
     stall: Stall,
     targets: Vec<TargetRule>,
@@ -90,6 +92,7 @@ impl Monitor {
             plateau: Plateau::new(),
             lr_high: LrTooHigh::new(&config),
             lr_low: LrTooLow::new(&config),
+            lr_value: LrValue::new(&config),
             overfit: Overfitting::new(),
             stall: Stall::new(),
             targets: Vec::new(),
@@ -165,6 +168,7 @@ impl Monitor {
         self.plateau.observe(&obs, config, &mut out);
         self.lr_high.observe(&obs, config, &mut out);
         self.lr_low.observe(&obs, config, &mut out);
+        self.lr_value.observe(&obs, &mut out);
         self.overfit.observe(&obs, config, &mut out);
         for target in &mut self.targets {
             target.observe(&obs, &mut out);
@@ -253,6 +257,7 @@ impl Clone for Monitor {
             plateau: self.plateau.clone(),
             lr_high: self.lr_high.clone(),
             lr_low: self.lr_low.clone(),
+            lr_value: self.lr_value.clone(),
             overfit: self.overfit.clone(),
             stall: self.stall.clone(),
             targets: self.targets.clone(),

@@ -102,7 +102,22 @@ impl Policy {
             .iter()
             .map(|(c, l)| (*c, l.map(|l| l.value)))
             .collect();
-        Policy::from_calls(src, &calls)
+        let policy = Policy::from_calls(src, &calls)?;
+        // Parameters that overflow (a period of 1e-320, a gamma of 1e300)
+        // give NaN or infinite LRs: refused here, with where it happens.
+        for t in [0, 1, 2, 3, 10, 100, 1_000, 10_000, 100_000] {
+            let lr = policy.lr(t);
+            if !lr.is_finite() {
+                return Err(SpecError::at(
+                    src,
+                    0,
+                    src.len(),
+                    format!("this policy gives an LR of {lr} at t = {t}"),
+                )
+                .with_help("a parameter overflows the arithmetic: check periods near 0 and factors far from 1"));
+            }
+        }
+        Ok(policy)
     }
 
     pub(crate) fn from_calls(

@@ -72,7 +72,12 @@ fn load_bytes(
         // Only a whole-document format (named, or sniffed from a
         // `log_history` key) may reject the input as a whole.
         Err(err) => {
-            assert!(matches!(err, IngestError::TrainerState { .. }), "{err}");
+            // Or, unnamed, bytes that are binary and no format's.
+            let binary = format.is_none() && matches!(err, IngestError::NotALog { .. });
+            assert!(
+                matches!(err, IngestError::TrainerState { .. }) || binary,
+                "{err}"
+            );
             assert!(
                 format != Some(Format::JSONL) && format != Some(Format::CSV),
                 "{err}"

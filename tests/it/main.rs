@@ -26,6 +26,7 @@ mod monitor_rules;
 mod monitor_support;
 mod range_test_cli;
 mod real_log_shapes;
+mod resources;
 mod session_events;
 mod terminal_tmux;
 mod train_bench;

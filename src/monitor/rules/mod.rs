@@ -3,6 +3,7 @@
 
 pub mod divergence;
 pub mod lr_range;
+pub mod lr_value;
 pub mod outliers;
 pub mod overfit;
 pub mod plateau;

@@ -1,0 +1,194 @@
+//! Inputs that are not ordinary logs and options that are not sane: each
+//! ends with a clear message or a sensible result, quickly, never a hang.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn lrtop() -> Command {
+    let mut cmd = Command::cargo_bin("lrtop").unwrap();
+    // A hang is a failure, not a stuck CI job.
+    cmd.timeout(Duration::from_secs(20));
+    cmd
+}
+
+fn summaries(args: &[&str]) -> Vec<Value> {
+    let out = lrtop()
+        .args(["attach", "--summary"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn devices_are_refused_at_once() {
+    let started = Instant::now();
+    let out = lrtop()
+        .args(["attach", "--no-follow", "--summary", "/dev/zero"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a device, not a log file"));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_fifo_without_a_writer_is_read_to_its_end_not_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("no mkfifo here: skipped");
+        return;
+    }
+    let s = summaries(&[fifo.to_str().unwrap()]);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0]["records"], 0);
+}
+
+#[test]
+fn random_binary_is_not_a_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blob.bin");
+    // Deterministic noise, NULs included.
+    let bytes: Vec<u8> = (0u32..20_000)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&path, bytes).unwrap();
+    let out = lrtop()
+        .args(["attach", "--summary"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("binary data in no format lrtop reads"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_glob_over_a_symlink_loop_ends_and_finds_each_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = dir.path().join("loop/a");
+    std::fs::create_dir_all(&inner).unwrap();
+    std::fs::write(inner.join("m.jsonl"), "{\"step\": 1, \"loss\": 1}\n").unwrap();
+    // Two links back up: without a visited set, 2^depth paths.
+    std::os::unix::fs::symlink("..", inner.join("up")).unwrap();
+    std::os::unix::fs::symlink("..", inner.join("up2")).unwrap();
+    let pattern = format!("{}/loop/**/*.jsonl", dir.path().display());
+    let started = Instant::now();
+    let s = summaries(&[&pattern]);
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn one_file_named_several_ways_is_one_run_and_a_bracketed_name_is_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.jsonl");
+    std::fs::write(&file, "{\"step\": 1, \"loss\": 1}\n").unwrap();
+    std::os::unix::fs::symlink(&file, dir.path().join("link.jsonl")).unwrap();
+    let spellings = [
+        file.display().to_string(),
+        format!("{}/./a.jsonl", dir.path().display()),
+        dir.path().join("link.jsonl").display().to_string(),
+    ];
+    let args: Vec<&str> = spellings.iter().map(String::as_str).collect();
+    assert_eq!(summaries(&args).len(), 1);
+    let odd = dir.path().join("run[1]*.jsonl");
+    std::fs::write(&odd, "{\"step\": 1, \"loss\": 1}\n").unwrap();
+    let s = summaries(&[odd.to_str().unwrap()]);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0]["records"], 1);
+}
+
+#[test]
+fn duplicate_keys_keep_the_last_value_and_text_steps_are_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.jsonl");
+    std::fs::write(
+        &path,
+        "{\"step\": \"10\", \"loss\": 1.0, \"loss\": 2.0, \"lr\": 0.1}\n",
+    )
+    .unwrap();
+    let s = &summaries(&[path.to_str().unwrap()])[0];
+    assert_eq!(
+        (&s["last_step"], &s["last_loss"]),
+        (&Value::from(10), &Value::from(2.0))
+    );
+}
+
+#[test]
+fn a_nan_or_negative_lr_is_an_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lr.jsonl");
+    std::fs::write(
+        &path,
+        "{\"step\": 1, \"loss\": 1, \"lr\": 0.1}\n{\"step\": 2, \"loss\": 1, \"lr\": NaN}\n{\"step\": 3, \"loss\": 1, \"lr\": -0.1}\n",
+    )
+    .unwrap();
+    let s = &summaries(&[path.to_str().unwrap()])[0];
+    let alerts: Vec<(String, u64)> = s["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["level"].as_str().unwrap().to_string(),
+                a["step"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        alerts,
+        [("critical".to_string(), 2), ("warn".to_string(), 3)]
+    );
+}
+
+#[test]
+fn policies_that_overflow_are_refused_with_the_reason() {
+    for spec in ["COS(k0=0.1,k1=1,l=1e-320)", "EXP(k0=0.1,gamma=1e300)"] {
+        let out = lrtop()
+            .args(["policy", "eval", spec, "--steps", "3"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{spec}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("gives an LR of"), "{spec}: {err}");
+    }
+    let out = lrtop()
+        .args(["policy", "eval", "FIX(k0=0.1)", "--steps", "100000000000"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn no_home_is_not_fatal_when_no_config_is_needed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.jsonl");
+    std::fs::write(&path, "{\"step\": 1, \"loss\": 1}\n").unwrap();
+    for home in [None, Some(Path::new("/nonexistent/home"))] {
+        let mut cmd = lrtop();
+        cmd.args(["attach", "--summary"]).arg(&path);
+        match home {
+            None => cmd.env_remove("HOME").env_remove("XDG_CONFIG_HOME"),
+            Some(h) => cmd.env("HOME", h).env_remove("XDG_CONFIG_HOME"),
+        };
+        cmd.assert().success();
+    }
+}
