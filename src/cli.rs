@@ -69,7 +69,8 @@ pub struct AttachArgs {
     /// Read what is there and stop instead of following.
     #[arg(long)]
     pub no_follow: bool,
-    /// Print one JSON summary per run per line and exit (reads to the current end).
+    /// Print one JSON summary per run per line and exit (reads to the current
+    /// end). With --headless: follow, and print them when ended by a signal.
     #[arg(long)]
     pub summary: bool,
     /// Field overrides, e.g. `lr=optim/lr,loss=train/loss_avg,step=trainer/step`.

@@ -133,6 +133,13 @@ pub struct RunState {
     /// A newer checkpoint's history repeats the run's: its records up to
     /// this step are already here.
     pub skip_through: Option<u64>,
+    /// The log was rewritten or replaced and is read again from its start:
+    /// records it already holds are skipped, the first that differs
+    /// replaces the run from there (see `push_records`). The step reached.
+    pub rewind: Option<Option<u64>>,
+    /// Alerts for records up to this step were raised before a rewrite:
+    /// not again.
+    pub quiet_through: Option<u64>,
 }
 
 impl RunState {
@@ -385,6 +392,12 @@ impl Session {
                 // A trial's state is the tune's, not its follower's.
                 let trial = self.is_trial(run);
                 if let Some(state) = self.runs.get_mut(run) {
+                    // Read again from the start: exactly once, by content.
+                    if matches!(status, FollowStatus::Truncated | FollowStatus::Rotated)
+                        && !state.data.is_empty()
+                    {
+                        state.rewind = Some(None);
+                    }
                     if !trial {
                         state.status = match status {
                             FollowStatus::Waiting => RunStatus::Waiting,
@@ -613,6 +626,8 @@ impl Session {
             config: None,
             dialect: None,
             skip_through: None,
+            rewind: None,
+            quiet_through: None,
         });
         self.runs.len() - 1
     }
@@ -688,6 +703,23 @@ impl Session {
         let mut run = self.current_segment(run);
         let mut new = Vec::new();
         for rec in records {
+            if let Some(rewound) = self.runs[run].rewind {
+                let step = rec.step.or(rewound);
+                match self.runs[run].data.holds(rec, step) {
+                    // Already read before the rewrite.
+                    Some(true) => {
+                        self.runs[run].rewind = Some(step);
+                        continue;
+                    }
+                    // Past what was read: the log goes on.
+                    None => self.runs[run].rewind = None,
+                    // The log now says something else from here on.
+                    Some(false) => {
+                        self.runs[run].rewind = None;
+                        self.rewritten_from(run, step);
+                    }
+                }
+            }
             let state = &mut self.runs[run];
             if let (Some(through), Some(step)) = (state.skip_through, rec.step) {
                 if step <= through {
@@ -720,7 +752,18 @@ impl Session {
             let state = &mut self.runs[run];
             state.data.push(rec, now);
             state.records += 1;
-            new.extend(state.monitor.observe(rec).into_iter().map(|a| (run, a)));
+            let alerts = state.monitor.observe(rec);
+            let quiet = match (state.quiet_through, rec.step.or(state.data.last_step())) {
+                (Some(through), Some(step)) if step <= through => true,
+                (Some(_), _) => {
+                    state.quiet_through = None;
+                    false
+                }
+                _ => false,
+            };
+            if !quiet {
+                new.extend(alerts.into_iter().map(|a| (run, a)));
+            }
         }
         if !records.is_empty() {
             let state = &mut self.runs[run];
@@ -760,6 +803,29 @@ impl Session {
         self.runs[run].status = RunStatus::Done;
         self.runs[run].continued_in = Some(id);
         id
+    }
+
+    /// A rewritten log differs from what was read at `step`: inside the run,
+    /// its records replace those from that step on (as a resume does);
+    /// at its start, the run's data is replaced whole, and alerts already
+    /// raised for the steps read before are not raised again.
+    fn rewritten_from(&mut self, run: RunId, step: Option<u64>) {
+        let first = self.runs[run].data.first_step();
+        match (step, first) {
+            (Some(s), Some(f)) if s > f => {
+                self.resume(run, s);
+                // A rewrite, not a job resumed from a checkpoint.
+                self.runs[run].resumed_at.pop();
+            }
+            _ => {
+                let monitor = self.setup.monitor();
+                let state = &mut self.runs[run];
+                state.quiet_through = state.data.last_step();
+                state.data = RunData::new();
+                state.records = 0;
+                state.monitor = monitor;
+            }
+        }
     }
 
     /// The log went back to `step` inside the run: drop what it logged from

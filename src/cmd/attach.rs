@@ -3,6 +3,10 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -53,7 +57,9 @@ pub fn run(args: AttachArgs) -> Result<()> {
         let run = session.add_run(source.label.clone(), source.path.clone());
         session.runs[run].total_steps = args.total_steps;
     }
-    if args.summary || args.no_follow {
+    // --headless --summary follows until a signal, then prints summaries.
+    let summary_at_end = args.summary && args.dashboard.headless && !args.no_follow;
+    if (args.summary || args.no_follow) && !summary_at_end {
         load_all(&mut session, &sources, &map, args.summary)?;
         if args.summary {
             print_summaries(&session)?;
@@ -66,7 +72,14 @@ pub fn run(args: AttachArgs) -> Result<()> {
             check(&session, args.fail_on.as_deref())
         } else {
             let scan = live.then(|| args.paths.clone());
-            headless_follow(session, sources, map, args.dashboard.interval, scan)
+            headless_follow(
+                session,
+                sources,
+                map,
+                args.dashboard.interval,
+                scan,
+                summary_at_end,
+            )
         };
     }
     let theme = crate::tui::theme::Theme::load(
@@ -267,7 +280,15 @@ fn headless_follow(
     map: FieldMap,
     interval: f64,
     scan: Option<Vec<String>>,
+    summary_at_end: bool,
 ) -> Result<()> {
+    // SIGINT, SIGTERM and SIGHUP end the follow at the next wake-up (half
+    // a second at most); a second one ends the process at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
     let (tx, rx) = mpsc::channel::<SessionEvent>();
     let sink = tx.clone();
     let mut followers = Followers::new(map, move |event| sink.send(event).is_ok());
@@ -308,6 +329,9 @@ fn headless_follow(
         for (run, alert) in &new {
             print_alert(&mut out, &session.runs[*run].label, alert)?;
         }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
         if Instant::now() >= next_status {
             for run in &session.runs {
                 writeln!(out, "{}", status_line(run))?;
@@ -319,5 +343,10 @@ fn headless_follow(
             next_status = Instant::now() + interval;
         }
     }
+    drop(followers);
+    if summary_at_end {
+        print_summaries(&session)?;
+    }
+    out.flush()?;
     Ok(())
 }

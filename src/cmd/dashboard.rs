@@ -76,6 +76,14 @@ pub fn status_line(run: &RunState) -> String {
     if let Some(eta) = run.eta_seconds() {
         parts.push(format!("ETA {}", format_duration(eta)));
     }
+    if run.records > 0 {
+        // What a script checks for exactly-once reading.
+        parts.push(format!(
+            "{} record{}",
+            run.records,
+            if run.records == 1 { "" } else { "s" }
+        ));
+    }
     if run.bad_lines > 0 {
         parts.push(format!("{} bad lines", run.bad_lines));
     }

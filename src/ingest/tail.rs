@@ -18,6 +18,17 @@ use super::out::Out;
 /// tell an append from a rewrite that made the file longer than before.
 const FINGERPRINT: usize = 64;
 const READ_SIZE: usize = 1 << 20;
+/// A file renamed away (logrotate's `create`) is still read while its
+/// writer, which keeps its descriptor, goes on appending: until it has been
+/// quiet this long or is deleted.
+const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The previous file at the path, still read after a rotation.
+struct Drain {
+    open: Open,
+    parser: Box<dyn super::formats::StreamParser>,
+    last_growth: std::time::Instant,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -94,6 +105,20 @@ impl Open {
     }
 }
 
+/// Hard links to a file: 0 once it was deleted (and only held open).
+fn links(meta: &Metadata) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        meta.nlink()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        1
+    }
+}
+
 /// Reads `len` bytes at `pos`, leaving the file position at `resume`.
 fn read_at(file: &mut File, pos: u64, len: usize, resume: u64) -> io::Result<Vec<u8>> {
     let mut buf = vec![0; len];
@@ -139,6 +164,7 @@ pub(crate) struct Tail {
     batch: Batch,
     buf: Vec<u8>,
     last_detail: Option<String>,
+    draining: Option<Drain>,
 }
 
 impl Tail {
@@ -159,6 +185,7 @@ impl Tail {
             batch: Batch::default(),
             buf: Vec::new(),
             last_detail: None,
+            draining: None,
         }
     }
 
@@ -168,6 +195,7 @@ impl Tail {
 
     pub(crate) fn check(&mut self, out: &mut Out) {
         self.move_to_newer_file();
+        self.drain_old_file();
         let meta = match fs::metadata(&self.path) {
             Ok(meta) if meta.is_file() => meta,
             Ok(_) => return self.missing(out, Some("not a regular file".into())),
@@ -209,14 +237,16 @@ impl Tail {
     /// renamed away: what was appended to it before is still read.
     fn missing(&mut self, out: &mut Out, detail: Option<String>) {
         if self.open.is_some() {
-            self.finish_old_file();
+            // A whole document that comes back holds the same history (and
+            // one that shrank is caught as such); a stream restarts, and
+            // the old file, renamed away, is still read (see Drain).
+            if matches!(self.reader, Some(Reader::Stream(_))) {
+                self.keep_draining_old_file();
+            } else {
+                self.finish_old_file();
+            }
             out.flush(&mut self.batch);
             self.open = None;
-            // A whole document that comes back holds the same history (and
-            // one that shrank is caught as such); a stream restarts.
-            if let Some(Reader::Stream(p)) = &mut self.reader {
-                p.reset();
-            }
             self.phase = Phase::Deleted;
             out.status(FollowStatus::Deleted, detail);
         } else if self.phase == Phase::Start {
@@ -243,14 +273,67 @@ impl Tail {
             self.open = None;
             return;
         }
-        self.finish_old_file();
+        self.keep_draining_old_file();
         out.flush(&mut self.batch);
         self.open = None;
-        if let Some(Reader::Stream(p)) = &mut self.reader {
-            p.reset();
-        }
         out.status(FollowStatus::Rotated, None);
         self.phase = Phase::CatchingUp;
+    }
+
+    /// The open file left the path: what it holds now is read, and it is
+    /// kept (with its parser) to read what its writer still appends; the
+    /// path's next file gets a fresh parser.
+    fn keep_draining_old_file(&mut self) {
+        self.read_available();
+        if let (Some(open), Some(Reader::Stream(parser))) = (self.open.take(), self.reader.take()) {
+            if let Some(mut old) = self.draining.replace(Drain {
+                open,
+                parser,
+                last_growth: std::time::Instant::now(),
+            }) {
+                old.parser.finish(&mut self.batch);
+            }
+            self.reader = self.format.map(|f| self.new_reader(f));
+        }
+    }
+
+    /// Reads what a rotated-away file's writer appended since; lets it go
+    /// once quiet for DRAIN_GRACE or deleted.
+    fn drain_old_file(&mut self) {
+        let Some(drain) = &mut self.draining else {
+            return;
+        };
+        let before = drain.open.offset;
+        self.buf.resize(READ_SIZE, 0);
+        loop {
+            match drain.open.file.read(&mut self.buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    drain.open.note_read(&self.buf[..n]);
+                    drain.parser.feed(&self.buf[..n], &mut self.batch);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        if drain.open.offset > before {
+            drain.last_growth = std::time::Instant::now();
+            return;
+        }
+        let deleted = drain.open.file.metadata().is_ok_and(|m| links(&m) == 0);
+        if deleted || drain.last_growth.elapsed() >= DRAIN_GRACE {
+            drain.parser.finish(&mut self.batch);
+            self.draining = None;
+        }
+    }
+
+    fn new_reader(&self, format: Format) -> Reader {
+        let spec = format.spec();
+        match &self.reader_of {
+            ReaderOf::File => spec.reader(&self.map),
+            ReaderOf::Member(dir) => spec.member_reader(dir, &self.path, &self.map),
+            ReaderOf::Part(key) => spec.part_reader(&self.map, key),
+        }
     }
 
     fn finish_old_file(&mut self) {
@@ -280,12 +363,7 @@ impl Tail {
             return true;
         };
         self.format = Some(format);
-        let spec = format.spec();
-        self.reader = Some(match &self.reader_of {
-            ReaderOf::File => spec.reader(&self.map),
-            ReaderOf::Member(dir) => spec.member_reader(dir, &self.path, &self.map),
-            ReaderOf::Part(key) => spec.part_reader(&self.map, key),
-        });
+        self.reader = Some(self.new_reader(format));
         out.format(format);
         match fs::metadata(&self.path) {
             Ok(meta) if matches!(self.reader, Some(Reader::Whole(_))) => {
@@ -315,6 +393,8 @@ impl Tail {
             };
             match parser.rewritten(&head) {
                 Rewrite::Undecided => return false,
+                // The parser knows what it sent (Lightning's rewrite with
+                // a grown header): it skips that itself.
                 Rewrite::Continues => {}
                 Rewrite::FromStart => {
                     out.status(FollowStatus::Truncated, None);

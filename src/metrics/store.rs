@@ -87,6 +87,12 @@ impl Column {
     pub fn last(&self) -> Option<(u32, f64)> {
         Some((*self.rows.last()?, *self.values.last()?))
     }
+
+    /// The value at a row, if this metric has one there.
+    pub fn value_at(&self, row: u32) -> Option<f64> {
+        let i = self.rows.binary_search(&row).ok()?;
+        self.values.get(i).copied()
+    }
 }
 
 /// Everything recorded for one run.
@@ -326,6 +332,31 @@ impl RunData {
 
     pub fn first_step(&self) -> Option<u64> {
         self.steps.iter().find(|s| !s.is_nan()).map(|&s| s as u64)
+    }
+
+    /// Whether a record with this step is already stored, values and all:
+    /// Some(true) if a row at `step` holds every value of `rec`, Some(false)
+    /// if the step is within the run but no row matches (the log now says
+    /// something else there), None if the step is past the run's end.
+    pub fn holds(&self, rec: &Record, step: Option<u64>) -> Option<bool> {
+        let step = step?;
+        if self.last_step.is_none_or(|last| step > last) {
+            return None;
+        }
+        let Some(first) = self.first_row_from_step(step) else {
+            return Some(false);
+        };
+        let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+        let found = (first..self.steps.len())
+            .take_while(|&r| self.steps[r] == step as f64)
+            .any(|r| {
+                rec.values().all(|(name, v)| {
+                    self.column(name)
+                        .and_then(|c| c.value_at(r as u32))
+                        .is_some_and(|stored| same(stored, v))
+                })
+            });
+        Some(found)
     }
 
     pub fn step_at(&self, row: u32) -> Option<u64> {

@@ -6,6 +6,7 @@ mod cli_attach;
 mod cli_policy;
 mod cli_train;
 mod fault_follow;
+mod fault_rewrite;
 mod fault_train;
 mod follow_trackers;
 mod ingest_bad_input;
