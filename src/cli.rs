@@ -54,8 +54,13 @@ pub struct DashboardArgs {
     #[arg(long, value_name = "METRIC>=VALUE")]
     pub target: Option<String>,
     /// Run a shell command for each new alert; the alert is in LRTOP_ALERT_* variables.
+    /// Hooks run one at a time; one running over 30 s is killed.
     #[arg(long, value_name = "CMD")]
     pub on_alert: Option<String>,
+    /// Also run --on-alert for the alerts found in what a log already held
+    /// when lrtop started (by default only for alerts raised while following).
+    #[arg(long, requires = "on_alert")]
+    pub on_alert_history: bool,
     /// Seconds between status lines in --headless mode.
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub interval: f64,

@@ -2,6 +2,33 @@
 //! for messages and policy specs (parseable by the spec language), four
 //! significant digits for values, compact axis ticks, and durations.
 
+/// Whether text holds a control character (C0, DEL or C1): something a
+/// terminal may act on, or the environment cannot hold (NUL).
+pub fn has_control(text: &str) -> bool {
+    text.chars().any(|c| c.is_control())
+}
+
+/// `printable`, keeping line breaks and tabs (multi-line error messages).
+pub fn printable_lines(text: &str) -> String {
+    text.split('\n')
+        .map(|line| printable(&line.replace('\t', "    ")).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Text safe to print or pass on: control characters (escape sequences,
+/// NULs, carriage returns) become U+FFFD. Borrowed when there are none.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if has_control(text) {
+        text.chars()
+            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    }
+}
+
 /// `x` rounded to `digits` significant digits.
 pub fn round_sig(x: f64, digits: usize) -> f64 {
     if !x.is_finite() || x == 0.0 {

@@ -7,7 +7,12 @@ fn main() -> ExitCode {
     match lrtop::cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // File and metric names come from the user's disk: no escape
+            // sequence in them reaches the terminal.
+            eprintln!(
+                "error: {}",
+                lrtop::format::printable_lines(&format!("{err:#}"))
+            );
             lrtop::cmd::exit_code(&err)
         }
     }

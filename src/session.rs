@@ -6,7 +6,6 @@
 //! can record and replay events without a terminal.
 
 use std::path::PathBuf;
-use std::process::Child;
 
 use serde_json::{Value, json};
 
@@ -15,6 +14,7 @@ use crate::ingest::scan::Discovered;
 use crate::ingest::{FollowStatus, LoadedRun, RunConfig, Source, SourceEvent};
 use crate::metrics::record::{GRAD_NORM, LOSS, LR};
 use crate::metrics::{Record, RunData, RunId};
+use crate::monitor::HookQueue;
 use crate::monitor::{Alert, Level, Monitor, MonitorConfig, Target};
 use crate::policy::Policy;
 use crate::train::trainer::{EndReason, TrainEvent};
@@ -140,6 +140,9 @@ pub struct RunState {
     /// Alerts for records up to this step were raised before a rewrite:
     /// not again.
     pub quiet_through: Option<u64>,
+    /// The source has caught up with what its log held at start: alerts
+    /// from here on are new (hooks run for them), earlier ones history.
+    pub caught_up: bool,
 }
 
 impl RunState {
@@ -282,6 +285,8 @@ pub struct MonitorSetup {
     pub declared: Option<Policy>,
     pub target: Option<Target>,
     pub on_alert: Option<String>,
+    /// Hooks for alerts in history (what a log held at start) too.
+    pub on_alert_history: bool,
 }
 
 impl MonitorSetup {
@@ -306,7 +311,7 @@ pub struct Session {
     /// Tune mode: every trial, its run, state and result.
     pub trials: Option<TrialBoard>,
     setup: MonitorSetup,
-    hooks: Vec<Child>,
+    hooks: HookQueue,
     /// Sources found while following, not yet taken by the frontend.
     new_sources: Vec<NewSource>,
     /// `--total-steps` for runs discovered later.
@@ -330,7 +335,7 @@ impl Session {
             training: None,
             trials: None,
             setup,
-            hooks: Vec::new(),
+            hooks: HookQueue::default(),
             new_sources: Vec::new(),
             default_total_steps: None,
         }
@@ -397,6 +402,9 @@ impl Session {
                         && !state.data.is_empty()
                     {
                         state.rewind = Some(None);
+                    }
+                    if status == FollowStatus::Following {
+                        state.caught_up = true;
                     }
                     if !trial {
                         state.status = match status {
@@ -497,6 +505,7 @@ impl Session {
                 let run = &mut self.runs[id];
                 run.total_steps = Some(steps);
                 run.status = RunStatus::Training;
+                run.caught_up = true;
                 run.policy = Some(policy.to_string());
                 self.training = Some(id);
                 Vec::new()
@@ -628,6 +637,7 @@ impl Session {
             skip_through: None,
             rewind: None,
             quiet_through: None,
+            caught_up: false,
         });
         self.runs.len() - 1
     }
@@ -888,21 +898,46 @@ impl Session {
             );
         }
         self.raise(&new);
-        self.hooks
-            .retain_mut(|child| matches!(child.try_wait(), Ok(None)));
+        if let Some(cmd) = &self.setup.on_alert {
+            self.hooks.poll(cmd);
+        }
         new
     }
 
     fn raise(&mut self, new: &[(RunId, Alert)]) {
         for (run, alert) in new {
-            if let Some(cmd) = &self.setup.on_alert {
-                let label = &self.runs[*run].label;
-                match crate::monitor::run_on_alert(cmd, alert, label) {
-                    Ok(child) => self.hooks.push(child),
-                    Err(e) => eprintln!("--on-alert: could not run '{cmd}': {e}"),
-                }
+            // Alerts found while catching up with what a log already held
+            // are history: no hook for them unless asked.
+            let history = !self.runs[*run].caught_up;
+            if let Some(cmd) = &self.setup.on_alert
+                && (!history || self.setup.on_alert_history)
+            {
+                let label = self.runs[*run].label.clone();
+                self.hooks.push(cmd, alert.clone(), label);
             }
             self.alerts.push((*run, alert.clone()));
+        }
+    }
+
+    /// What went wrong with hooks since the last call, for a notice.
+    pub fn take_hook_problems(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.hooks.problems)
+    }
+
+    /// Hooks queued or running (a summary waits for them).
+    pub fn hooks_pending(&self) -> usize {
+        self.hooks.pending()
+    }
+
+    /// Gives running hooks up to `limit` to finish (before exiting).
+    pub fn wait_for_hooks(&mut self, limit: std::time::Duration) {
+        let Some(cmd) = self.setup.on_alert.clone() else {
+            return;
+        };
+        let end = std::time::Instant::now() + limit;
+        while self.hooks.pending() > 0 && std::time::Instant::now() < end {
+            self.hooks.poll(&cmd);
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 

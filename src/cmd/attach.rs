@@ -61,6 +61,11 @@ pub fn run(args: AttachArgs) -> Result<()> {
     let summary_at_end = args.summary && args.dashboard.headless && !args.no_follow;
     if (args.summary || args.no_follow) && !summary_at_end {
         load_all(&mut session, &sources, &map, args.summary)?;
+        // Hooks queued for what was read run before lrtop exits.
+        session.wait_for_hooks(Duration::from_secs(60));
+        for problem in session.take_hook_problems() {
+            eprintln!("{problem}");
+        }
         if args.summary {
             print_summaries(&session)?;
             return check(&session, args.fail_on.as_deref());
@@ -326,6 +331,9 @@ fn headless_follow(
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
         new.extend(session.tick(crate::clock::unix_now(), true));
+        for problem in session.take_hook_problems() {
+            eprintln!("{problem}");
+        }
         for (run, alert) in &new {
             print_alert(&mut out, &session.runs[*run].label, alert)?;
         }

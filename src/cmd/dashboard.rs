@@ -34,6 +34,7 @@ pub fn monitor_setup(args: &DashboardArgs, config: &Config) -> Result<MonitorSet
         declared,
         target,
         on_alert: args.on_alert.clone(),
+        on_alert_history: args.on_alert_history,
     })
 }
 

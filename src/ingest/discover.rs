@@ -61,7 +61,11 @@ pub fn discover(args: &[String]) -> Result<Vec<Source>, IngestError> {
             Found::File(p) | Found::Group(p, _) | Found::Part(p, _, _) => Some(p.clone()),
         })
         .collect();
-    let labels = labels(&paths);
+    // Labels are printed: a file name's control characters are not.
+    let labels: Vec<String> = labels(&paths)
+        .into_iter()
+        .map(|l| crate::format::printable(&l).into_owned())
+        .collect();
     Ok(unique
         .into_iter()
         .zip(labels)

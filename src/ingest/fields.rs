@@ -337,7 +337,13 @@ impl<'m> RecordBuilder<'m> {
         }
         match role {
             Role::Extra => {
-                let name = self.spare.name(key);
+                // A metric name is shown and passed to hooks: no control
+                // characters (a NUL, an escape sequence) in it.
+                let name = if crate::format::has_control(key) {
+                    crate::format::printable(key).into_owned()
+                } else {
+                    self.spare.name(key)
+                };
                 self.rec.extra.push((name, value.as_f64()));
             }
             Role::Field { field, rank } => self.add_field(key, field, rank, value),

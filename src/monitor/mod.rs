@@ -25,7 +25,7 @@ use crate::policy::Policy;
 pub use alert::{Alert, AlertKind, Level};
 pub use config::MonitorConfig;
 pub use fit::ScheduleFit;
-pub use hooks::run_on_alert;
+pub use hooks::{HookQueue, run_on_alert};
 pub use target::{Target, TargetError, TargetOp};
 
 use declared::Declared;

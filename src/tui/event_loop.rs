@@ -170,6 +170,11 @@ pub async fn run(
                 if !app.session.tick(now, following).is_empty() {
                     app.dirty = true;
                 }
+                // Hook trouble is a notice, never text over the screen.
+                if let Some(problem) = app.session.take_hook_problems().pop() {
+                    app.notice = Some(problem);
+                    app.dirty = true;
+                }
                 // Rates and ETA move while data flows.
                 if app.session.runs.iter().any(|r| r.last_arrival.is_some_and(|t| now - t < 6.0)) {
                     app.dirty = true;

@@ -173,7 +173,14 @@ fn on_alert_runs_a_command_per_alert() {
         marker.display()
     );
     lrtop()
-        .args(["attach", "--no-follow", "--headless", "--on-alert", &cmd])
+        .args([
+            "attach",
+            "--no-follow",
+            "--headless",
+            "--on-alert-history",
+            "--on-alert",
+            &cmd,
+        ])
         .arg(sample("torch_diverged_nan.jsonl"))
         .assert()
         .success();
@@ -283,4 +290,67 @@ fn fail_on_fails_the_check_with_the_reason_that_fired() {
         .arg(sample("hf_trainer_cosine.jsonl"))
         .assert()
         .success();
+}
+
+#[test]
+fn hooks_run_one_at_a_time_for_new_alerts_only_and_get_no_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file name with an escape sequence and a log with many alerts.
+    let log = dir.path().join("run\u{1b}[31m.jsonl");
+    let mut text = String::new();
+    for step in 1..=400u64 {
+        // A NaN LR now and then: an alert each time.
+        let lr = if step % 50 == 0 { "NaN" } else { "0.001" };
+        text.push_str(&format!(
+            "{{\"step\": {step}, \"loss\": 1.0, \"lr\": {lr}}}\n"
+        ));
+    }
+    std::fs::write(&log, text).unwrap();
+    let marker = dir.path().join("hooks.txt");
+    let lock = dir.path().join("lock");
+    let cmd = format!(
+        "mkdir {lock} || echo overlap >> {m}; printf '%s\\n' \"$LRTOP_RUN|$LRTOP_ALERT_MESSAGE\" >> {m}; sleep 0.05; rmdir {lock}",
+        lock = lock.display(),
+        m = marker.display()
+    );
+    // History (an old log read once): no hooks unless asked.
+    lrtop()
+        .args(["attach", "--no-follow", "--headless", "--on-alert", &cmd])
+        .arg(&log)
+        .assert()
+        .success();
+    assert!(!marker.exists(), "no hook for history");
+    let out = lrtop()
+        .args([
+            "attach",
+            "--no-follow",
+            "--headless",
+            "--on-alert-history",
+            "--on-alert",
+            &cmd,
+        ])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // Every headless line is free of raw escapes too.
+    assert!(
+        !out.stdout.contains(&0x1b),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = std::fs::read_to_string(&marker).unwrap();
+    assert!(!text.contains("overlap"), "hooks overlapped:\n{text}");
+    let runs: Vec<&str> = text.lines().collect();
+    let alerts = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("\"alert\":"))
+        .count();
+    assert!(alerts >= 2);
+    assert_eq!(runs.len(), alerts, "one hook per alert:\n{text}");
+    assert!(
+        runs.iter()
+            .all(|l| !l.contains('\u{1b}') && l.contains("run\u{fffd}[31m.jsonl")),
+        "{text}"
+    );
 }
