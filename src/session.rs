@@ -262,6 +262,7 @@ impl RunState {
             "unmapped": self.unmapped(),
             "map_hint": self.map_hint(),
             "resumed_at": self.resumed_at,
+            "dropped_values": self.data.dropped_values(),
             "config": self.config.as_ref().map(|c| json!({
                 "name": c.name,
                 "total_steps": c.total_steps,

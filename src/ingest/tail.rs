@@ -18,6 +18,7 @@ use super::out::Out;
 /// tell an append from a rewrite that made the file longer than before.
 const FINGERPRINT: usize = 64;
 const READ_SIZE: usize = 1 << 20;
+const APPEND_READ: usize = 64 << 10;
 /// A file renamed away (logrotate's `create`) is still read while its
 /// writer, which keeps its descriptor, goes on appending: until it has been
 /// quiet this long or is deleted.
@@ -219,6 +220,9 @@ impl Tail {
             Some(Reader::Query(_)) => self.check_query(&meta, out),
         };
         out.flush(&mut self.batch);
+        // Buffers are for reading, not for waiting: a thousand idle
+        // followers hold none.
+        self.buf = Vec::new();
         if settled && self.phase == Phase::CatchingUp {
             self.phase = Phase::Following;
             out.status(FollowStatus::Following, None);
@@ -437,7 +441,13 @@ impl Tail {
         let (Some(open), Some(Reader::Stream(parser))) = (&mut self.open, &mut self.reader) else {
             return false;
         };
-        self.buf.resize(READ_SIZE, 0);
+        // A big read while catching up; appends are small.
+        let size = if self.phase == Phase::CatchingUp {
+            READ_SIZE
+        } else {
+            APPEND_READ
+        };
+        self.buf.resize(size, 0);
         loop {
             match open.file.read(&mut self.buf) {
                 Ok(0) => return false,

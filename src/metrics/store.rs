@@ -95,6 +95,10 @@ impl Column {
     }
 }
 
+/// Distinct metric names kept per run; values of further ones are counted
+/// as dropped (a log that invents a name per line must not take the memory).
+pub const MAX_METRICS: usize = 10_000;
+
 /// Everything recorded for one run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunData {
@@ -107,6 +111,8 @@ pub struct RunData {
     columns: Vec<Column>,
     index: HashMap<String, usize>,
     last_step: Option<u64>,
+    /// Values of metrics past MAX_METRICS, not kept.
+    dropped_values: u64,
     /// Whether the epoch stands in for the step (a log that has none, like
     /// Keras' CSV): unknown until the first record says.
     epoch_steps: Option<bool>,
@@ -150,6 +156,11 @@ impl RunData {
             .map(|e| e as u64)
     }
 
+    /// Values not kept because the run named more than MAX_METRICS metrics.
+    pub fn dropped_values(&self) -> u64 {
+        self.dropped_values
+    }
+
     /// Whether this run's steps are its epochs.
     pub fn indexed_by_epoch(&self) -> bool {
         self.epoch_steps == Some(true)
@@ -191,19 +202,25 @@ impl RunData {
         self.has_time |= rec.time.is_some();
         self.has_epoch |= rec.epoch.is_some();
         for (name, value) in rec.values() {
-            self.column_mut(name).push(row, value);
+            match self.column_mut(name) {
+                Some(col) => col.push(row, value),
+                None => self.dropped_values += 1,
+            }
         }
     }
 
-    fn column_mut(&mut self, name: &str) -> &mut Column {
+    /// The column of a metric, made on first use; None past MAX_METRICS
+    /// (a log that names a new metric on every line).
+    fn column_mut(&mut self, name: &str) -> Option<&mut Column> {
         // Logs have a handful of metrics: a scan beats hashing every value.
         if self.names.len() <= 16
             && let Some(i) = self.names.iter().position(|n| n == name)
         {
-            return &mut self.columns[i];
+            return Some(&mut self.columns[i]);
         }
         let i = match self.index.get(name) {
             Some(&i) => i,
+            None if self.names.len() >= MAX_METRICS => return None,
             None => {
                 self.names.push(name.to_string());
                 self.columns.push(Column::new());
@@ -211,7 +228,7 @@ impl RunData {
                 self.columns.len() - 1
             }
         };
-        &mut self.columns[i]
+        Some(&mut self.columns[i])
     }
 
     /// Appends another run's rows (e.g. a chunk parsed in parallel). Leading
@@ -259,12 +276,16 @@ impl RunData {
         if other.last_step.is_some() {
             self.last_step = other.last_step;
         }
+        self.dropped_values += other.dropped_values;
         self.epoch_steps = match (self.epoch_steps, other.epoch_steps) {
             (Some(false), _) | (_, Some(false)) => Some(false),
             (a, b) => a.or(b),
         };
         for (name, col) in other.names.iter().zip(other.columns) {
-            let target = self.column_mut(name);
+            let Some(target) = self.column_mut(name) else {
+                self.dropped_values += col.values.len() as u64;
+                continue;
+            };
             target.rows.reserve(col.rows.len());
             target.values.reserve(col.values.len());
             for (row, value) in col.rows.into_iter().zip(col.values) {
@@ -523,9 +544,29 @@ impl RunData {
     /// The rows as records again, in order (for replaying a loaded run
     /// through the monitor).
     pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
-        let mut cursors = vec![0usize; self.columns.len()];
+        // Every value's (column, index), grouped by row in one counting
+        // pass: linear in the values, however many columns a run has.
+        let rows = self.steps.len();
+        let mut starts = vec![0u32; rows + 1];
+        for col in &self.columns {
+            for &r in &col.rows {
+                starts[r as usize + 1] += 1;
+            }
+        }
+        for r in 0..rows {
+            starts[r + 1] += starts[r];
+        }
+        let mut fill = starts.clone();
+        let mut entries = vec![(0u32, 0u32); starts[rows] as usize];
+        for (c, col) in self.columns.iter().enumerate() {
+            for (i, &r) in col.rows.iter().enumerate() {
+                let at = &mut fill[r as usize];
+                entries[*at as usize] = (c as u32, i as u32);
+                *at += 1;
+            }
+        }
         let mut previous_step: Option<u64> = None;
-        (0..self.steps.len()).map(move |r| {
+        (0..rows).map(move |r| {
             let row = r as u32;
             let step = self.step_at(row);
             let mut rec = Record {
@@ -540,17 +581,13 @@ impl RunData {
                 ..Default::default()
             };
             previous_step = step;
-            for (c, col) in self.columns.iter().enumerate() {
-                let i = cursors[c];
-                if i < col.rows.len() && col.rows[i] == row {
-                    cursors[c] += 1;
-                    let value = col.values[i];
-                    match self.names[c].as_str() {
-                        super::record::LR => rec.lr = Some(value),
-                        super::record::LOSS => rec.loss = Some(value),
-                        super::record::GRAD_NORM => rec.grad_norm = Some(value),
-                        name => rec.extra.push((name.to_string(), value)),
-                    }
+            for &(c, i) in &entries[starts[r] as usize..starts[r + 1] as usize] {
+                let value = self.columns[c as usize].values[i as usize];
+                match self.names[c as usize].as_str() {
+                    super::record::LR => rec.lr = Some(value),
+                    super::record::LOSS => rec.loss = Some(value),
+                    super::record::GRAD_NORM => rec.grad_norm = Some(value),
+                    name => rec.extra.push((name.to_string(), value)),
                 }
             }
             rec

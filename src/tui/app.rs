@@ -265,9 +265,11 @@ impl App {
     /// Metrics the third panel can show, across visible runs.
     pub fn metric_choices(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for (_, run) in self.visible_runs() {
             for name in run.data.metric_names() {
-                if name != LOSS && name != crate::metrics::record::LR && !names.contains(name) {
+                if name != LOSS && name != crate::metrics::record::LR && seen.insert(name.as_str())
+                {
                     names.push(name.clone());
                 }
             }

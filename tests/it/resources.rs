@@ -192,3 +192,27 @@ fn no_home_is_not_fatal_when_no_config_is_needed() {
         cmd.assert().success();
     }
 }
+
+#[test]
+fn a_new_metric_name_on_every_line_is_capped_not_a_memory_bomb() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("names.jsonl");
+    let mut text = String::new();
+    for i in 0..100_000u64 {
+        text.push_str(&format!(
+            "{{\"step\": {}, \"loss\": 1.0, \"m{i}\": 0.5}}\n",
+            i + 1
+        ));
+    }
+    std::fs::write(&path, text).unwrap();
+    let started = Instant::now();
+    let s = &summaries(&[path.to_str().unwrap()])[0];
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(s["records"], 100_000);
+    assert_eq!(s["metrics"].as_array().unwrap().len(), 10_000);
+    assert_eq!(s["dropped_values"], 100_000 - 9_999);
+}

@@ -33,6 +33,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 warn,
             ));
         }
+        if run.data.dropped_values() > 0 {
+            left.push(Span::styled(
+                format!(
+                    "│ over {} metric names: {} values dropped ",
+                    crate::metrics::store::MAX_METRICS,
+                    run.data.dropped_values()
+                ),
+                style.fg(app.theme.warn),
+            ));
+        }
         if let Some(hint) = run.map_hint() {
             left.push(Span::styled(
                 format!("│ no {} recognised: try {hint} ", hint_targets(&hint)),
