@@ -81,6 +81,7 @@ pub fn learner_config(args: &ModelArgs) -> Result<LearnerConfig> {
     if args.threads == Some(0) {
         return Err(usage("--threads must be at least 1"));
     }
+    check_memory(&model, &task, &device, args.batch_size, args.seq_len)?;
     Ok(LearnerConfig {
         task,
         model,
@@ -117,6 +118,66 @@ pub fn parse_policy(spec: &str) -> Result<Policy> {
         .map_err(|e| anyhow::Error::new(e).context(format!("invalid --policy '{spec}'")))
 }
 
+/// `--log` and `--save` checked before training: not a directory, not the
+/// same file, in a directory lrtop can write (or create).
+fn check_output_paths(log: Option<&Path>, save: Option<&Path>) -> Result<()> {
+    if let (Some(l), Some(s)) = (log, save)
+        && (l == s
+            || (l.exists() && std::fs::canonicalize(l).ok() == std::fs::canonicalize(s).ok()))
+    {
+        return Err(usage(format!(
+            "--log and --save both name {}: the weights would overwrite the log",
+            l.display()
+        )));
+    }
+    for (flag, path) in [("--log", log), ("--save", save)] {
+        let Some(path) = path else { continue };
+        if path.is_dir() {
+            return Err(usage(format!(
+                "{flag} {} is a directory; name a file",
+                path.display()
+            )));
+        }
+        // The nearest directory that exists must be writable.
+        let mut dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        while !dir.exists() {
+            dir = dir
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+        }
+        if !writable(dir) {
+            return Err(usage(format!(
+                "{flag} {}: cannot write in {}",
+                path.display(),
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn writable(dir: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+            return false;
+        };
+        // SAFETY: access(2) reads a NUL-terminated path and nothing else.
+        unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+    }
+    #[cfg(not(unix))]
+    {
+        !std::fs::metadata(dir)
+            .map(|m| m.permissions().readonly())
+            .unwrap_or(true)
+    }
+}
+
 pub fn run_plan(args: &TrainArgs, interactive: bool) -> Result<RunPlan> {
     if args.steps > 1_000_000_000 {
         return Err(usage(format!(
@@ -129,6 +190,7 @@ pub fn run_plan(args: &TrainArgs, interactive: bool) -> Result<RunPlan> {
     {
         return Err(usage(format!("--target-acc must be in (0, 1], got {t}")));
     }
+    check_output_paths(args.log.as_deref(), args.save.as_deref())?;
     Ok(RunPlan {
         steps: args.steps,
         eval_every: args.eval_every.unwrap_or((args.steps / 10).max(1)),
@@ -156,6 +218,44 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let plan = run_plan(&args, true)?;
     run_tui(learner, plan, policy, session, &args, &config)
+}
+
+/// Refuses a job whose estimated memory (weights, gradients, optimizer
+/// state, activations) the machine cannot give, before allocating any.
+fn check_memory(
+    model: &ModelSpec,
+    task: &TaskSpec,
+    device: &DeviceSpec,
+    batch: usize,
+    seq_len: usize,
+) -> Result<()> {
+    use crate::train::memory::{available_bytes, estimate_bytes, human};
+    let (inputs, vocab) = match task {
+        TaskSpec::Digits => (64, 0),
+        TaskSpec::Mnist(_) => (784, 0),
+        TaskSpec::Cifar10(_) => (3072, 0),
+        TaskSpec::Tokens { vocab, .. } => (0, vocab.unwrap_or(65_536)),
+        TaskSpec::Text(_) => (0, 256),
+        #[allow(unreachable_patterns)]
+        _ => (1024, 65_536),
+    };
+    let need = estimate_bytes(model, batch, seq_len, inputs, vocab);
+    // A GPU's memory is not the host's: only refuse the absurd there.
+    let on_cpu =
+        matches!(device, DeviceSpec::Cpu) || !cfg!(any(feature = "cuda", feature = "metal"));
+    let limit = match (on_cpu, available_bytes()) {
+        (true, Some(available)) => available * 0.9,
+        _ => 2f64.powi(50),
+    };
+    if need > limit {
+        return Err(usage(format!(
+            "this job needs about {} (batch {batch}, seq-len {seq_len}, model {}); {} available: use a smaller --batch-size or model",
+            human(need),
+            model.name(),
+            human(limit / 0.9)
+        )));
+    }
+    Ok(())
 }
 
 fn summary_json(summary: &RunSummary) -> serde_json::Value {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod eval;
 pub mod generate;
 pub mod learner;
+pub mod memory;
 pub mod models;
 pub mod optim;
 pub mod trainer;

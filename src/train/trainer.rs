@@ -241,7 +241,34 @@ fn chrono_stamp() -> String {
     format!("{millis}-{}", std::process::id())
 }
 
+/// The log of an attempt: `--log` (then `-2`, `-3`... for restarts) or a
+/// fresh name under `runs/`; never a file that exists (a log is data).
 fn log_path(plan: &RunPlan, started: &str, attempt: usize, policy: &Policy) -> PathBuf {
+    unused(planned_log_path(plan, started, attempt, policy))
+}
+
+/// `path`, or with `.N` before its extension, the first that does not exist.
+fn unused(path: PathBuf) -> PathBuf {
+    if !path.exists() {
+        return path;
+    }
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("run")
+        .to_string();
+    let ext = path
+        .extension()
+        .and_then(|s| s.to_str())
+        .unwrap_or("jsonl")
+        .to_string();
+    (2..)
+        .map(|n| path.with_file_name(format!("{stem}.{n}.{ext}")))
+        .find(|p| !p.exists())
+        .unwrap_or(path)
+}
+
+fn planned_log_path(plan: &RunPlan, started: &str, attempt: usize, policy: &Policy) -> PathBuf {
     match &plan.log {
         Some(path) if attempt == 0 => path.clone(),
         Some(path) => {

@@ -199,3 +199,51 @@ fn a_diverging_run_stops_with_a_critical_alert() {
         "{text}"
     );
 }
+
+#[test]
+fn absurd_sizes_and_bad_output_paths_are_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::cargo_bin("lrtop")
+            .unwrap()
+            .current_dir(dir.path())
+            .args(["train", "--headless", "--steps", "1"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["--batch-size", "18446744073709551615"][..],
+        &["--hidden", "100000000,100000000"],
+        &["--log", "same.x", "--save", "same.x"],
+        &["--log", "."],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("panicked") && !err.contains("memory allocation"),
+            "{err}"
+        );
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+    }
+    let err =
+        String::from_utf8_lossy(&run(&["--batch-size", "18446744073709551615"]).stderr).to_string();
+    assert!(
+        err.contains("this job needs about") && err.contains("available"),
+        "{err}"
+    );
+    // An existing log is never overwritten: the run gets a new name.
+    std::fs::write(dir.path().join("keep.jsonl"), "precious\n").unwrap();
+    let out = run(&["--log", "keep.jsonl"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("keep.jsonl")).unwrap(),
+        "precious\n"
+    );
+    assert!(dir.path().join("keep.2.jsonl").exists());
+}

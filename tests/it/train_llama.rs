@@ -550,6 +550,21 @@ fn checkpoint_errors_are_clear() {
     std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
     let err = build(dir.path(), 40);
     assert!(err.contains("model.safetensors: missing"), "{err}");
+    // A sharded index may only name files of the checkpoint folder.
+    for shard in ["../../etc/passwd", "/etc/passwd", "sub/../../x"] {
+        let index = serde_json::json!({ "weight_map": { "model.norm.weight": shard } });
+        std::fs::write(
+            dir.path().join("model.safetensors.index.json"),
+            index.to_string(),
+        )
+        .unwrap();
+        let err = build(dir.path(), 40);
+        assert!(
+            err.contains("not a file in the checkpoint folder"),
+            "{shard}: {err}"
+        );
+    }
+    std::fs::remove_file(dir.path().join("model.safetensors.index.json")).unwrap();
     let mut wrong = case.tensors();
     wrong.insert(
         "model.norm.weight".into(),

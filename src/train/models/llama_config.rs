@@ -185,6 +185,19 @@ pub fn read_weights(dir: &Path) -> Result<Checkpoint> {
         shards.sort_unstable();
         shards.dedup();
         for shard in shards {
+            // A shard is a file of the checkpoint folder: no `..`, no
+            // absolute path, no subfolder walk out of it.
+            let plain = std::path::Path::new(shard)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !plain || shard.is_empty() {
+                return Err(TrainError::file(
+                    &index,
+                    format!(
+                        "weight_map names '{shard}', which is not a file in the checkpoint folder"
+                    ),
+                ));
+            }
             tensors.extend(load_file(&dir.join(shard))?);
         }
         origin = index.display().to_string();
