@@ -61,6 +61,11 @@ pub struct DashboardArgs {
     /// when lrtop started (by default only for alerts raised while following).
     #[arg(long, requires = "on_alert")]
     pub on_alert_history: bool,
+    /// When a run that ends (attach --no-follow/--summary, train --headless)
+    /// exits non-zero: 3 if an alert of this level or worse was raised, 4 if
+    /// training diverged; `never` always exits 0.
+    #[arg(long, value_name = "LEVEL", default_value = "critical", value_parser = ["info", "warn", "critical", "never"])]
+    pub fail_on: String,
     /// Seconds between status lines in --headless mode.
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub interval: f64,
@@ -84,10 +89,6 @@ pub struct AttachArgs {
     /// Total number of updates, for progress and ETA.
     #[arg(long, value_name = "N")]
     pub total_steps: Option<u64>,
-    /// With --summary or --no-follow: exit with status 1 when an alert of
-    /// this level or worse was raised (info, warn, critical), for CI checks.
-    #[arg(long, value_name = "LEVEL", value_parser = ["info", "warn", "critical"])]
-    pub fail_on: Option<String>,
     #[command(flatten)]
     pub dashboard: DashboardArgs,
 }

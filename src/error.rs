@@ -10,3 +10,17 @@ pub struct UsageError(pub String);
 pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     UsageError(msg.into()).into()
 }
+
+/// A check that ran and failed: what was seen is reported, and the exit
+/// code says which kind of failure (documented in the README).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CheckFailed {
+    pub code: u8,
+    pub message: String,
+}
+
+/// Exit code: an alert at the `--fail-on` level or worse was raised.
+pub const EXIT_ALERT: u8 = 3;
+/// Exit code: the training run diverged (and was stopped).
+pub const EXIT_DIVERGED: u8 = 4;

@@ -17,6 +17,7 @@ use super::dashboard::{self, print_alert, status_line};
 use super::usage;
 use crate::cli::AttachArgs;
 use crate::config::Config;
+use crate::error::{CheckFailed, EXIT_ALERT};
 use crate::ingest::{self, FieldMap, LoadedRun, Source, SourceEvent};
 use crate::ingest::{Follower, scan};
 use crate::monitor::Level;
@@ -68,13 +69,13 @@ pub fn run(args: AttachArgs) -> Result<()> {
         }
         if args.summary {
             print_summaries(&session)?;
-            return check(&session, args.fail_on.as_deref());
+            return check(&session, &args.dashboard.fail_on);
         }
     }
     if args.dashboard.headless {
         return if args.no_follow {
             print_headless_final(&session)?;
-            check(&session, args.fail_on.as_deref())
+            check(&session, &args.dashboard.fail_on)
         } else {
             let scan = live.then(|| args.paths.clone());
             headless_follow(
@@ -229,11 +230,9 @@ fn load_all(session: &mut Session, sources: &[Source], map: &FieldMap, strict: b
 
 /// `--fail-on`: the first alert at or above the level fails the check,
 /// with the alert's own words (the reason that fired, not a category).
-fn check(session: &Session, fail_on: Option<&str>) -> Result<()> {
-    let Some(level) = fail_on else {
-        return Ok(());
-    };
-    let threshold = match level {
+pub(crate) fn check(session: &Session, fail_on: &str) -> Result<()> {
+    let threshold = match fail_on {
+        "never" => return Ok(()),
         "info" => Level::Info,
         "warn" => Level::Warn,
         _ => Level::Critical,
@@ -250,14 +249,18 @@ fn check(session: &Session, fail_on: Option<&str>) -> Result<()> {
         .step
         .map(|s| format!(" at step {s}"))
         .unwrap_or_default();
-    Err(anyhow::anyhow!(
-        "--fail-on {level}: {} alert{} at {level} or worse; the first, {}: [{}]{at} {}",
-        failing.len(),
-        if failing.len() == 1 { "" } else { "s" },
-        alert.level.as_str(),
-        session.runs[*run].label,
-        alert.message
-    ))
+    Err(CheckFailed {
+        code: EXIT_ALERT,
+        message: format!(
+            "{} alert{} at {fail_on} or worse (--fail-on {fail_on}; never to ignore); the first, {}: [{}]{at} {}",
+            failing.len(),
+            if failing.len() == 1 { "" } else { "s" },
+            alert.level.as_str(),
+            session.runs[*run].label,
+            alert.message
+        ),
+    }
+    .into())
 }
 
 fn print_summaries(session: &Session) -> Result<()> {

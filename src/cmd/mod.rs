@@ -23,8 +23,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Exit code for an error: 2 for bad input, 1 otherwise.
+/// Exit code for an error: 2 for bad input, 3 for an alert at the
+/// `--fail-on` level, 4 for a diverged training run, 1 otherwise.
 pub fn exit_code(err: &anyhow::Error) -> ExitCode {
+    if let Some(check) = err
+        .chain()
+        .find_map(|e| e.downcast_ref::<crate::error::CheckFailed>())
+    {
+        return ExitCode::from(check.code);
+    }
     let is_usage = err.chain().any(|e| {
         e.downcast_ref::<UsageError>().is_some()
             || e.downcast_ref::<crate::policy::SpecError>().is_some()

@@ -15,11 +15,13 @@ use super::dashboard::{self, print_alert};
 use super::usage;
 use crate::cli::{ModelArgs, TrainArgs};
 use crate::config::Config;
+use crate::error::{CheckFailed, EXIT_DIVERGED};
 use crate::format::format_value;
 use crate::metrics::RunId;
 use crate::metrics::record::{LOSS, LR};
 use crate::policy::Policy;
 use crate::session::{NewAlerts, Session, SessionEvent};
+use crate::train::trainer::EndReason;
 use crate::train::trainer::{self, Control, RunPlan, RunSummary, TrainEvent};
 use crate::train::{DeviceSpec, LearnerConfig, ModelSpec, OptimizerKind, TaskSpec};
 use crate::tui::app::{App, Command};
@@ -214,7 +216,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let session = Session::new(setup);
     if args.dashboard.headless {
         let plan = run_plan(&args, false)?;
-        return run_headless(learner, plan, policy, session, args.summary_out.as_deref());
+        return run_headless(
+            learner,
+            plan,
+            policy,
+            session,
+            args.summary_out.as_deref(),
+            &args.dashboard.fail_on,
+        );
     }
     let plan = run_plan(&args, true)?;
     run_tui(learner, plan, policy, session, &args, &config)
@@ -277,6 +286,7 @@ fn run_headless(
     policy: Policy,
     mut session: Session,
     summary_out: Option<&Path>,
+    fail_on: &str,
 ) -> Result<()> {
     let (control_tx, control_rx) = mpsc::channel::<Control>();
     let (event_tx, event_rx) = mpsc::channel::<TrainEvent>();
@@ -360,7 +370,21 @@ fn run_headless(
     if quit_sent {
         std::process::exit(130);
     }
-    Ok(())
+    if fail_on != "never" && matches!(summary.end, EndReason::Diverged) {
+        return Err(CheckFailed {
+            code: EXIT_DIVERGED,
+            message: format!(
+                "training diverged{} (--fail-on never to exit 0 anyway)",
+                summary
+                    .end_why
+                    .as_deref()
+                    .map(|w| format!(": {w}"))
+                    .unwrap_or_default()
+            ),
+        }
+        .into());
+    }
+    super::attach::check(&session, fail_on)
 }
 
 fn progress_line(session: &Session, run: RunId, total: u64) -> String {

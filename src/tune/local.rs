@@ -151,7 +151,13 @@ impl LocalExecutor {
     }
 
     fn outcome(&self, job: &Job, status: ExitStatus, stderr: &str) -> Trial {
-        if !status.success() {
+        // `train` ends a run it finished with a check's code (an alert, a
+        // divergence); its summary still tells how the trial went.
+        let checked = matches!(
+            status.code().and_then(|c| u8::try_from(c).ok()),
+            Some(crate::error::EXIT_ALERT | crate::error::EXIT_DIVERGED)
+        );
+        if !status.success() && !checked {
             let why = match status.code() {
                 Some(code) => format!("exit code {code}"),
                 None => "killed by a signal".to_string(),

@@ -19,7 +19,7 @@ fn sample(name: &str) -> PathBuf {
 
 fn summaries(args: &[&str]) -> Vec<Value> {
     let out = lrtop()
-        .args(["attach", "--no-follow", "--summary"])
+        .args(["attach", "--no-follow", "--summary", "--fail-on", "never"])
         .args(args)
         .output()
         .unwrap();
@@ -142,7 +142,7 @@ fn declared_schedule_is_checked() {
 #[test]
 fn headless_prints_alerts_as_json_lines_and_status() {
     let out = lrtop()
-        .args(["attach", "--no-follow", "--headless"])
+        .args(["attach", "--no-follow", "--headless", "--fail-on", "never"])
         .arg(sample("torch_diverged_nan.jsonl"))
         .output()
         .unwrap();
@@ -178,6 +178,8 @@ fn on_alert_runs_a_command_per_alert() {
             "--no-follow",
             "--headless",
             "--on-alert-history",
+            "--fail-on",
+            "never",
             "--on-alert",
             &cmd,
         ])
@@ -273,12 +275,24 @@ fn map_overrides_fields() {
 
 #[test]
 fn fail_on_fails_the_check_with_the_reason_that_fired() {
+    // Critical is the default: a check needs no flag.
+    let out = lrtop()
+        .args(["attach", "--no-follow", "--summary"])
+        .arg(sample("torch_diverged_nan.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    lrtop()
+        .args(["attach", "--no-follow", "--headless", "--fail-on", "never"])
+        .arg(sample("torch_diverged_nan.jsonl"))
+        .assert()
+        .success();
     let out = lrtop()
         .args(["attach", "--summary", "--fail-on", "critical"])
         .arg(sample("torch_diverged_nan.jsonl"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
     // The rule that fired first is the loss climbing, not a NaN.
     assert!(err.contains("loss climbed to"), "{err}");
@@ -315,7 +329,15 @@ fn hooks_run_one_at_a_time_for_new_alerts_only_and_get_no_control_characters() {
     );
     // History (an old log read once): no hooks unless asked.
     lrtop()
-        .args(["attach", "--no-follow", "--headless", "--on-alert", &cmd])
+        .args([
+            "attach",
+            "--no-follow",
+            "--headless",
+            "--fail-on",
+            "never",
+            "--on-alert",
+            &cmd,
+        ])
         .arg(&log)
         .assert()
         .success();
@@ -326,6 +348,8 @@ fn hooks_run_one_at_a_time_for_new_alerts_only_and_get_no_control_characters() {
             "--no-follow",
             "--headless",
             "--on-alert-history",
+            "--fail-on",
+            "never",
             "--on-alert",
             &cmd,
         ])

@@ -254,7 +254,9 @@ fn a_diverging_run_stops_with_a_critical_alert_instead_of_spinning() {
     let mut guard = KillOnDrop(Some(child));
     let (status, stdout, stderr) = wait_with_timeout(&mut guard, Duration::from_secs(60));
     let took = started.elapsed();
-    assert!(status.success(), "{status}\n{stderr}");
+    // A diverged run is a failed check: exit code 4, with the reason.
+    assert_eq!(status.code(), Some(4), "{status}\n{stderr}");
+    assert!(stderr.contains("training diverged: "), "{stderr}");
     let alerts: Vec<serde_json::Value> = stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
