@@ -186,14 +186,20 @@ fn train_thread(
                 path.display()
             )));
         }
-        let end = summary.end;
+        let (end, steps_done) = (summary.end, summary.steps);
         if !sink(TrainEvent::RunFinished { attempt, summary }) || end == EndReason::Quit {
             return Ok(());
         }
         policy = match next {
             Some(p) => p,
             None if !plan.interactive => return Ok(()),
-            None => match wait_for_restart(&control, &mut learner, &plan, sink)? {
+            None => match wait_for_restart(
+                &control,
+                &mut learner,
+                &plan,
+                (&log_path, steps_done),
+                sink,
+            )? {
                 Some(p) => p,
                 None => return Ok(()),
             },
@@ -207,23 +213,37 @@ fn wait_for_restart(
     control: &Receiver<Control>,
     learner: &mut Learner,
     plan: &RunPlan,
+    last: (&Path, u64),
     sink: &mut impl FnMut(TrainEvent) -> bool,
 ) -> Result<Option<Policy>> {
     loop {
         match control.recv() {
             Ok(Control::Restart(p)) => return Ok(Some(p)),
             Ok(Control::Quit) | Err(_) => return Ok(None),
-            Ok(Control::Checkpoint) => checkpoint(learner, plan, sink),
+            Ok(Control::Checkpoint) => checkpoint(learner, plan, last.0, last.1, sink),
             Ok(_) => {}
         }
     }
 }
 
-fn checkpoint(learner: &Learner, plan: &RunPlan, sink: &mut impl FnMut(TrainEvent) -> bool) {
-    let path = plan
+/// `c`: the weights now, as `<run>-step<N>.safetensors` next to `--save`
+/// (or in `runs/`), so that no press overwrites another run's or step's.
+fn checkpoint(
+    learner: &Learner,
+    plan: &RunPlan,
+    log: &Path,
+    step: u64,
+    sink: &mut impl FnMut(TrainEvent) -> bool,
+) {
+    let dir = plan
         .save
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs/checkpoint.safetensors"));
+        .as_deref()
+        .and_then(Path::parent)
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("runs"));
+    let run = log.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
+    let path = unused(dir.join(format!("{run}-step{step}.safetensors")));
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -428,7 +448,9 @@ impl Run {
                     *next = Some(p);
                     return Ok(Some(EndReason::Restarted));
                 }
-                Control::Checkpoint => checkpoint(learner, &self.plan, sink),
+                Control::Checkpoint => {
+                    checkpoint(learner, &self.plan, &self.log_path, self.steps_done, sink)
+                }
                 Control::Alert(alert) => {
                     writeln!(self.log, "{}", json!({ "alert": alert }))?;
                     let fatal = alert.level == crate::monitor::Level::Critical

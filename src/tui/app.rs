@@ -14,7 +14,7 @@ use crate::metrics::decimate::BlockIndex;
 use crate::metrics::record::{GRAD_NORM, LOSS, is_eval_metric};
 use crate::metrics::smooth::Ema;
 use crate::metrics::{RunId, XAxis};
-use crate::session::{NewAlerts, RunState, Session, SessionEvent};
+use crate::session::{NewAlerts, RunState, RunStatus, Session, SessionEvent};
 use crate::train::trainer::{EndReason, TrainEvent};
 use crate::tune::local::TuneEvent;
 
@@ -42,6 +42,8 @@ pub enum Command {
 pub struct View {
     pub x_axis: XAxis,
     pub log_y: bool,
+    /// The loss chart picks log y itself until `l` is pressed.
+    pub log_y_auto: bool,
     /// TensorBoard-style smoothing weight for the loss, 0..0.99.
     pub smoothing: f64,
     /// Visible x range as fractions of the full range, when zoomed.
@@ -66,6 +68,7 @@ impl Default for View {
         View {
             x_axis: XAxis::Step,
             log_y: false,
+            log_y_auto: true,
             smoothing: 0.6,
             zoom: None,
             follow: true,
@@ -128,6 +131,8 @@ pub struct App {
     pub smoothed: HashMap<RunId, Smoothed>,
     pub commands: Vec<Command>,
     pub notice: Option<String>,
+    /// A first q while training: the next one quits.
+    pub quit_armed: bool,
     /// Key help lines added by the mode (train adds its controls).
     pub extra_keys: Vec<(&'static str, &'static str)>,
     /// Train mode: the policy picker, editor and run controls.
@@ -151,6 +156,7 @@ impl App {
             smoothed: HashMap::new(),
             commands: Vec::new(),
             notice: None,
+            quit_armed: false,
             extra_keys: Vec::new(),
             train: None,
             tune: None,
@@ -263,6 +269,22 @@ impl App {
     }
 
     /// Metrics the third panel can show, across visible runs.
+    /// Log y for the loss when the user chose it, or on its own when the
+    /// loss spans more than a decade (a linear axis would hide its descent).
+    pub fn loss_shown_log(&self) -> bool {
+        if !self.view.log_y_auto {
+            return self.view.log_y;
+        }
+        let (lo, hi) = self
+            .visible_runs()
+            .filter_map(|(_, run)| run.data.column(LOSS))
+            .filter(|c| c.min.is_finite() && c.max.is_finite())
+            .fold((f64::INFINITY, 0.0f64), |(lo, hi), c| {
+                (lo.min(c.min), hi.max(c.max))
+            });
+        lo > 0.0 && hi / lo > 10.0
+    }
+
     pub fn metric_choices(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -357,13 +379,37 @@ impl App {
             .filter(|(i, _)| self.is_visible(*i))
     }
 
+    /// Whether a run is being trained now (quitting would stop it).
+    fn training_live(&self) -> bool {
+        self.train.is_some()
+            && self
+                .session
+                .training
+                .and_then(|id| self.session.runs.get(id))
+                .is_some_and(|r| matches!(r.status, RunStatus::Training | RunStatus::Paused))
+    }
+
+    /// q or Ctrl-C: quits, but while a run trains only when pressed twice.
+    fn quit_key(&mut self) -> bool {
+        if self.training_live() && !self.quit_armed {
+            self.quit_armed = true;
+            self.notice = Some("training: q again to stop and quit".into());
+            return true;
+        }
+        self.commands.push(Command::Quit);
+        false
+    }
+
     /// Handles a key; returns false when the app should quit.
     pub fn on_key(&mut self, key: KeyEvent) -> bool {
         self.dirty = true;
-        if key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('c')) {
-            self.commands.push(Command::Quit);
-            return false;
+        let ctrl_c =
+            key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('c'));
+        if ctrl_c || key.code == KeyCode::Char('q') && self.quit_armed {
+            return self.quit_key();
         }
+        // Any other key disarms a first q.
+        self.quit_armed = false;
         if self.view.help {
             self.view.help = false;
             return true;
@@ -400,12 +446,24 @@ impl App {
         }
         let runs = self.session.runs.len();
         match key.code {
-            KeyCode::Char('q') | KeyCode::Esc => {
+            KeyCode::Char('q') => return self.quit_key(),
+            // Esc closes pop-ups (above); it never stops a training run.
+            KeyCode::Esc if self.training_live() => {
+                self.notice = Some("Esc does not stop training: q twice to stop and quit".into());
+            }
+            KeyCode::Esc => {
                 self.commands.push(Command::Quit);
                 return false;
             }
             KeyCode::Char('?') | KeyCode::Char('h') | KeyCode::F(1) => self.view.help = true,
-            KeyCode::Char('l') => self.view.log_y = !self.view.log_y,
+            KeyCode::Char('l') => {
+                // From the automatic choice, `l` flips what is shown.
+                if self.view.log_y_auto {
+                    self.view.log_y = self.loss_shown_log();
+                    self.view.log_y_auto = false;
+                }
+                self.view.log_y = !self.view.log_y;
+            }
             KeyCode::Char('x') => {
                 self.view.x_axis = self.view.x_axis.next();
                 self.view.zoom = None;

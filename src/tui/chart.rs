@@ -235,7 +235,8 @@ impl Prepared {
     }
 }
 
-/// The y extent of the points, or their 5th-95th percentile range.
+/// The y extent of the points, or their 5th-95th percentile range widened
+/// to every line's first point.
 fn y_extent(lines: &[DrawLine], ignore_outliers: bool) -> (f64, f64) {
     let ys = lines.iter().flat_map(|l| l.2.iter().map(|p| p.1));
     if ignore_outliers {
@@ -243,7 +244,11 @@ fn y_extent(lines: &[DrawLine], ignore_outliers: bool) -> (f64, f64) {
         if all.len() >= 20 {
             all.sort_by(f64::total_cmp);
             let at = |q: f64| all[((all.len() - 1) as f64 * q).round() as usize];
-            return (at(0.05), at(0.95));
+            // Where each line starts stays in view: the descent from the
+            // first loss is the story, not an outlier.
+            let firsts = lines.iter().filter_map(|l| l.2.first().map(|p| p.1));
+            let (lo, hi) = firsts.fold((at(0.05), at(0.95)), |(lo, hi), y| (lo.min(y), hi.max(y)));
+            return (lo, hi);
         }
         let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);

@@ -108,7 +108,12 @@ fn dashboard_200x60() {
 fn help_overlay_and_log_scale() {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     let mut app = app();
+    // This loss spans decades: log y on its own; `l` flips it, twice back.
+    assert!(app.loss_shown_log());
     app.on_key(KeyEvent::new(KeyCode::Char('l'), KeyModifiers::NONE));
+    assert!(!app.loss_shown_log());
+    app.on_key(KeyEvent::new(KeyCode::Char('l'), KeyModifiers::NONE));
+    assert!(app.loss_shown_log());
     app.on_key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
     let screen = render(&mut app, 100, 30);
     assert!(screen.contains("keys"), "{screen}");
@@ -162,4 +167,78 @@ fn empty_session_renders() {
     );
     let screen = render(&mut app, 80, 24);
     assert!(screen.contains("waiting for records"), "{screen}");
+}
+
+#[test]
+fn the_lr_chart_shows_its_peak() {
+    use lrtop::metrics::Record;
+    use lrtop::session::{MonitorSetup, Session};
+    // A triangular cyclic LR peaking at 0.2: the peak is a set value, not an
+    // outlier to clip.
+    let mut session = Session::new(MonitorSetup::default());
+    let run = session.add_run("cyclic.jsonl".into(), None);
+    let records: Vec<Record> = (1..=400u64)
+        .map(|s| {
+            // Short peaks: fewer than 5% of the points are near the top.
+            let from_peak = ((s % 100) as f64 - 50.0).abs();
+            let lr = 0.01 + 0.19 * (1.0 - from_peak / 3.0).max(0.0);
+            Record {
+                step: Some(s),
+                lr: Some(lr),
+                loss: Some(2.0 / (s as f64).sqrt()),
+                ..Default::default()
+            }
+        })
+        .collect();
+    session.apply(lrtop::ingest::SourceEvent::Records { run, records }.into());
+    let mut app =
+        lrtop::tui::app::App::new(session, lrtop::tui::theme::Theme::default(), "t".into());
+    let screen = render(&mut app, 80, 24);
+    let lr_panel: String = screen.lines().take(8).collect::<Vec<_>>().join("\n");
+    let top: f64 = lr_panel
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim_start_matches('│')
+        .split('│')
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        top >= 0.2,
+        "the peak is on the LR axis (top label {top}):\n{screen}"
+    );
+}
+
+#[test]
+fn quitting_a_live_training_run_takes_two_presses_and_esc_never_does() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use lrtop::policy::Policy;
+    use lrtop::session::{MonitorSetup, Session, SessionEvent};
+    use lrtop::train::trainer::TrainEvent;
+    let policy = Policy::parse("FIX(k0=0.1)").unwrap();
+    let mut app = App::new(
+        Session::new(MonitorSetup::default()),
+        Theme::default(),
+        "t".into(),
+    );
+    app.train = Some(lrtop::tui::train_view::TrainView::new(100, &policy));
+    app.apply(SessionEvent::Train(TrainEvent::RunStarted {
+        attempt: 0,
+        policy,
+        log: "runs/a.jsonl".into(),
+        steps: 100,
+    }));
+    let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
+    assert!(
+        app.on_key(key(KeyCode::Esc)),
+        "Esc does not quit while training"
+    );
+    assert!(app.on_key(key(KeyCode::Char('q'))), "the first q asks");
+    assert!(app.notice.as_deref().unwrap_or("").contains("q again"));
+    assert!(app.on_key(key(KeyCode::Char('x'))), "another key disarms");
+    assert!(app.on_key(key(KeyCode::Char('q'))));
+    assert!(!app.on_key(key(KeyCode::Char('q'))), "the second q quits");
 }

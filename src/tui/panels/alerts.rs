@@ -1,4 +1,5 @@
-//! Alerts from the schedule monitor, newest first, coloured by level.
+//! Alerts from the schedule monitor: critical first, then warnings, then
+//! information, newest first within each; the title counts each level.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -19,18 +20,39 @@ pub fn symbol(level: Level) -> &'static str {
 }
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
-    let count = app.session.alerts.len();
-    let title = if count == 0 {
+    let count = |level: Level| {
+        app.session
+            .alerts
+            .iter()
+            .filter(|(_, a)| a.level == level)
+            .count()
+    };
+    let counts: Vec<String> = [Level::Critical, Level::Warn, Level::Info]
+        .into_iter()
+        .filter_map(|l| {
+            let n = count(l);
+            (n > 0).then(|| format!("{} {n}", symbol(l)))
+        })
+        .collect();
+    let title = if counts.is_empty() {
         Span::styled(" alerts ", app.theme.title())
     } else {
-        Span::styled(format!(" alerts ({count}) "), app.theme.title())
+        Span::styled(format!(" alerts {} ", counts.join(" ")), app.theme.title())
     };
     let block = panel(app, title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let mut lines = Vec::new();
     let many_runs = app.session.runs.len() > 1;
-    for (run, alert) in app.session.alerts.iter().rev() {
+    let mut order: Vec<usize> = (0..app.session.alerts.len()).collect();
+    // Worst first; newest first within a level.
+    order.sort_by_key(|&i| {
+        (
+            std::cmp::Reverse(app.session.alerts[i].1.level),
+            std::cmp::Reverse(i),
+        )
+    });
+    for (run, alert) in order.iter().map(|&i| &app.session.alerts[i]) {
         let color = app.theme.level_color(alert.level);
         let mut head = vec![Span::styled(
             format!("{} ", symbol(alert.level)),

@@ -16,12 +16,12 @@ fn buckets(area: Rect) -> usize {
     (area.width.saturating_sub(12) as usize).max(4) * 2
 }
 
-fn options(app: &App, x_range: (f64, f64), log_y: bool) -> ChartOptions {
+fn options(app: &App, x_range: (f64, f64), log_y: bool, clip: bool) -> ChartOptions {
     ChartOptions {
         log_y,
         x_range: Some(x_range),
         show_legend: false,
-        ignore_outliers: app.view.ignore_outliers,
+        ignore_outliers: app.view.ignore_outliers && clip,
         x_labels: match app.view.x_axis {
             XAxis::RelativeTime => XLabels::Duration,
             XAxis::WallTime => XLabels::Clock,
@@ -79,6 +79,8 @@ fn empty_message(
     }
 }
 
+/// Draws lines; `(log_y, clip)`: log y axis, and whether outliers may be
+/// left out of the y range.
 fn draw(
     frame: &mut Frame,
     area: Rect,
@@ -86,10 +88,11 @@ fn draw(
     block: ratatui::widgets::Block,
     lines: Vec<Line>,
     x: (f64, f64),
-    log_y: bool,
+    (log_y, clip): (bool, bool),
 ) {
-    let prepared = Prepared::from_decimated(lines, x, options(app, x, log_y));
-    prepared.render(frame, area, block, app.theme.axis(), options(app, x, log_y));
+    let opts = || options(app, x, log_y, clip);
+    let prepared = Prepared::from_decimated(lines, x, opts());
+    prepared.render(frame, area, block, app.theme.axis(), opts());
 }
 
 pub fn render_lr(frame: &mut Frame, area: Rect, app: &App) {
@@ -102,14 +105,16 @@ pub fn render_lr(frame: &mut Frame, area: Rect, app: &App) {
     if lines.is_empty() {
         return empty_message(app, frame, area, block, "no learning rate logged");
     }
-    draw(frame, area, app, block, lines, x, app.view.log_y);
+    // Every LR was set on purpose: its peaks are never clipped.
+    draw(frame, area, app, block, lines, x, (app.view.log_y, false));
 }
 
 pub fn render_loss(frame: &mut Frame, area: Rect, app: &App) {
+    let log = app.loss_shown_log();
     let detail = format!(
         "smoothing {:.2}{}",
         app.view.smoothing,
-        if app.view.log_y { " · log" } else { "" }
+        if log { " · log" } else { "" }
     );
     let block = panel(app, title(app, "loss", detail));
     let Some(x) = app.visible_x_range() else {
@@ -160,7 +165,7 @@ pub fn render_loss(frame: &mut Frame, area: Rect, app: &App) {
     if lines.is_empty() {
         return empty_message(app, frame, area, block, "no loss logged");
     }
-    draw(frame, area, app, block, lines, x, app.view.log_y);
+    draw(frame, area, app, block, lines, x, (log, true));
 }
 
 pub fn render_third(frame: &mut Frame, area: Rect, app: &App) {
@@ -201,5 +206,5 @@ pub fn render_third(frame: &mut Frame, area: Rect, app: &App) {
         return empty_message(app, frame, area, block, what);
     }
     // Grad norms span decades: log scale follows the global toggle.
-    draw(frame, area, app, block, lines, x, app.view.log_y);
+    draw(frame, area, app, block, lines, x, (app.view.log_y, true));
 }

@@ -12,14 +12,21 @@ use crate::tui::layout::centered;
 
 pub const KEYS: &[(&str, &str)] = &[
     ("?  h", "this help (any key closes)"),
-    ("q  Esc  Ctrl-C", "quit"),
+    (
+        "q  Ctrl-C",
+        "quit (while training: press twice, to stop it and quit)",
+    ),
+    ("Esc", "close a pop-up; quit when nothing is training"),
     ("l", "log / linear y axis"),
     ("x", "x axis: step, epoch, relative time, wall time"),
     ("[  ]", "loss smoothing down / up"),
     ("+  -  0", "zoom in / out / reset (mouse wheel too)"),
     ("←  →", "pan along x when zoomed"),
     ("f", "follow new data / freeze the view"),
-    ("o", "y range: 5th-95th percentile (default) / all points"),
+    (
+        "o",
+        "y range of loss and metrics: 5th-95th percentile (default) / all points",
+    ),
     ("m  g", "pick / cycle the third chart's metric"),
     (
         "↑ ↓  v  1-9",
