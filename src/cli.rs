@@ -72,6 +72,7 @@ pub struct DashboardArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
 pub struct AttachArgs {
     /// Log files, directories (searched for logs), globs, or - for stdin.
     #[arg(required = true, value_name = "PATH")]
@@ -146,15 +147,18 @@ pub struct ModelArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// LR policy spec (`lrtop policy list`). Default: cosine decay with 5% warmup.
     #[arg(long, value_name = "SPEC")]
     pub policy: Option<String>,
-    /// Optimizer updates per run (0: only evaluate).
-    #[arg(long, default_value_t = 1000)]
-    pub steps: u64,
+    /// Optimizer updates per run (0: only evaluate). Default: 1000 with
+    /// --headless; with the dashboard 300000, about a minute on 2 cores, long
+    /// enough to watch it and switch policies.
+    #[arg(long)]
+    pub steps: Option<u64>,
     /// Evaluate every N updates (0: only at the end). Default: steps/10.
     #[arg(long, value_name = "N")]
     pub eval_every: Option<u64>,
@@ -186,6 +190,7 @@ pub enum OutputFormat {
 }
 
 #[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
 pub struct RangeTestArgs {
     #[command(flatten)]
     pub model: ModelArgs,
@@ -239,7 +244,11 @@ pub enum Executor {
 }
 
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    allow_negative_numbers = true
+)]
 pub struct TuneArgs {
     #[command(subcommand)]
     pub command: Option<TuneCommand>,

@@ -35,6 +35,11 @@ pub fn run(args: AttachArgs) -> Result<()> {
         )));
     }
     let config = Config::load()?;
+    // A bad --theme is an error in every mode, not only with a screen.
+    let theme = crate::tui::theme::Theme::load(
+        args.dashboard.theme.as_deref().or(config.theme.as_deref()),
+        crate::config::config_dir().as_deref(),
+    )?;
     let map = match &args.map {
         Some(text) => FieldMap::parse(text).map_err(|e| usage(format!("--map: {e}")))?,
         None => FieldMap::default(),
@@ -88,10 +93,6 @@ pub fn run(args: AttachArgs) -> Result<()> {
             )
         };
     }
-    let theme = crate::tui::theme::Theme::load(
-        args.dashboard.theme.as_deref().or(config.theme.as_deref()),
-        crate::config::config_dir().as_deref(),
-    )?;
     let title = title(sources.len(), &args.paths);
     let mut app = App::new(session, theme, title);
     if let Some(s) = config.smoothing {

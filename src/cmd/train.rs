@@ -181,10 +181,11 @@ fn writable(dir: &Path) -> bool {
 }
 
 pub fn run_plan(args: &TrainArgs, interactive: bool) -> Result<RunPlan> {
-    if args.steps > 1_000_000_000 {
+    let steps = train_steps(args);
+    if steps > 1_000_000_000 {
         return Err(usage(format!(
             "--steps {} is more than lrtop allows (1e9)",
-            args.steps
+            steps
         )));
     }
     if let Some(t) = args.target_acc
@@ -194,8 +195,8 @@ pub fn run_plan(args: &TrainArgs, interactive: bool) -> Result<RunPlan> {
     }
     check_output_paths(args.log.as_deref(), args.save.as_deref())?;
     Ok(RunPlan {
-        steps: args.steps,
-        eval_every: args.eval_every.unwrap_or((args.steps / 10).max(1)),
+        steps,
+        eval_every: args.eval_every.unwrap_or((steps / 10).max(1)),
         target_acc: args.target_acc,
         log: args.log.clone(),
         save: args.save.clone(),
@@ -204,13 +205,31 @@ pub fn run_plan(args: &TrainArgs, interactive: bool) -> Result<RunPlan> {
     })
 }
 
+/// Updates with the dashboard when `--steps` is not given: about a minute
+/// of the default job on this project's 2-core machine.
+const DASHBOARD_STEPS: u64 = 300_000;
+
+/// `--steps`, or the default for the mode.
+fn train_steps(args: &TrainArgs) -> u64 {
+    args.steps.unwrap_or(if args.dashboard.headless {
+        1000
+    } else {
+        DASHBOARD_STEPS
+    })
+}
+
 pub fn run(args: TrainArgs) -> Result<()> {
     let config = Config::load()?;
+    // A bad --theme is an error in every mode, not only with a screen.
+    crate::tui::theme::Theme::load(
+        args.dashboard.theme.as_deref().or(config.theme.as_deref()),
+        crate::config::config_dir().as_deref(),
+    )?;
     let learner = learner_config(&args.model)?;
     let spec = args
         .policy
         .clone()
-        .unwrap_or_else(|| default_policy(learner.optimizer, args.steps));
+        .unwrap_or_else(|| default_policy(learner.optimizer, train_steps(&args)));
     let policy = parse_policy(&spec)?;
     let setup = dashboard::monitor_setup(&args.dashboard, &config)?;
     let session = Session::new(setup);

@@ -247,3 +247,38 @@ fn absurd_sizes_and_bad_output_paths_are_refused_before_training() {
     );
     assert!(dir.path().join("keep.2.jsonl").exists());
 }
+
+#[test]
+fn a_negative_number_and_a_bad_theme_get_messages_about_the_value_in_every_mode() {
+    let out = Command::cargo_bin("lrtop")
+        .unwrap()
+        .args(["train", "--headless", "--steps", "-1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid value '-1' for '--steps"), "{err}");
+    for args in [
+        &["train", "--headless", "--steps", "1", "--theme", "neon"][..],
+        &[
+            "attach",
+            "--no-follow",
+            "--headless",
+            "--theme",
+            "neon",
+            "-",
+        ],
+    ] {
+        let out = Command::cargo_bin("lrtop")
+            .unwrap()
+            .args(args)
+            .write_stdin("")
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("unknown theme 'neon'"),
+            "{args:?}"
+        );
+    }
+}
