@@ -857,15 +857,65 @@ impl Session {
         }
     }
 
+    /// A fresh monitor with this session's rules, declaration and target.
+    pub fn new_monitor(&self) -> Monitor {
+        self.setup.monitor()
+    }
+
+    /// A cold load whose rows a monitor already saw while they were parsed
+    /// (`rows` of them, in order): that monitor is kept instead of replaying
+    /// the run through a new one. Only when it saw the whole run as loaded,
+    /// the run has no step jumps (those take the record-by-record path) and
+    /// the log declares no schedule the monitor did not know.
+    pub fn loaded_observed(
+        &mut self,
+        run: RunId,
+        loaded: LoadedRun,
+        monitor: Monitor,
+        rows: usize,
+        now: f64,
+    ) -> NewAlerts {
+        let declares = loaded.config.as_ref().is_some_and(|c| c.declared.is_some());
+        let usable = rows == loaded.data.len()
+            && !goes_back(&loaded.data)
+            && !declares
+            && run < self.runs.len();
+        if !usable {
+            return self.loaded(run, loaded, now);
+        }
+        let state = &mut self.runs[run];
+        state.format = Some(loaded.format.as_str());
+        state.bad_lines = loaded.bad_lines;
+        state.last_error = loaded.last_error;
+        state.status = RunStatus::Done;
+        state.dialect = loaded.dialect;
+        if let Some(config) = loaded.config {
+            self.apply_source(SourceEvent::Config { run, config }, now);
+        }
+        let state = &mut self.runs[run];
+        state.monitor = monitor;
+        let new: NewAlerts = state
+            .monitor
+            .alerts()
+            .iter()
+            .cloned()
+            .map(|a| (run, a))
+            .collect();
+        state.records += loaded.data.len() as u64;
+        state.data = loaded.data;
+        state.first_arrival.get_or_insert(now);
+        state.last_arrival = Some(now);
+        self.raise(&new);
+        new
+    }
+
     /// Replaces a run's data with an already loaded store, replaying it
     /// through the monitor (cold load).
     pub fn load_run(&mut self, run: RunId, data: RunData, now: f64) -> Vec<(RunId, Alert)> {
         if run >= self.runs.len() {
             return Vec::new();
         }
-        let epoch_back =
-            data.last_step().is_none() && !data.axis_sorted(crate::metrics::XAxis::Epoch);
-        if has_step_jumps(&data) || epoch_back {
+        if goes_back(&data) {
             // Rare: restarts and resumes need the record-by-record path.
             let records: Vec<Record> = data.records().collect();
             return self.push_records(run, &records, now);
@@ -1004,6 +1054,13 @@ fn epoch_restarted(data: &RunData, rec: &Record) -> bool {
         (Some(e), Some(first), Some(last)) => e < last && e <= first,
         _ => false,
     }
+}
+
+/// Does a loaded run go back anywhere (a step, or the epoch of a log
+/// without steps)? Then restarts and resumes need the record-by-record path.
+fn goes_back(data: &RunData) -> bool {
+    let epoch_back = data.last_step().is_none() && !data.axis_sorted(crate::metrics::XAxis::Epoch);
+    epoch_back || has_step_jumps(data)
 }
 
 /// Does a loaded run's step ever go back (for some metric)?

@@ -76,7 +76,8 @@ fuzz_target!(|data: &[u8]| {
     let options = LoadOptions {
         chunk_bytes: (knob as usize % 64) + 1,
         parallel: knob & 0x80 != 0,
-    };
+            ..Default::default()
+        };
     let loaded = load_bytes(log, Format::JSONL, &map, &options).expect("loading bytes cannot fail");
     assert_eq!(loaded.records, streamed.count, "records: stream vs cold load");
     assert_eq!(loaded.bad_lines, streamed.bad, "bad lines: stream vs cold load ({:?} vs {:?})", streamed.last_error, loaded.last_error);

@@ -3,8 +3,8 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::sync::mpsc;
@@ -18,9 +18,11 @@ use super::usage;
 use crate::cli::AttachArgs;
 use crate::config::Config;
 use crate::error::{CheckFailed, EXIT_ALERT};
-use crate::ingest::{self, FieldMap, LoadedRun, Source, SourceEvent};
+use crate::ingest::{self, FieldMap, LoadOptions, LoadedRun, Observer, Source, SourceEvent};
 use crate::ingest::{Follower, scan};
+use crate::metrics::RunData;
 use crate::monitor::Level;
+use crate::monitor::Monitor;
 use crate::session::{Session, SessionEvent};
 use crate::tui::app::App;
 use crate::tui::app::Command;
@@ -204,27 +206,76 @@ impl<S: Fn(SessionEvent) -> bool + Clone + Send + 'static> Driver for AttachDriv
     }
 }
 
-/// Loads every source to its current end, in parallel, and replays each
-/// through its run's monitor.
+/// Loads every source to its current end, in parallel, each run's monitor
+/// fed chunk by chunk while later chunks are parsed (formats without a
+/// chunked load are replayed through it afterwards).
 fn load_all(session: &mut Session, sources: &[Source], map: &FieldMap, strict: bool) -> Result<()> {
+    type Seen = Arc<Mutex<(Option<Monitor>, usize)>>;
+    let monitors: Vec<Seen> = sources
+        .iter()
+        .map(|_| Arc::new(Mutex::new((Some(session.new_monitor()), 0))))
+        .collect();
     let loaded: Vec<(usize, Result<LoadedRun, ingest::IngestError>)> = sources
         .par_iter()
         .enumerate()
-        .map(|(i, s)| (i, ingest::load(s, map)))
+        .map(|(i, s)| {
+            let seen = Arc::clone(&monitors[i]);
+            let observer = Observer(Arc::new(move |chunk: &RunData| {
+                let Ok(mut guard) = seen.lock() else { return };
+                let (monitor, rows) = &mut *guard;
+                if let Some(monitor) = monitor {
+                    for rec in chunk.records() {
+                        monitor.observe(&rec);
+                    }
+                }
+                *rows += chunk.len();
+            }));
+            let options = LoadOptions {
+                observer: Some(observer),
+                ..LoadOptions::default()
+            };
+            (i, ingest::load_with(s, map, &options))
+        })
         .collect();
     for (run, result) in loaded {
-        let event = match result {
-            Ok(loaded) => SourceEvent::Loaded {
-                run,
-                loaded: Box::new(loaded),
-            },
+        match result {
+            Ok(loaded) => {
+                let taken = monitors[run].lock().ok().and_then(|mut g| {
+                    let rows = g.1;
+                    g.0.take().map(|m| (m, rows))
+                });
+                match taken {
+                    Some((monitor, rows)) => {
+                        session.loaded_observed(
+                            run,
+                            loaded,
+                            monitor,
+                            rows,
+                            crate::clock::unix_now(),
+                        );
+                    }
+                    None => {
+                        session.apply(
+                            SourceEvent::Loaded {
+                                run,
+                                loaded: Box::new(loaded),
+                            }
+                            .into(),
+                        );
+                    }
+                }
+            }
             Err(e) if strict => return Err(usage(e.to_string())),
-            Err(e) => SourceEvent::Failed {
-                run,
-                error: e.to_string(),
-            },
-        };
-        session.apply(event.into());
+            Err(e) => {
+                session.apply(
+                    SourceEvent::Failed {
+                        run,
+                        error: e.to_string(),
+                    }
+                    .into(),
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -36,7 +36,7 @@ pub use event::{FollowStatus, SourceEvent};
 pub use fields::{Field, FieldMap};
 pub use follow::{Follower, follow};
 pub use formats::Format;
-pub use formats::LoadOptions;
+pub use formats::{LoadOptions, Observer};
 pub use load::{LoadedRun, load, load_bytes, load_with};
 pub use run_config::{ConfigValue, RunConfig};
 

@@ -70,6 +70,7 @@ fn hostile_jsonl_same_in_every_chunking() {
         let options = LoadOptions {
             chunk_bytes,
             parallel,
+            ..Default::default()
         };
         let run = load_with(&Source::file(&path), &FieldMap::new(), &options).unwrap();
         assert_eq!(loss_steps(&run), loss_steps(&reference), "{chunk_bytes}");
@@ -100,6 +101,7 @@ fn long_valid_lines_across_read_blocks_are_records() {
         let options = LoadOptions {
             chunk_bytes,
             parallel: true,
+            ..Default::default()
         };
         let run = load_with(&Source::file(&path), &FieldMap::new(), &options).unwrap();
         assert_eq!(loss_steps(&run), (0..40).collect::<Vec<_>>());

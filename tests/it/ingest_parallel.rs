@@ -120,6 +120,7 @@ fn chunked_parallel_load_equals_sequential() {
     let sequential = LoadOptions {
         chunk_bytes: usize::MAX,
         parallel: false,
+        ..Default::default()
     };
     let reference = load_with(&source, &map, &sequential).unwrap();
     assert!(reference.bad_lines > 500, "{}", reference.bad_lines);
@@ -136,6 +137,7 @@ fn chunked_parallel_load_equals_sequential() {
         let options = LoadOptions {
             chunk_bytes,
             parallel: true,
+            ..Default::default()
         };
         let run = load_with(&source, &map, &options).unwrap();
         assert_same(&run, &reference, &format!("chunk {chunk_bytes}"));

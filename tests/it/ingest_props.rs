@@ -117,8 +117,8 @@ proptest! {
 
     #[test]
     fn chunking_does_not_change_a_jsonl_load(bytes in log_soup(), chunk in 1usize..300) {
-        let whole = LoadOptions { chunk_bytes: usize::MAX, parallel: false };
-        let chunked = LoadOptions { chunk_bytes: chunk, parallel: true };
+        let whole = LoadOptions { chunk_bytes: usize::MAX, parallel: false, ..Default::default() };
+        let chunked = LoadOptions { chunk_bytes: chunk, parallel: true, ..Default::default() };
         let a = load_bytes(&bytes, Some(Format::JSONL), &whole);
         let b = load_bytes(&bytes, Some(Format::JSONL), &chunked);
         prop_assert_eq!((a.records, a.bad_lines, &a.last_error), (b.records, b.bad_lines, &b.last_error));

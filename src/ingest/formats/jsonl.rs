@@ -331,8 +331,12 @@ fn load_jsonl(
         // Appending to the run's columns is serial: done on a third thread
         // while the next block is parsed.
         let (merge_tx, merge_rx) = mpsc::sync_channel::<Merged>(2);
+        let observer = options.observer.clone();
         let merger = scope.spawn(move || {
-            let mut merge = Merge::default();
+            let mut merge = Merge {
+                observer,
+                ..Merge::default()
+            };
             for message in merge_rx {
                 merge.take(message);
             }
@@ -468,6 +472,7 @@ struct Merge {
     data: RunData,
     tally: Tally,
     lines: u64,
+    observer: Option<super::Observer>,
 }
 
 impl Merge {
@@ -491,6 +496,9 @@ impl Merge {
     }
 
     fn add(&mut self, chunk: Chunk) {
+        if let Some(observer) = &self.observer {
+            (observer.0)(&chunk.data);
+        }
         self.data.append(chunk.data);
         self.tally.records += chunk.records;
         self.tally.bad += chunk.bad;

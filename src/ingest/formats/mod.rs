@@ -258,6 +258,20 @@ pub struct LoadOptions {
     pub chunk_bytes: usize,
     /// Parse chunks on rayon's pool (false: one by one, same result).
     pub parallel: bool,
+    /// Sees every parsed chunk, in order, while later ones are parsed (the
+    /// monitor as a pipeline stage). Formats without a chunked cold load
+    /// never call it: compare the rows it saw with the run's.
+    pub observer: Option<Observer>,
+}
+
+/// A callback over each chunk of rows of a cold load, in file order.
+#[derive(Clone)]
+pub struct Observer(pub std::sync::Arc<dyn Fn(&RunData) + Send + Sync>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 impl Default for LoadOptions {
@@ -265,6 +279,7 @@ impl Default for LoadOptions {
         LoadOptions {
             chunk_bytes: 1 << 20,
             parallel: true,
+            observer: None,
         }
     }
 }
