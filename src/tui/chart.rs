@@ -171,6 +171,18 @@ impl Prepared {
         }
     }
 
+    /// Vertical lines at these x values (a resumed run's resume steps),
+    /// across the whole y range; they do not change the bounds.
+    pub fn add_vertical_markers(&mut self, xs: &[f64], color: Color) {
+        let [lo, hi] = self.y_bounds;
+        for &x in xs {
+            if x >= self.x_bounds[0] && x <= self.x_bounds[1] {
+                self.lines
+                    .push((String::new(), color, vec![(x, lo), (x, hi)]));
+            }
+        }
+    }
+
     pub fn render(
         &self,
         frame: &mut Frame,

@@ -242,3 +242,23 @@ fn quitting_a_live_training_run_takes_two_presses_and_esc_never_does() {
     assert!(app.on_key(key(KeyCode::Char('q'))));
     assert!(!app.on_key(key(KeyCode::Char('q'))), "the second q quits");
 }
+
+#[test]
+fn a_resumed_run_shows_where_it_resumed() {
+    use lrtop::metrics::Record;
+    use lrtop::session::{MonitorSetup, Session};
+    let mut session = Session::new(MonitorSetup::default());
+    let run = session.add_run("resumed.jsonl".into(), None);
+    let rec = |s: u64| Record {
+        step: Some(s),
+        lr: Some(0.01),
+        loss: Some(2.0 / (s as f64).sqrt()),
+        ..Default::default()
+    };
+    let records: Vec<Record> = (1..=120).chain(80..=200).map(rec).collect();
+    session.apply(lrtop::ingest::SourceEvent::Records { run, records }.into());
+    assert_eq!(session.runs[run].resumed_at, [80]);
+    let mut app = App::new(session, Theme::default(), "t".into());
+    let screen = render(&mut app, 120, 30);
+    assert!(screen.contains("resumed @80"), "{screen}");
+}

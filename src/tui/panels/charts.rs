@@ -111,8 +111,21 @@ pub fn render_lr(frame: &mut Frame, area: Rect, app: &App) {
 
 pub fn render_loss(frame: &mut Frame, area: Rect, app: &App) {
     let log = app.loss_shown_log();
+    // Where a resumed run went back to (a job restarted from a checkpoint).
+    let resumes: Vec<u64> = if app.view.x_axis == XAxis::Step {
+        app.visible_runs()
+            .flat_map(|(_, r)| r.resumed_at.iter().copied())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let resumed = match resumes.as_slice() {
+        [] => String::new(),
+        [one] => format!(" · resumed @{one} (│)"),
+        many => format!(" · {} resumes (│)", many.len()),
+    };
     let detail = format!(
-        "smoothing {:.2}{}",
+        "smoothing {:.2}{}{resumed}",
         app.view.smoothing,
         if log { " · log" } else { "" }
     );
@@ -165,7 +178,11 @@ pub fn render_loss(frame: &mut Frame, area: Rect, app: &App) {
     if lines.is_empty() {
         return empty_message(app, frame, area, block, "no loss logged");
     }
-    draw(frame, area, app, block, lines, x, (log, true));
+    let markers: Vec<f64> = resumes.iter().map(|&s| s as f64).collect();
+    let opts = || options(app, x, log, true);
+    let mut prepared = Prepared::from_decimated(lines, x, opts());
+    prepared.add_vertical_markers(&markers, app.theme.warn);
+    prepared.render(frame, area, block, app.theme.axis(), opts());
 }
 
 pub fn render_third(frame: &mut Frame, area: Rect, app: &App) {
