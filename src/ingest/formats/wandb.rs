@@ -147,6 +147,8 @@ pub(crate) struct WandbStream {
     /// File offset of `pending[0]`.
     offset: u64,
     header_checked: bool,
+    /// The header said this is not a W&B file: the rest is ignored.
+    rejected: bool,
     /// A record begun by a FIRST chunk.
     assembling: Option<Vec<u8>>,
     index: u64,
@@ -161,6 +163,7 @@ impl WandbStream {
             pending: Vec::new(),
             offset: 0,
             header_checked: false,
+            rejected: false,
             assembling: None,
             index: 0,
             config: Vec::new(),
@@ -250,6 +253,11 @@ impl WandbStream {
 
 impl StreamParser for WandbStream {
     fn feed(&mut self, data: &[u8], out: &mut Batch) {
+        if self.rejected {
+            // Not a W&B file: said once, whatever follows.
+            self.offset += data.len() as u64;
+            return;
+        }
         self.pending.extend_from_slice(data);
         let mut at = 0usize;
         if !self.header_checked {
@@ -261,6 +269,7 @@ impl StreamParser for WandbStream {
                 self.offset += self.pending.len() as u64;
                 self.pending.clear();
                 self.header_checked = true;
+                self.rejected = true;
                 return;
             }
             self.header_checked = true;
@@ -294,14 +303,16 @@ impl StreamParser for WandbStream {
                 continue;
             }
             if CHUNK_HEADER + len > left_in_block {
-                // A chunk cannot cross a block: the header is corrupt.
+                // A chunk cannot cross a block: the header is corrupt. Counted
+                // once the rest of the block is here to skip (else it would
+                // be counted again on the next read).
+                if available < left_in_block {
+                    break;
+                }
                 self.index += 1;
                 out.tally
                     .bad(self.index, format!("chunk at byte {pos} crosses a block"));
                 self.assembling = None;
-                if available < left_in_block {
-                    break;
-                }
                 at += left_in_block;
                 continue;
             }
@@ -469,6 +480,18 @@ pub(crate) mod tests {
             let split = parse(&[&file[..cut], &file[cut..]]);
             assert_eq!(split.records, whole.records, "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn a_file_that_is_not_wandb_is_one_bad_record_however_it_is_read() {
+        // Found by the fuzzer: read in small pieces, the bytes after a
+        // rejected header were parsed as chunks.
+        let mut bytes = b"XW&B".to_vec();
+        bytes.extend((0..5000u32).map(|i| (i * 7919 % 251) as u8));
+        let whole = parse(&[&bytes]);
+        let pieces: Vec<&[u8]> = bytes.chunks(3).collect();
+        let split = parse(&pieces);
+        assert_eq!((whole.tally.bad, split.tally.bad), (1, 1));
     }
 
     #[test]
