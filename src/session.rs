@@ -480,9 +480,17 @@ impl Session {
 
     /// A source read to its end at once (`--no-follow`).
     fn loaded(&mut self, run: RunId, loaded: LoadedRun, now: f64) -> NewAlerts {
-        let Some(state) = self.runs.get_mut(run) else {
+        if run >= self.runs.len() {
             return Vec::new();
-        };
+        }
+        let data = self.take_loaded_facts(run, loaded, now);
+        self.load_run(run, data, now)
+    }
+
+    /// What a cold load says about its run besides the rows (format, bad
+    /// lines, dialect, config); returns the rows.
+    fn take_loaded_facts(&mut self, run: RunId, loaded: LoadedRun, now: f64) -> RunData {
+        let state = &mut self.runs[run];
         state.format = Some(loaded.format.as_str());
         state.bad_lines = loaded.bad_lines;
         state.last_error = loaded.last_error;
@@ -491,7 +499,7 @@ impl Session {
         if let Some(config) = loaded.config {
             self.apply_source(SourceEvent::Config { run, config }, now);
         }
-        self.load_run(run, loaded.data, now)
+        loaded.data
     }
 
     fn apply_train(&mut self, event: TrainEvent, now: f64) -> NewAlerts {
@@ -883,15 +891,7 @@ impl Session {
         if !usable {
             return self.loaded(run, loaded, now);
         }
-        let state = &mut self.runs[run];
-        state.format = Some(loaded.format.as_str());
-        state.bad_lines = loaded.bad_lines;
-        state.last_error = loaded.last_error;
-        state.status = RunStatus::Done;
-        state.dialect = loaded.dialect;
-        if let Some(config) = loaded.config {
-            self.apply_source(SourceEvent::Config { run, config }, now);
-        }
+        let data = self.take_loaded_facts(run, loaded, now);
         let state = &mut self.runs[run];
         state.monitor = monitor;
         let new: NewAlerts = state
@@ -901,8 +901,8 @@ impl Session {
             .cloned()
             .map(|a| (run, a))
             .collect();
-        state.records += loaded.data.len() as u64;
-        state.data = loaded.data;
+        state.records += data.len() as u64;
+        state.data = data;
         state.first_arrival.get_or_insert(now);
         state.last_arrival = Some(now);
         self.raise(&new);

@@ -4,6 +4,7 @@
 mod architecture;
 mod cli_attach;
 mod cli_policy;
+mod cli_support;
 mod cli_train;
 mod fault_follow;
 mod fault_rewrite;

@@ -6,27 +6,16 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use assert_cmd::Command;
+use std::ffi::OsStr;
+
 use serde_json::Value;
 
+use crate::cli_support::attach_summaries;
+
 fn summaries(path: &Path, extra: &[&str]) -> Vec<Value> {
-    let out = Command::cargo_bin("lrtop")
-        .unwrap()
-        .args(["attach", "--no-follow", "--summary"])
-        .args(extra)
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    let mut args: Vec<&OsStr> = extra.iter().map(OsStr::new).collect();
+    args.push(path.as_os_str());
+    attach_summaries(args)
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {

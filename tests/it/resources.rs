@@ -15,21 +15,7 @@ fn lrtop() -> Command {
 }
 
 fn summaries(args: &[&str]) -> Vec<Value> {
-    let out = lrtop()
-        .args(["attach", "--summary", "--fail-on", "never"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    crate::cli_support::attach_summaries(args)
 }
 
 #[test]
