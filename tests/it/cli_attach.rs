@@ -18,21 +18,7 @@ fn sample(name: &str) -> PathBuf {
 }
 
 fn summaries(args: &[&str]) -> Vec<Value> {
-    let out = lrtop()
-        .args(["attach", "--no-follow", "--summary", "--fail-on", "never"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    crate::cli_support::attach_summaries(args)
 }
 
 #[test]

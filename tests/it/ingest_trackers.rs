@@ -8,7 +8,6 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use serde_json::Value;
 
 /// The fixtures: `../shared/reference-logs/formats`, else the copy in the repo.
@@ -29,28 +28,7 @@ fn expected(name: &str) -> Value {
 
 /// `lrtop attach PATH --no-follow --summary`, one JSON object per run.
 fn summaries(path: &Path) -> Vec<Value> {
-    let out = Command::cargo_bin("lrtop")
-        .unwrap()
-        .args([
-            "attach",
-            &path.display().to_string(),
-            "--no-follow",
-            "--summary",
-            "--fail-on",
-            "never",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    crate::cli_support::attach_summaries([path])
 }
 
 /// The second fixture set, made with other tags and schedules.
