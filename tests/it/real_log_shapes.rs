@@ -239,10 +239,11 @@ fn a_followed_directory_picks_up_logs_created_later_and_waits_while_empty() {
     let seen = wait_for("loss 1.250", Duration::from_secs(10));
     let _ = child.kill();
     let _ = child.wait();
-    // Scanned every 0.5 s and reported at the next 0.2 s status line.
+    // Scanned every 0.5 s and reported at the next 0.2 s status line: 0.7 s
+    // at worst; the bound leaves room for a loaded CI machine.
     let latency = seen.saturating_duration_since(created);
     assert!(
-        latency < Duration::from_millis(1500),
+        latency < Duration::from_millis(2500),
         "picked up after {latency:?}"
     );
 }

@@ -262,3 +262,10 @@ fn a_resumed_run_shows_where_it_resumed() {
     let screen = render(&mut app, 120, 30);
     assert!(screen.contains("resumed @80"), "{screen}");
 }
+
+#[test]
+fn eval_loss_is_drawn_on_the_loss_chart() {
+    let mut app = app();
+    let screen = render(&mut app, 200, 60);
+    assert!(screen.contains("with eval loss"), "{screen}");
+}

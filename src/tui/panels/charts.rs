@@ -124,10 +124,17 @@ pub fn render_loss(frame: &mut Frame, area: Rect, app: &App) {
         [one] => format!(" · resumed @{one} (│)"),
         many => format!(" · {} resumes (│)", many.len()),
     };
+    let with_eval = app.visible_runs().any(|(_, r)| {
+        r.data
+            .metric_names()
+            .iter()
+            .any(|m| crate::metrics::record::is_eval_loss(m))
+    });
     let detail = format!(
-        "smoothing {:.2}{}{resumed}",
+        "smoothing {:.2}{}{}{resumed}",
         app.view.smoothing,
-        if log { " · log" } else { "" }
+        if log { " · log" } else { "" },
+        if with_eval { " · with eval loss" } else { "" }
     );
     let block = panel(app, title(app, "loss", detail));
     let Some(x) = app.visible_x_range() else {
@@ -172,6 +179,30 @@ pub fn render_loss(frame: &mut Frame, area: Rect, app: &App) {
                 name: run.label.clone(),
                 color,
                 points: raw,
+            });
+        }
+    }
+    // Eval loss on the same axes, in the run's colour: where training and
+    // evaluation part is the point of looking.
+    for (i, run) in app.visible_runs() {
+        let Some(eval) = run
+            .data
+            .metric_names()
+            .iter()
+            .find(|m| crate::metrics::record::is_eval_loss(m))
+        else {
+            continue;
+        };
+        let points = run.data.decimated(eval, app.view.x_axis, x.0, x.1, n);
+        if !points.is_empty() {
+            lines.push(Line {
+                name: format!("{} {eval}", run.label),
+                color: if app.session.runs.len() > 1 {
+                    run_color(app, i)
+                } else {
+                    app.theme.info
+                },
+                points,
             });
         }
     }
