@@ -901,12 +901,7 @@ impl Session {
             .cloned()
             .map(|a| (run, a))
             .collect();
-        state.records += data.len() as u64;
-        state.data = data;
-        state.first_arrival.get_or_insert(now);
-        state.last_arrival = Some(now);
-        self.raise(&new);
-        new
+        self.store_loaded(run, data, new, now)
     }
 
     /// Replaces a run's data with an already loaded store, replaying it
@@ -925,6 +920,13 @@ impl Session {
         for rec in data.records() {
             new.extend(state.monitor.observe(&rec).into_iter().map(|a| (run, a)));
         }
+        self.store_loaded(run, data, new, now)
+    }
+
+    /// A cold load's rows become the run's, and the alerts they raised are
+    /// raised.
+    fn store_loaded(&mut self, run: RunId, data: RunData, new: NewAlerts, now: f64) -> NewAlerts {
+        let state = &mut self.runs[run];
         state.records += data.len() as u64;
         state.data = data;
         state.first_arrival.get_or_insert(now);
