@@ -19,6 +19,17 @@ const MAX_DEPTH: usize = 4;
 /// kept (it may appear while following; `Source::exists` tells); a pattern
 /// that matches nothing or a directory without logs is an error.
 pub fn discover(args: &[String]) -> Result<Vec<Source>, IngestError> {
+    discover_with(args, &|_| None)
+}
+
+/// `discover` for a rescan: files for which `settled` gives their real path
+/// were found before and are known to be plain logs, so they are not opened,
+/// sniffed or resolved again (a rescan of ten thousand files reads only
+/// directories).
+pub(crate) fn discover_with(
+    args: &[String],
+    settled: &Settled<'_>,
+) -> Result<Vec<Source>, IngestError> {
     let mut found: Vec<Found> = Vec::new();
     for arg in args {
         if arg == "-" {
@@ -31,7 +42,7 @@ pub fn discover(args: &[String]) -> Result<Vec<Source>, IngestError> {
                 found.push(Found::Group(path.to_path_buf(), format));
                 continue;
             }
-            let logs = logs_in_dir(path)?;
+            let logs = logs_in_dir(path, settled)?;
             if logs.is_empty() {
                 return Err(IngestError::NoLogsInDir {
                     dir: path.to_path_buf(),
@@ -39,18 +50,32 @@ pub fn discover(args: &[String]) -> Result<Vec<Source>, IngestError> {
             }
             found.extend(grouped(logs));
         } else if !path.exists() && is_pattern(arg) {
-            found.extend(grouped(expand(arg)?));
+            found.extend(grouped(expand(arg, settled)?));
         } else {
             found.push(Found::File(path.to_path_buf()));
         }
     }
-    let found: Vec<Found> = found.into_iter().flat_map(with_parts).collect();
+    let found: Vec<Found> = found
+        .into_iter()
+        .flat_map(|f| match &f {
+            Found::File(p) if settled(p).is_some() => vec![f],
+            _ => with_parts(f),
+        })
+        .collect();
     // One run per file however it is named (`a`, `./a`, its absolute
     // path, a symlink to it): the first spelling is kept.
     let mut unique: Vec<Found> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for f in found {
-        if seen.insert(identity(&f)) {
+        let id = match &f {
+            // Found (and told apart) before: its real path is not looked up again.
+            Found::File(p) => match settled(p) {
+                Some(real) => (Some(real), None, false),
+                None => identity(&f),
+            },
+            _ => identity(&f),
+        };
+        if seen.insert(id) {
             unique.push(f);
         }
     }
@@ -88,6 +113,9 @@ pub fn discover(args: &[String]) -> Result<Vec<Source>, IngestError> {
         })
         .collect())
 }
+
+/// The real path of a file found before and known to be one plain log.
+pub(crate) type Settled<'a> = dyn Fn(&Path) -> Option<PathBuf> + 'a;
 
 /// What makes two found sources the same: the file's real path (and the
 /// run inside it).
@@ -251,13 +279,13 @@ fn dir_identity(meta: &fs::Metadata, path: &Path) -> (u64, u64, PathBuf) {
     }
 }
 
-fn expand(pattern: &str) -> Result<Vec<Found>, IngestError> {
+fn expand(pattern: &str, settled: &Settled<'_>) -> Result<Vec<Found>, IngestError> {
     let mut found = Vec::new();
     for path in glob_paths(pattern)? {
         if path.is_dir() {
             match format_of_dir(&path) {
                 Some(format) => found.push(Found::Group(path, format)),
-                None => found.extend(logs_in_dir(&path)?),
+                None => found.extend(logs_in_dir(&path, settled)?),
             }
         } else {
             found.push(Found::File(path));
@@ -274,7 +302,7 @@ fn expand(pattern: &str) -> Result<Vec<Found>, IngestError> {
 /// Logs under `dir`: files of a format (of several `checkpoint-N/`
 /// siblings only the highest N's `trainer_state.json`) and run directories
 /// (MLflow's), sorted by path.
-fn logs_in_dir(dir: &Path) -> Result<Vec<Found>, IngestError> {
+fn logs_in_dir(dir: &Path, settled: &Settled<'_>) -> Result<Vec<Found>, IngestError> {
     // Fail on the argument itself; unreadable subdirectories are skipped.
     fs::read_dir(dir).map_err(|e| IngestError::io(dir, e))?;
     let mut found = Vec::new();
@@ -293,7 +321,7 @@ fn logs_in_dir(dir: &Path) -> Result<Vec<Found>, IngestError> {
                 return;
             }
             found.push(Found::File(path.to_path_buf()));
-        } else if is_log_in_scan(path) {
+        } else if settled(path).is_some() || is_log_in_scan(path) {
             found.push(Found::File(path.to_path_buf()));
         }
     };

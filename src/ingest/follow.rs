@@ -1,15 +1,14 @@
-//! `follow`: a thread per source that tails it and sends `SourceEvent`s.
-//! Files are followed by name: woken by a notify watch on their directory,
-//! and polled every `POLL_INTERVAL` as a safety net (and as the only way
-//! when no watch can be set up). Stdin is read to its end.
+//! `follow`: tails a source and sends `SourceEvent`s. Files (and run
+//! directories) are checked by the shared pool of follower threads (see
+//! `pool`): woken by a notify watch on their directory and polled as a
+//! safety net. Stdin and FIFOs, whose reads block, get a thread each.
 
+use std::ffi::OsString;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
 
 use crate::metrics::RunId;
 
@@ -19,44 +18,58 @@ use super::event::{FollowStatus, SourceEvent};
 use super::fields::FieldMap;
 use super::formats::{Format, Reader, SNIFF_BYTES, detect};
 use super::out::Out;
+use super::pool::{self, FAST_POLL, Job};
 use super::special::{self, PathKind};
 use super::tail::{ReaderOf, Tail};
-use super::watch::{DirWatch, Wake};
 
-/// How often a followed file is checked without any notification.
-const POLL_INTERVAL: Duration = Duration::from_millis(250);
+type Sink = Box<dyn FnMut(SourceEvent) -> bool + Send>;
 
-/// A running follower. Dropping it stops the thread (as `stop` does).
-#[derive(Debug)]
+/// A running follower. Dropping it stops it (as `stop` does).
 pub struct Follower {
     stop: Arc<AtomicBool>,
-    wake: Sender<Wake>,
-    handle: Option<JoinHandle<()>>,
+    runner: Runner,
+}
+
+enum Runner {
+    Pooled(pool::Handle),
+    Thread(Option<JoinHandle<()>>),
+}
+
+impl std::fmt::Debug for Follower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Follower")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
 }
 
 impl Follower {
-    /// Asks the thread to stop; it does within a moment (a follower of stdin
-    /// only once its blocking read returns).
+    /// Asks the follower to stop; it does within a moment (a follower of
+    /// stdin only once its blocking read returns).
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
-        let _ = self.wake.send(Wake::Stop);
-    }
-
-    /// A flag that stops the thread when set (at its next wake-up, within
-    /// the 250 ms poll interval; `stop` is immediate).
-    pub fn stop_flag(&self) -> Arc<AtomicBool> {
-        self.stop.clone()
+        if let Runner::Pooled(handle) = &self.runner {
+            handle.stop();
+        }
     }
 
     pub fn is_finished(&self) -> bool {
-        self.handle.as_ref().is_none_or(|h| h.is_finished())
+        match &self.runner {
+            Runner::Pooled(handle) => handle.is_finished(),
+            Runner::Thread(handle) => handle.as_ref().is_none_or(|h| h.is_finished()),
+        }
     }
 
-    /// Stops the thread and waits for it.
+    /// Stops the follower and waits for it.
     pub fn join(mut self) {
         self.stop();
-        if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
+        match &mut self.runner {
+            Runner::Pooled(handle) => handle.wait(),
+            Runner::Thread(handle) => {
+                if let Some(handle) = handle.take() {
+                    let _ = handle.join();
+                }
+            }
         }
     }
 }
@@ -67,9 +80,8 @@ impl Drop for Follower {
     }
 }
 
-/// Follows `source` on a thread of its own, sending events to `sink`; the
-/// thread ends when `sink` returns false, on `Follower::stop` or drop, and
-/// for stdin at its end.
+/// Follows `source`, sending events to `sink`; it ends when `sink` returns
+/// false, on `Follower::stop` or drop, and for stdin at its end.
 pub fn follow(
     run: RunId,
     source: Source,
@@ -77,158 +89,233 @@ pub fn follow(
     sink: impl FnMut(SourceEvent) -> bool + Send + 'static,
 ) -> Follower {
     let stop = Arc::new(AtomicBool::new(false));
-    let (wake, wakes) = mpsc::channel();
-    let (thread_stop, thread_wake) = (stop.clone(), wake.clone());
-    let mut sink = sink;
-    let handle = thread::Builder::new()
-        .name(format!("lrtop-follow-{run}"))
-        .spawn(move || match source.path {
-            Some(dir) if source.group => follow_group(
-                run,
-                dir,
-                source.format,
-                map,
-                &mut sink,
-                &thread_stop,
-                (thread_wake, wakes),
-            ),
-            Some(path) if special::kind(&path) == PathKind::Device => {
+    let sink: Sink = Box::new(sink);
+    let job: Box<dyn Job> = match source.path {
+        Some(dir) if source.group => match source.format {
+            Some(format) => Box::new(GroupJob::new(run, dir, format, map, sink)),
+            None => return thread_follower(stop, |_| {}),
+        },
+        Some(path) if special::kind(&path) == PathKind::Device => {
+            let mut sink = sink;
+            return thread_follower(stop, move |_| {
                 sink(SourceEvent::Failed {
                     run,
                     error: format!("{}: {}", path.display(), special::DEVICE),
                 });
+            });
+        }
+        Some(path) if special::kind(&path) == PathKind::Fifo => {
+            return thread_follower(stop, move |stop| {
+                follow_fifo(run, &path, source.format, map, sink, stop)
+            });
+        }
+        Some(path) => Box::new(FileJob::new(
+            run,
+            path,
+            source.part,
+            source.format,
+            map,
+            sink,
+        )),
+        None => {
+            let mut sink = sink;
+            return thread_follower(stop, move |stop| {
+                follow_reader(run, io::stdin().lock(), source.format, map, &mut sink, stop);
+            });
+        }
+    };
+    match pool::start(job, stop.clone()) {
+        Ok(handle) => Follower {
+            stop,
+            runner: Runner::Pooled(handle),
+        },
+        // No pool thread could be started: a thread of its own, polling.
+        Err(mut job) => thread_follower(stop, move |stop| {
+            while !stop.load(Ordering::Relaxed) && job.check() {
+                thread::sleep(FAST_POLL);
             }
-            Some(path) if special::kind(&path) == PathKind::Fifo => {
-                // A FIFO is a stream: its writer's records until it closes.
-                Out::new(run, &mut sink).status(
-                    FollowStatus::Waiting,
-                    Some("a FIFO with no writer yet".into()),
-                );
-                match std::fs::File::open(&path) {
-                    Ok(fifo) => {
-                        follow_reader(run, fifo, source.format, map, &mut sink, &thread_stop)
-                    }
-                    Err(e) => {
-                        sink(SourceEvent::Failed {
-                            run,
-                            error: format!("{} is not readable: {e}", path.display()),
-                        });
-                    }
-                }
-            }
-            Some(path) => follow_file(
-                run,
-                path,
-                source.part,
-                source.format,
-                map,
-                &mut sink,
-                &thread_stop,
-                (thread_wake, wakes),
-            ),
-            None => follow_reader(
-                run,
-                io::stdin().lock(),
-                source.format,
-                map,
-                &mut sink,
-                &thread_stop,
-            ),
-        })
-        .ok();
-    Follower { stop, wake, handle }
+        }),
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn follow_file(
+fn thread_follower(
+    stop: Arc<AtomicBool>,
+    work: impl FnOnce(&AtomicBool) + Send + 'static,
+) -> Follower {
+    let flag = stop.clone();
+    let handle = thread::Builder::new()
+        .name("lrtop-follow".into())
+        .spawn(move || work(&flag))
+        .ok();
+    Follower {
+        stop,
+        runner: Runner::Thread(handle),
+    }
+}
+
+/// A FIFO is a stream: its writer's records until it closes.
+fn follow_fifo(
     run: RunId,
-    path: PathBuf,
-    part: Option<String>,
+    path: &Path,
     format: Option<Format>,
     map: FieldMap,
-    sink: &mut dyn FnMut(SourceEvent) -> bool,
+    mut sink: Sink,
     stop: &AtomicBool,
-    (wake, wakes): (Sender<Wake>, Receiver<Wake>),
 ) {
-    let reader_of = part.map_or(ReaderOf::File, ReaderOf::Part);
-    let mut tail = Tail::with_reader(path, format, map, reader_of);
-    let mut watch = DirWatch::new(wake);
-    loop {
-        // Watch first, so a change right after the check is not missed.
-        watch.ensure(tail.path());
-        let mut out = Out::new(run, sink);
-        tail.check(&mut out);
-        if !out.alive() || stop.load(Ordering::Relaxed) || !wait(&wakes, stop) {
-            return;
+    Out::new(run, &mut sink).status(
+        FollowStatus::Waiting,
+        Some("a FIFO with no writer yet".into()),
+    );
+    match std::fs::File::open(path) {
+        Ok(fifo) => follow_reader(run, fifo, format, map, &mut sink, stop),
+        Err(e) => {
+            sink(SourceEvent::Failed {
+                run,
+                error: format!("{} is not readable: {e}", path.display()),
+            });
         }
     }
 }
 
-/// Follows every file of `format` in `dir` as one run: files in name order,
-/// each from its start, new ones as they appear.
-fn follow_group(
+/// Runs `check` with an `Out` on `sink`, noting whether it sent anything;
+/// false once the sink stopped listening.
+fn checked(run: RunId, sink: &mut Sink, sent: &mut bool, check: impl FnOnce(&mut Out)) -> bool {
+    let mut counting = |event| {
+        *sent = true;
+        sink(event)
+    };
+    let mut out = Out::new(run, &mut counting);
+    check(&mut out);
+    out.alive()
+}
+
+/// Where a change to `file` shows: its directory, under its name.
+fn file_target(file: &Path) -> Option<(PathBuf, Option<OsString>)> {
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Some((dir, Some(file.file_name()?.to_os_string())))
+}
+
+/// One followed file.
+struct FileJob {
+    run: RunId,
+    tail: Tail,
+    sink: Sink,
+    sent: bool,
+}
+
+impl FileJob {
+    fn new(
+        run: RunId,
+        path: PathBuf,
+        part: Option<String>,
+        format: Option<Format>,
+        map: FieldMap,
+        sink: Sink,
+    ) -> Self {
+        let reader_of = part.map_or(ReaderOf::File, ReaderOf::Part);
+        FileJob {
+            run,
+            tail: Tail::with_reader(path, format, map, reader_of),
+            sink,
+            sent: false,
+        }
+    }
+}
+
+impl Job for FileJob {
+    fn check(&mut self) -> bool {
+        let tail = &mut self.tail;
+        checked(self.run, &mut self.sink, &mut self.sent, |out| {
+            tail.check(out)
+        })
+    }
+
+    fn watch_target(&self) -> Option<(PathBuf, Option<OsString>)> {
+        file_target(self.tail.path())
+    }
+
+    fn busy(&self) -> bool {
+        self.tail.busy()
+    }
+
+    fn progressed(&mut self) -> bool {
+        std::mem::take(&mut self.sent)
+    }
+}
+
+/// Every file of `format` in `dir` as one run: files in name order, each
+/// from its start, new ones as they appear.
+struct GroupJob {
     run: RunId,
     dir: PathBuf,
-    format: Option<Format>,
+    format: Format,
     map: FieldMap,
-    sink: &mut dyn FnMut(SourceEvent) -> bool,
-    stop: &AtomicBool,
-    (wake, wakes): (Sender<Wake>, Receiver<Wake>),
-) {
-    let Some(format) = format else {
-        return;
-    };
-    let mut tails: Vec<Tail> = Vec::new();
-    let mut watch = DirWatch::new(wake);
-    let mut waiting_sent = false;
-    loop {
-        watch.ensure_dir(&dir);
-        for member in super::formats::group_members(&dir, format) {
-            if !tails.iter().any(|t| t.path() == member) {
-                tails.push(Tail::with_reader(
+    tails: Vec<Tail>,
+    waiting_sent: bool,
+    sink: Sink,
+    sent: bool,
+}
+
+impl GroupJob {
+    fn new(run: RunId, dir: PathBuf, format: Format, map: FieldMap, sink: Sink) -> Self {
+        GroupJob {
+            run,
+            dir,
+            format,
+            map,
+            tails: Vec::new(),
+            waiting_sent: false,
+            sink,
+            sent: false,
+        }
+    }
+}
+
+impl Job for GroupJob {
+    fn check(&mut self) -> bool {
+        for member in super::formats::group_members(&self.dir, self.format) {
+            if !self.tails.iter().any(|t| t.path() == member) {
+                self.tails.push(Tail::with_reader(
                     member,
-                    Some(format),
-                    map.clone(),
-                    ReaderOf::Member(dir.clone()),
+                    Some(self.format),
+                    self.map.clone(),
+                    ReaderOf::Member(self.dir.clone()),
                 ));
             }
         }
-        tails.sort_by(|a, b| a.path().cmp(b.path()));
-        let mut out = Out::new(run, sink);
-        if tails.is_empty() && !waiting_sent {
-            out.status(FollowStatus::Waiting, None);
-            waiting_sent = true;
-        }
-        for tail in &mut tails {
-            tail.check(&mut out);
-            if !out.alive() {
-                return;
+        self.tails.sort_by(|a, b| a.path().cmp(b.path()));
+        let (tails, waiting_sent) = (&mut self.tails, &mut self.waiting_sent);
+        let alive = checked(self.run, &mut self.sink, &mut self.sent, |out| {
+            if tails.is_empty() && !*waiting_sent {
+                out.status(FollowStatus::Waiting, None);
+                *waiting_sent = true;
             }
-        }
+            for tail in tails.iter_mut() {
+                tail.check(out);
+                if !out.alive() {
+                    return;
+                }
+            }
+        });
         // A member deleted after it was read is done with.
-        tails.retain(|t| t.path().exists());
-        if stop.load(Ordering::Relaxed) || !wait(&wakes, stop) {
-            return;
-        }
+        self.tails.retain(|t| t.path().exists());
+        alive
     }
-}
 
-/// Waits for a change or the poll interval; false when asked to stop.
-fn wait(wakes: &Receiver<Wake>, stop: &AtomicBool) -> bool {
-    match wakes.recv_timeout(POLL_INTERVAL) {
-        Ok(Wake::Stop) => return false,
-        // The watch holds a sender, so the channel never disconnects here.
-        Ok(Wake::Changed) | Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+    fn watch_target(&self) -> Option<(PathBuf, Option<OsString>)> {
+        Some((self.dir.clone(), None))
     }
-    // Many notifications, one read.
-    loop {
-        match wakes.try_recv() {
-            Ok(Wake::Stop) => return false,
-            Ok(Wake::Changed) => {}
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-        }
+
+    fn busy(&self) -> bool {
+        self.tails.iter().any(Tail::busy)
     }
-    !stop.load(Ordering::Relaxed)
+
+    fn progressed(&mut self) -> bool {
+        std::mem::take(&mut self.sent)
+    }
 }
 
 /// Follows a stream (stdin) to its end: its format sniffed from the first

@@ -19,6 +19,7 @@ mod json;
 mod lines;
 mod load;
 mod out;
+mod pool;
 #[doc(hidden)]
 pub mod raw;
 mod run_config;
@@ -26,7 +27,6 @@ pub mod scan;
 pub(crate) mod special;
 mod tail;
 mod tally;
-mod watch;
 
 use std::path::{Path, PathBuf};
 

@@ -7,19 +7,29 @@
 //! files on every file system (NFS and Lustre included, where inotify does
 //! not), costs a few directory reads, and meets the promise of a second.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use super::discover::discover;
+use super::discover::{Settled, discover_with};
 use super::formats::trainer_state::checkpoint_of;
 use super::{IngestError, Source};
 
-/// How often the arguments are scanned again.
+/// How often the arguments are scanned again, while they hold few logs.
 pub const RESCAN: Duration = Duration::from_millis(500);
+/// A rescan's cost grows with the logs it finds again (about 5 µs each):
+/// past 500 logs the rescans are spaced by this much per log, so that
+/// their load stays under 0.5% of a core (a thousand logs: a rescan every
+/// second; ten thousand: every 10 s).
+const RESCAN_PER_LOG: Duration = Duration::from_millis(1);
+
+/// The wait before the next rescan when `known` logs were found so far.
+fn rescan_after(known: usize) -> Duration {
+    RESCAN.max(RESCAN_PER_LOG * u32::try_from(known).unwrap_or(u32::MAX))
+}
 
 /// A source found after the start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +61,11 @@ pub fn waits_for_directory(arg: &str) -> bool {
 /// matching nothing or a missing directory are no sources yet (other
 /// errors, a bad pattern say, are errors).
 pub fn discover_live(args: &[String]) -> Result<Vec<Source>, IngestError> {
+    discover_live_with(args, &|_| None)
+}
+
+fn discover_live_with(args: &[String], settled: &Settled<'_>) -> Result<Vec<Source>, IngestError> {
+    let discover = |args: &[String]| discover_with(args, settled);
     let present: Vec<String> = args
         .iter()
         .filter(|a| !(waits_for_directory(a) && !Path::new(a).exists() && !is_pattern(a)))
@@ -84,18 +99,51 @@ fn is_pattern(arg: &str) -> bool {
 }
 
 /// Identity of a source across scans (labels change as the set grows).
-fn key(source: &Source) -> (Option<PathBuf>, Option<String>) {
+type Key = (Option<PathBuf>, Option<String>);
+
+fn key(source: &Source) -> Key {
     (source.path.clone(), source.part.clone())
 }
 
+/// The sources found so far; of the plain log files among them, their real
+/// paths, so that a rescan neither sniffs nor resolves them again.
+#[derive(Debug, Default)]
+pub struct Known {
+    keys: HashSet<Key>,
+    settled: HashMap<PathBuf, PathBuf>,
+}
+
+impl Known {
+    pub fn of(sources: &[Source]) -> Known {
+        let mut known = Known::default();
+        for source in sources {
+            known.insert(source);
+        }
+        known
+    }
+
+    fn insert(&mut self, source: &Source) {
+        self.keys.insert(key(source));
+        if let (Some(path), None, false) = (&source.path, &source.part, source.group)
+            && path.is_file()
+            && !super::formats::may_hold_runs(path)
+        {
+            let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            self.settled.insert(path.clone(), real);
+        }
+    }
+
+    fn contains(&self, source: &Source) -> bool {
+        self.keys.contains(&key(source))
+    }
+}
+
 /// Finds the sources that are new since `known`, adding them to it.
-pub fn new_sources(
-    args: &[String],
-    known: &mut HashSet<(Option<PathBuf>, Option<String>)>,
-) -> Vec<Discovered> {
+pub fn new_sources(args: &[String], known: &mut Known) -> Vec<Discovered> {
     let mut new = Vec::new();
-    for source in discover_now(args) {
-        if known.contains(&key(&source)) {
+    let found = discover_live_with(args, &|p| known.settled.get(p).cloned()).unwrap_or_default();
+    for source in found {
+        if known.contains(&source) {
             continue;
         }
         let continues = source
@@ -105,12 +153,13 @@ pub fn new_sources(
             .and_then(checkpoint_of)
             .and_then(|(run_dir, _)| {
                 known
+                    .keys
                     .iter()
                     .filter_map(|(path, _)| path.as_ref())
                     .find(|p| checkpoint_of(p).is_some_and(|(dir, _)| dir == run_dir))
                     .cloned()
             });
-        known.insert(key(&source));
+        known.insert(&source);
         new.push(Discovered { source, continues });
     }
     new
@@ -129,13 +178,13 @@ impl Scanner {
         mut sink: impl FnMut(Discovered) -> bool + Send + 'static,
     ) -> Scanner {
         let stop = Arc::new(AtomicBool::new(false));
-        let mut known: HashSet<_> = initial.iter().map(key).collect();
+        let mut known = Known::of(initial);
         let flag = stop.clone();
         let handle = thread::Builder::new()
             .name("lrtop-scan".into())
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
-                    thread::sleep(RESCAN);
+                    thread::sleep(rescan_after(known.keys.len()));
                     for found in new_sources(&args, &mut known) {
                         if !sink(found) {
                             return;
@@ -151,7 +200,7 @@ impl Scanner {
 impl Drop for Scanner {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        // Not joined: it wakes within RESCAN and ends by itself.
+        // Not joined: it ends by itself at its next wake-up.
         self.handle.take();
     }
 }
@@ -164,7 +213,7 @@ mod tests {
     fn new_logs_are_found_once_and_checkpoints_continue_their_run() {
         let dir = tempfile::tempdir().unwrap();
         let args = vec![dir.path().display().to_string()];
-        let mut known = HashSet::new();
+        let mut known = Known::default();
         assert!(new_sources(&args, &mut known).is_empty());
         std::fs::write(dir.path().join("a.jsonl"), "{\"step\": 1, \"loss\": 1}\n").unwrap();
         let found = new_sources(&args, &mut known);
@@ -187,6 +236,14 @@ mod tests {
         let found = new_sources(&args, &mut known);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].continues.as_deref(), Some(first.as_path()));
+    }
+
+    #[test]
+    fn rescans_space_out_with_many_logs() {
+        assert_eq!(rescan_after(0), RESCAN);
+        assert_eq!(rescan_after(500), RESCAN);
+        assert_eq!(rescan_after(1_000), Duration::from_secs(1));
+        assert_eq!(rescan_after(10_000), Duration::from_secs(10));
     }
 
     #[test]

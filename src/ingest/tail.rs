@@ -194,6 +194,12 @@ impl Tail {
         &self.path
     }
 
+    /// Reading what is there, or still draining a rotated-away file: a
+    /// job to check again soon.
+    pub(crate) fn busy(&self) -> bool {
+        self.draining.is_some() || matches!(self.phase, Phase::Start | Phase::CatchingUp)
+    }
+
     pub(crate) fn check(&mut self, out: &mut Out) {
         self.move_to_newer_file();
         self.drain_old_file();

@@ -60,6 +60,10 @@ impl LogFormat for MlflowSqlite {
         Reader::Query(Box::new(RunRows::new(map.clone(), Some(part.to_string()))))
     }
 
+    fn holds_runs(&self) -> bool {
+        true
+    }
+
     fn runs_in(&self, path: &Path) -> Vec<RunPart> {
         let Ok(conn) = sqlite::open(path) else {
             return Vec::new();

@@ -185,6 +185,10 @@ pub(crate) trait LogFormat: Send + Sync {
     fn runs_in(&self, _path: &Path) -> Vec<RunPart> {
         Vec::new()
     }
+    /// Whether `runs_in` can find runs (a file of it may gain some later).
+    fn holds_runs(&self) -> bool {
+        false
+    }
     /// A reader of one run of a file that holds several.
     fn part_reader(&self, map: &FieldMap, _part: &str) -> Reader {
         self.reader(map)
@@ -418,6 +422,14 @@ pub(crate) fn format_by_name(path: &Path) -> Option<Format> {
     best_by_name(&name)
         .filter(|(_, c)| *c >= NameClaim::Likely)
         .map(|(f, _)| f)
+}
+
+/// Could a file of this name be a database that holds several runs (and
+/// gain runs while it is followed)?
+pub(crate) fn may_hold_runs(path: &Path) -> bool {
+    lower_name(path).is_some_and(|name| {
+        Format::all().any(|f| f.0.holds_runs() && f.0.claim_name(&name) != NameClaim::No)
+    })
 }
 
 /// Should a directory scan pick up this file? A name of a format says so;
