@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod policy;
 pub mod session;
+pub mod signals;
 pub mod train;
 pub mod tui;
 pub mod tune;

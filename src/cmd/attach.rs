@@ -104,6 +104,7 @@ pub fn run(args: AttachArgs) -> Result<()> {
     let follow = !args.no_follow;
     if !follow {
         drop(tx);
+        crate::signals::install(crate::signals::QUICK, crate::tui::terminal::restore);
         return event_loop::run_fullscreen(&mut app, rx, follow, &mut QuitOnly);
     }
     let sink = tx.clone();
@@ -125,6 +126,7 @@ pub fn run(args: AttachArgs) -> Result<()> {
         followers,
         paths: args.paths.clone(),
     };
+    crate::signals::install(crate::signals::QUICK, crate::tui::terminal::restore);
     let result = event_loop::run_fullscreen(&mut app, rx, follow, &mut driver);
     drop(scanner);
     result
@@ -343,10 +345,11 @@ fn headless_follow(
     summary_at_end: bool,
 ) -> Result<()> {
     // SIGINT, SIGTERM and SIGHUP end the follow at the next wake-up (half
-    // a second at most); a second one ends the process at once.
+    // a second at most); past a second, or at a second signal, the process
+    // exits whatever it is doing.
     let stop = Arc::new(AtomicBool::new(false));
+    crate::signals::install(crate::signals::QUICK, crate::signals::no_cleanup);
     for signal in [SIGINT, SIGTERM, SIGHUP] {
-        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     let (tx, rx) = mpsc::channel::<SessionEvent>();
@@ -403,6 +406,7 @@ fn headless_follow(
                 writeln!(out, "waiting for logs in {paths}")?;
             }
             out.flush()?;
+            crate::signals::test_freeze("headless");
             next_status = Instant::now() + interval;
         }
     }

@@ -314,6 +314,7 @@ fn run_headless(
         event_tx.send(e).is_ok()
     });
     let interrupted = Arc::new(AtomicBool::new(false));
+    crate::signals::install(crate::signals::SAVING, crate::signals::no_cleanup);
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&interrupted))
             .context("installing the signal handler")?;
@@ -361,8 +362,11 @@ fn run_headless(
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
+        if run.is_some() {
+            crate::signals::test_freeze("train");
+        }
         if interrupted.load(Ordering::Relaxed) && !quit_sent {
-            eprintln!("interrupted: finishing the log");
+            eprintln!("interrupted: finishing the step and the log (again to quit now)");
             let _ = control_tx.send(Control::Quit);
             quit_sent = true;
         }
@@ -497,6 +501,10 @@ fn run_tui(
     let mut driver = TrainDriver {
         control: control_tx.clone(),
     };
+    // A signal stops training the ordinary way; past the grace (a step
+    // that does not end) or at a second signal, the terminal is restored
+    // and the process exits.
+    crate::signals::install(crate::signals::SAVING, crate::tui::terminal::restore);
     let result = event_loop::run_fullscreen(&mut app, rx, false, &mut driver);
     let _ = control_tx.send(Control::Quit);
     // The trainer finishes the current update and flushes its log.

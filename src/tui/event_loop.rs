@@ -112,6 +112,7 @@ pub async fn run(
             last_draw = Instant::now();
             #[cfg(debug_assertions)]
             test_panic();
+            crate::signals::test_freeze("render");
         }
         let redraw_at = tokio::time::Instant::from_std(last_draw + FRAME);
         #[cfg(unix)]

@@ -29,6 +29,9 @@ pub fn enter(mouse: bool) -> io::Result<DefaultTerminal> {
 pub fn restore() {
     let _ = execute!(io::stdout(), DisableMouseCapture);
     ratatui::restore();
+    // The terminal's own drop shows the cursor; an exit that skips it
+    // (the signal watchdog's) must too.
+    let _ = execute!(io::stdout(), crossterm::cursor::Show);
     let _ = io::stdout().flush();
 }
 

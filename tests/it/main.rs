@@ -30,6 +30,7 @@ mod range_test_cli;
 mod real_log_shapes;
 mod resources;
 mod session_events;
+mod signals;
 mod terminal_tmux;
 mod train_bench;
 mod train_data;

@@ -355,6 +355,34 @@ fn sigterm_restores_the_terminal_of_a_training_dashboard() {
 
 #[test]
 #[cfg(debug_assertions)]
+fn a_frozen_dashboard_still_ends_on_sigterm_and_restores_the_terminal() {
+    if !have_tmux() {
+        return;
+    }
+    let t = Tmux::start(100, 30);
+    let log = t.path("run.jsonl");
+    write_log(&log, 1..=5);
+    // Test builds only: the event loop blocks for good after its first
+    // frame, so only the signal watchdog can end it.
+    t.run_lrtop(
+        "LRTOP_TEST_FREEZE=render",
+        &format!("attach {}", log.display()),
+    );
+    t.wait_for("lrtop attach");
+    let started = Instant::now();
+    signal(t.lrtop_pid(), "TERM");
+    let code = t.wait_exit();
+    assert_eq!(code, 128 + 15, "exits as killed by SIGTERM");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    t.assert_restored();
+}
+
+#[test]
+#[cfg(debug_assertions)]
 fn a_panic_restores_the_terminal() {
     if !have_tmux() {
         return;
