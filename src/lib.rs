@@ -20,3 +20,4 @@ pub mod train;
 pub mod tui;
 pub mod tune;
 pub mod viz;
+pub mod write_file;

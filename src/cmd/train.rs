@@ -83,7 +83,14 @@ pub fn learner_config(args: &ModelArgs) -> Result<LearnerConfig> {
     if args.threads == Some(0) {
         return Err(usage("--threads must be at least 1"));
     }
-    check_memory(&model, &task, &device, args.batch_size, args.seq_len)?;
+    check_memory(
+        &model,
+        &task,
+        &device,
+        args.init.as_deref(),
+        args.batch_size,
+        args.seq_len,
+    )?;
     Ok(LearnerConfig {
         task,
         model,
@@ -254,10 +261,27 @@ fn check_memory(
     model: &ModelSpec,
     task: &TaskSpec,
     device: &DeviceSpec,
+    init: Option<&Path>,
     batch: usize,
     seq_len: usize,
 ) -> Result<()> {
     use crate::train::memory::{available_bytes, estimate_bytes, human};
+    // A checkpoint's config.json, not the options, says how big the model
+    // is (one whose config cannot be read fails later, with the reason).
+    let from_checkpoint = init.and_then(|dir| {
+        let shape = crate::train::models::llama_config::read_config(dir).ok()?;
+        let spec = crate::train::models::LlamaSpec {
+            dim: shape.dim,
+            layers: shape.layers,
+            heads: shape.heads,
+            kv_heads: shape.kv_heads,
+            intermediate: Some(shape.intermediate),
+            tie_embeddings: shape.tie_embeddings,
+            ..crate::train::models::LlamaSpec::default()
+        };
+        Some((ModelSpec::Llama(spec), shape.vocab, dir))
+    });
+    let model = from_checkpoint.as_ref().map_or(model, |(m, _, _)| m);
     let (inputs, vocab) = match task {
         TaskSpec::Digits => (64, 0),
         TaskSpec::Mnist(_) => (784, 0),
@@ -267,6 +291,7 @@ fn check_memory(
         #[allow(unreachable_patterns)]
         _ => (1024, 65_536),
     };
+    let vocab = from_checkpoint.as_ref().map_or(vocab, |(_, v, _)| *v);
     let need = estimate_bytes(model, batch, seq_len, inputs, vocab);
     // A GPU's memory is not the host's: only refuse the absurd there.
     let on_cpu =
@@ -276,10 +301,18 @@ fn check_memory(
         _ => 2f64.powi(50),
     };
     if need > limit {
+        let what = match &from_checkpoint {
+            Some((ModelSpec::Llama(l), vocab, dir)) => format!(
+                "the checkpoint {}: {} layers of {}, vocabulary {vocab}",
+                dir.display(),
+                l.layers,
+                l.dim
+            ),
+            _ => format!("model {}", model.name()),
+        };
         return Err(usage(format!(
-            "this job needs about {} (batch {batch}, seq-len {seq_len}, model {}); {} available: use a smaller --batch-size or model",
+            "this job needs about {} (batch {batch}, seq-len {seq_len}, {what}); {} available: use a smaller --batch-size or model",
             human(need),
-            model.name(),
             human(limit / 0.9)
         )));
     }

@@ -423,8 +423,10 @@ impl Learner {
     /// follow transformers' `LlamaForCausalLM`.
     pub fn save(&self, path: &Path) -> Result<()> {
         let values: HashMap<String, Tensor> = self.weights()?.into_iter().collect();
-        candle_core::safetensors::save(&values, path)
-            .map_err(|e| TrainError::file(path, format!("cannot write safetensors: {e}")))
+        let bytes = safetensors::serialize(&values, None)
+            .map_err(|e| TrainError::file(path, format!("cannot write safetensors: {e}")))?;
+        // A full disk leaves the previous file at the path as it was.
+        crate::write_file::write_whole(path, &bytes).map_err(|e| TrainError::io(path, e))
     }
 
     /// Loads weights written by [`Learner::save`] for the same model.

@@ -5,6 +5,8 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+
+use crate::write_file::Named;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::thread::JoinHandle;
@@ -178,9 +180,7 @@ fn train_thread(
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
             }
-            learner
-                .save(&path)
-                .with_context(|| format!("saving weights to {}", path.display()))?;
+            learner.save(&path).context("saving weights")?;
             sink(TrainEvent::Notice(format!(
                 "saved weights to {}",
                 path.display()
@@ -269,7 +269,9 @@ fn log_path(plan: &RunPlan, started: &str, attempt: usize, policy: &Policy) -> P
 
 /// `path`, or with `.N` before its extension, the first that does not exist.
 fn unused(path: PathBuf) -> PathBuf {
-    if !path.exists() {
+    // Only a regular file can be overwritten: a device or a FIFO
+    // (`--log /dev/stdout`) is written to as it is.
+    if std::fs::metadata(&path).map_or(true, |m| !m.is_file()) {
         return path;
     }
     let stem = path
@@ -313,7 +315,8 @@ struct Run {
     plan: RunPlan,
     policy: Policy,
     scheduler: Scheduler,
-    log: BufWriter<File>,
+    /// Its errors name the log (a full disk is a message about a file).
+    log: Named<BufWriter<File>>,
     log_path: PathBuf,
     pending: Vec<Record>,
     last_send: Instant,
@@ -343,7 +346,7 @@ impl Run {
         }
         let file = File::create(log_path)
             .with_context(|| format!("creating log {}", log_path.display()))?;
-        let mut log = BufWriter::new(file);
+        let mut log = Named::new(BufWriter::new(file), log_path);
         let info = learner.info();
         let header = json!({
             "lrtop": env!("CARGO_PKG_VERSION"),
@@ -727,6 +730,16 @@ fn number(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_existing_log_gets_a_new_name_but_a_device_is_written_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("a.jsonl");
+        assert_eq!(unused(log.clone()), log);
+        std::fs::write(&log, "kept").unwrap();
+        assert_eq!(unused(log.clone()), dir.path().join("a.2.jsonl"));
+        assert_eq!(unused("/dev/null".into()), PathBuf::from("/dev/null"));
+    }
 
     #[test]
     fn record_lines_keep_non_finite_values_like_python() {

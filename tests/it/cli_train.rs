@@ -249,6 +249,45 @@ fn absurd_sizes_and_bad_output_paths_are_refused_before_training() {
 }
 
 #[test]
+fn a_checkpoint_too_big_for_the_machine_is_refused_by_its_config_before_loading() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("huge");
+    std::fs::create_dir(&ckpt).unwrap();
+    // A 405B-sized config and no weights: the estimate comes first.
+    std::fs::write(
+        ckpt.join("config.json"),
+        r#"{"architectures": ["LlamaForCausalLM"], "hidden_size": 16384,
+            "intermediate_size": 53248, "num_hidden_layers": 126,
+            "num_attention_heads": 128, "num_key_value_heads": 8,
+            "vocab_size": 128256, "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
+            "max_position_embeddings": 131072}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("text.txt"), "hello world\n".repeat(100)).unwrap();
+    let out = Command::cargo_bin("lrtop")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["train", "--headless", "--steps", "1", "--model", "llama"])
+        .args([
+            "--task",
+            "text=text.txt",
+            "--seq-len",
+            "16",
+            "--init",
+            "huge",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("this job needs about")
+            && err.contains("the checkpoint huge: 126 layers of 16384, vocabulary 128256"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_negative_number_and_a_bad_theme_get_messages_about_the_value_in_every_mode() {
     let out = Command::cargo_bin("lrtop")
         .unwrap()

@@ -409,3 +409,70 @@ fn out_of_range_attach_options_are_clear_errors() {
         failures.join("\n")
     );
 }
+
+/// Runs `lrtop train` with files limited to 64 KiB (RLIMIT_FSIZE, SIGXFSZ
+/// ignored): writes past it fail as on a full disk, without needing one.
+#[cfg(target_os = "linux")]
+fn train_with_small_disk(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("lrtop"));
+    cmd.current_dir(dir)
+        .args(["train", "--headless"])
+        .args(args)
+        .env("LRTOP_CONFIG", "/nonexistent/lrtop/config.toml");
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: 64 * 1024,
+                rlim_max: 64 * 1024,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_names_the_file_and_never_tears_the_previous_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    // The log grows past the limit.
+    let out = train_with_small_disk(dir.path(), &["--steps", "3000", "--log", "big.jsonl"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("writing big.jsonl: File too large"), "{err}");
+    // The weights (about 100 KB) do not fit: the old file stays whole.
+    std::fs::write(dir.path().join("w.safetensors"), "previous weights").unwrap();
+    let out = train_with_small_disk(
+        dir.path(),
+        &[
+            "--steps",
+            "20",
+            "--log",
+            "small.jsonl",
+            "--save",
+            "w.safetensors",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("saving weights: w.safetensors: File too large"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("w.safetensors")).unwrap(),
+        "previous weights"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
