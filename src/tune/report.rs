@@ -49,8 +49,9 @@ pub fn table(trials: &[Trial]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:>4} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7}  {:<10} spec",
+        "{:>4} {:>4} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7}  {:<10} spec",
         "rank",
+        "#",
         "steps",
         "final",
         "best",
@@ -69,8 +70,10 @@ pub fn table(trials: &[Trial]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:>4} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7}  {:<10} {}",
+            "{:>4} {:>4} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7}  {:<10} {}",
             rank + 1,
+            // The trial's own number, as in its log's name and `best: #N`.
+            format!("#{}", t.index),
             t.steps,
             opt(t.final_acc, 4),
             opt(t.best_acc, 4),

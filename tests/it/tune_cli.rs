@@ -136,13 +136,33 @@ fn text_report_is_a_ranked_table() {
         .assert()
         .success()
         .get_output()
-        .stdout
         .clone();
-    let text = String::from_utf8_lossy(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let progress = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("rank"), "{text}");
     assert!(
         text.contains("FIX(k0=0.05)") && text.contains("best: #"),
         "{text}"
+    );
+    // The number `best: #N` names is the table's `#` column, and the one
+    // in the progress lines.
+    let best = text
+        .lines()
+        .find_map(|l| l.strip_prefix("best: "))
+        .and_then(|b| b.split_whitespace().next())
+        .unwrap();
+    let header = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("rank"))
+        .unwrap();
+    assert!(header.split_whitespace().nth(1) == Some("#"), "{header}");
+    let first_row = text.lines().skip_while(|l| *l != header).nth(1).unwrap();
+    assert_eq!(first_row.split_whitespace().nth(1), Some(best), "{text}");
+    assert!(
+        progress
+            .lines()
+            .any(|l| l.starts_with('[') && l.contains(&format!("] {best} "))),
+        "{progress}"
     );
     assert!(dir.path().join("runs").read_dir().unwrap().count() == 1);
 }

@@ -132,7 +132,7 @@ fn draw(frame: &mut Frame, area: Rect, app: &App, tune: &TuneView, board: &Trial
         };
         let values = [
             rank,
-            row.job.index.to_string(),
+            format!("#{}", row.job.index),
             status,
             acc(final_acc),
             acc(best_acc),
