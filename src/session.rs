@@ -143,6 +143,9 @@ pub struct RunState {
     /// The source has caught up with what its log held at start: alerts
     /// from here on are new (hooks run for them), earlier ones history.
     pub caught_up: bool,
+    /// Rows held when it caught up: those after it are the live ones (a
+    /// rate over the catch-up's burst would be no rate at all).
+    pub caught_up_rows: usize,
 }
 
 impl RunState {
@@ -167,6 +170,10 @@ impl RunState {
 
     /// Seconds left, when the total is known and the run is moving.
     pub fn eta_seconds(&self) -> Option<f64> {
+        // A run that ended is not going to finish.
+        if !self.status.is_live() {
+            return None;
+        }
         let total = self.total_steps?;
         let last = self.data.last_step()?;
         let rate = self.steps_per_second()?;
@@ -404,8 +411,9 @@ impl Session {
                     {
                         state.rewind = Some(None);
                     }
-                    if status == FollowStatus::Following {
+                    if status == FollowStatus::Following && !state.caught_up {
                         state.caught_up = true;
+                        state.caught_up_rows = state.data.len();
                     }
                     if !trial {
                         state.status = match status {
@@ -647,6 +655,7 @@ impl Session {
             rewind: None,
             quiet_through: None,
             caught_up: false,
+            caught_up_rows: 0,
         });
         self.runs.len() - 1
     }

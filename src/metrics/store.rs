@@ -407,6 +407,20 @@ impl RunData {
         self.epochs.iter().rev().find(|e| !e.is_nan()).copied()
     }
 
+    /// Whether any record carried a logged time.
+    pub fn logs_time(&self) -> bool {
+        self.has_time
+    }
+
+    /// Seconds between the first and the last arrival: about zero for a
+    /// file read at once.
+    pub fn arrival_span(&self) -> f64 {
+        match (self.arrivals.first(), self.arrivals.last()) {
+            (Some(a), Some(b)) => b - a,
+            _ => 0.0,
+        }
+    }
+
     /// Wall-clock seconds of a row: logged time when the run logs time, else arrival.
     pub fn time_at(&self, row: u32) -> f64 {
         let r = row as usize;
@@ -594,11 +608,11 @@ impl RunData {
         })
     }
 
-    /// Records per second over the last `window` seconds of arrivals.
-    pub fn arrival_rate(&self, now: f64, window: f64) -> f64 {
+    /// Records per second over the last `window` seconds of arrivals,
+    /// counting rows from `first_row` on (those that arrived live).
+    pub fn arrival_rate(&self, now: f64, window: f64, first_row: usize) -> f64 {
         let from = now - window;
-        let n = self
-            .arrivals
+        let n = self.arrivals[first_row.min(self.arrivals.len())..]
             .iter()
             .rev()
             .take_while(|&&a| a >= from)

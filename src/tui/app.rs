@@ -119,6 +119,17 @@ pub struct Hitboxes {
     pub runs: Option<Rect>,
 }
 
+/// What a time x axis plots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeAxis {
+    /// Times the log wrote.
+    Logged,
+    /// No times in the log: when lrtop read each record (followed live).
+    Arrival,
+    /// No times in the log, all read at once: nothing to plot.
+    Missing,
+}
+
 pub struct App {
     pub session: Session,
     pub view: View,
@@ -329,6 +340,21 @@ impl App {
     }
 
     /// The x range the charts show now (zoom, pan, frozen view applied).
+    /// On a time x axis, what the time is: None on a step or epoch axis.
+    pub fn time_axis(&self) -> Option<TimeAxis> {
+        if !matches!(self.view.x_axis, XAxis::RelativeTime | XAxis::WallTime) {
+            return None;
+        }
+        let runs: Vec<_> = self.visible_runs().map(|(_, r)| &r.data).collect();
+        Some(if runs.is_empty() || runs.iter().any(|d| d.logs_time()) {
+            TimeAxis::Logged
+        } else if runs.iter().any(|d| d.arrival_span() >= 1.0) {
+            TimeAxis::Arrival
+        } else {
+            TimeAxis::Missing
+        })
+    }
+
     pub fn visible_x_range(&self) -> Option<(f64, f64)> {
         let (lo, hi) = match (self.view.follow, self.view.frozen_range) {
             (false, Some(r)) => r,

@@ -269,3 +269,59 @@ fn eval_loss_is_drawn_on_the_loss_chart() {
     let screen = render(&mut app, 200, 60);
     assert!(screen.contains("with eval loss"), "{screen}");
 }
+
+#[test]
+fn a_time_axis_over_a_log_without_times_says_so() {
+    let mut session = Session::new(MonitorSetup::default());
+    let run = session.add_run("untimed.jsonl".into(), None);
+    let records: Vec<Record> = (1..=50u64)
+        .map(|step| Record {
+            step: Some(step),
+            lr: Some(0.01),
+            loss: Some(2.0 / step as f64),
+            ..Default::default()
+        })
+        .collect();
+    // Read at once: every record arrived at the same instant.
+    session.push_records(run, &records, 1_000_000.0);
+    let mut app = App::new(session, Theme::default(), "lrtop attach · 1 run".into());
+    app.now = 1_000_001.0;
+    app.view.x_axis = lrtop::metrics::XAxis::RelativeTime;
+    let screen = render(&mut app, 120, 40);
+    assert!(
+        screen.contains("no timestamps in this log: x shows steps or epochs"),
+        "{screen}"
+    );
+    assert!(screen.contains("no timestamps"), "{screen}");
+    // On the step axis, the same log is drawn.
+    app.view.x_axis = lrtop::metrics::XAxis::Step;
+    let screen = render(&mut app, 120, 40);
+    assert!(!screen.contains("no timestamps"), "{screen}");
+}
+
+#[test]
+fn a_finished_file_shows_no_live_rate_and_no_eta() {
+    let mut session = Session::new(MonitorSetup::default());
+    let run = session.add_run("done.jsonl".into(), None);
+    let records: Vec<Record> = (1..=50u64)
+        .map(|step| Record {
+            step: Some(step),
+            time: Some(1_000_000.0 + step as f64),
+            lr: Some(0.01),
+            loss: Some(2.0 / step as f64),
+            ..Default::default()
+        })
+        .collect();
+    session.push_records(run, &records, 1_000_000.0);
+    session.runs[run].total_steps = Some(100);
+    session.runs[run].status = RunStatus::Done;
+    let mut app = App::new(session, Theme::default(), "lrtop attach · 1 run".into());
+    app.now = 1_000_001.0;
+    let screen = render(&mut app, 160, 48);
+    assert!(
+        screen.contains("steps/s"),
+        "the run's average pace stays:\n{screen}"
+    );
+    assert!(!screen.contains("rec/s"), "{screen}");
+    assert!(!screen.contains("ETA"), "{screen}");
+}

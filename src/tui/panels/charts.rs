@@ -8,7 +8,7 @@ use ratatui::text::{Line as TextLine, Span};
 use super::panel;
 use crate::metrics::XAxis;
 use crate::metrics::record::{GRAD_NORM, LOSS, LR};
-use crate::tui::app::{App, ThirdPanel};
+use crate::tui::app::{App, ThirdPanel, TimeAxis};
 use crate::tui::chart::{ChartOptions, Line, Prepared, XLabels};
 
 /// Points per run per chart: two per cell of the plot width (braille).
@@ -62,6 +62,10 @@ fn title<'a>(app: &App, name: &str, detail: String) -> TextLine<'a> {
     TextLine::from(spans)
 }
 
+/// Said instead of a chart on a time axis over a log without times
+/// (arrival times of a file read at once would all be the same instant).
+const NO_TIMESTAMPS: &str = "no timestamps in this log: x shows steps or epochs";
+
 fn empty_message(
     app: &App,
     frame: &mut Frame,
@@ -72,9 +76,11 @@ fn empty_message(
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if inner.height > 0 {
+        // Wrapped at word boundaries: a narrow chart never cuts a word.
         frame.render_widget(
-            ratatui::widgets::Paragraph::new(Span::styled(text.to_string(), app.theme.dimmed())),
-            Rect { height: 1, ..inner },
+            ratatui::widgets::Paragraph::new(Span::styled(text.to_string(), app.theme.dimmed()))
+                .wrap(ratatui::widgets::Wrap { trim: true }),
+            inner,
         );
     }
 }
@@ -98,6 +104,9 @@ fn draw(
 pub fn render_lr(frame: &mut Frame, area: Rect, app: &App) {
     let log = if app.view.log_y { "log" } else { "" };
     let block = panel(app, title(app, "learning rate", log.to_string()));
+    if app.time_axis() == Some(TimeAxis::Missing) {
+        return empty_message(app, frame, area, block, NO_TIMESTAMPS);
+    }
     let Some(x) = app.visible_x_range() else {
         return empty_message(app, frame, area, block, "waiting for records");
     };
@@ -137,6 +146,9 @@ pub fn render_loss(frame: &mut Frame, area: Rect, app: &App) {
         if with_eval { " · with eval loss" } else { "" }
     );
     let block = panel(app, title(app, "loss", detail));
+    if app.time_axis() == Some(TimeAxis::Missing) {
+        return empty_message(app, frame, area, block, NO_TIMESTAMPS);
+    }
     let Some(x) = app.visible_x_range() else {
         return empty_message(app, frame, area, block, "waiting for records");
     };
@@ -223,6 +235,9 @@ pub fn render_third(frame: &mut Frame, area: Rect, app: &App) {
         ThirdPanel::Metric(m) => (m.clone(), "m: pick metric".to_string()),
     };
     let block = panel(app, title(app, &name, detail));
+    if app.time_axis() == Some(TimeAxis::Missing) {
+        return empty_message(app, frame, area, block, NO_TIMESTAMPS);
+    }
     let Some(x) = app.visible_x_range() else {
         return empty_message(app, frame, area, block, "waiting for records");
     };

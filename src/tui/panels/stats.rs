@@ -84,7 +84,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(rate) = run.steps_per_second() {
         pace.push(format!("{} steps/s", format_value(rate)));
     }
-    let recent = run.data.arrival_rate(app.now, 5.0);
+    // A live rate of live records: not of a file that ended, nor of the
+    // history read while catching up.
+    let recent = if run.status.is_live() && run.caught_up {
+        run.data.arrival_rate(app.now, 5.0, run.caught_up_rows)
+    } else {
+        0.0
+    };
     if recent > 0.0 {
         pace.push(format!("{} rec/s", format_value(recent)));
     }

@@ -6,7 +6,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::tui::app::App;
+use crate::tui::app::{App, TimeAxis};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let style = Style::default()
@@ -68,9 +68,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .runs
         .get(app.view.selected_run)
         .is_some_and(|r| r.data.indexed_by_epoch());
-    match app.view.x_axis.label() {
-        "step" if epoch_indexed => right.push("x: epoch".into()),
-        label => right.push(format!("x: {label}")),
+    match (app.view.x_axis.label(), app.time_axis()) {
+        ("step", _) if epoch_indexed => right.push("x: epoch".into()),
+        (label, Some(TimeAxis::Arrival)) => right.push(format!("x: {label} (arrival)")),
+        (label, Some(TimeAxis::Missing)) => right.push(format!("x: {label} · no timestamps")),
+        (label, _) => right.push(format!("x: {label}")),
     }
     if !app.view.ignore_outliers {
         right.push("y: all points".into());
