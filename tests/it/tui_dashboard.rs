@@ -325,3 +325,18 @@ fn a_finished_file_shows_no_live_rate_and_no_eta() {
     assert!(!screen.contains("rec/s"), "{screen}");
     assert!(!screen.contains("ETA"), "{screen}");
 }
+
+#[test]
+fn the_status_line_keeps_state_step_and_loss_at_80_columns_and_names_the_worst_alert() {
+    let mut app = app();
+    let narrow = render(&mut app, 80, 24);
+    let last = narrow.lines().last().unwrap();
+    assert!(
+        last.contains("following") && last.contains("step 300/600") && last.contains("loss 0.3706"),
+        "{last}"
+    );
+    let wide = render(&mut app, 200, 60);
+    let last = wide.lines().last().unwrap();
+    assert!(last.contains("✖ [lr20.jsonl] loss climbed"), "{last}");
+    assert!(last.contains('…'), "a message cut short says so: {last}");
+}

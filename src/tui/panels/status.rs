@@ -8,11 +8,35 @@ use ratatui::widgets::Paragraph;
 
 use crate::tui::app::{App, TimeAxis};
 
+/// One piece of the status line: lower `rank` is kept first when the line
+/// is too narrow for all; `left` pieces read from the left edge, the
+/// others end at the right edge.
+struct Piece {
+    rank: u8,
+    left: bool,
+    text: String,
+    style: Style,
+    /// May be cut (with an ellipsis) to the room left, at most half the line.
+    shrinks: bool,
+}
+
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let style = Style::default()
         .bg(app.theme.status_bg)
         .fg(app.theme.status_fg);
-    let mut left = vec![Span::styled(format!(" {} ", app.title), style)];
+    let mut pieces = Vec::new();
+    let mut put = |rank: u8, left: bool, text: String, style: Style| {
+        // Messages (alerts, notices, errors) are long: they shrink.
+        let shrinks = left && rank == 2;
+        pieces.push(Piece {
+            rank,
+            left,
+            text,
+            style,
+            shrinks,
+        });
+    };
+    put(3, true, app.title.clone(), style);
     if let Some(run) = app.session.runs.get(app.view.selected_run) {
         let mut state = run.status.label();
         match (run.format, run.dialect) {
@@ -20,76 +44,193 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             (Some(format), None) => state = format!("{format} · {state}"),
             _ => {}
         }
-        left.push(Span::styled(format!("│ {state} "), style));
+        put(1, true, state, style);
+        if let Some(progress) = progress(run) {
+            put(1, true, progress, style);
+        }
+        // The worst alert stays in sight whatever the layout shows.
+        if let Some((alert_run, alert)) =
+            app.session.alerts.iter().rev().max_by_key(|(_, a)| a.level)
+        {
+            let of = match app.session.runs.get(*alert_run) {
+                Some(r) if app.session.runs.len() > 1 => format!("[{}] ", r.label),
+                _ => String::new(),
+            };
+            let colour = match alert.level {
+                crate::monitor::Level::Critical => app.theme.critical,
+                crate::monitor::Level::Warn => app.theme.warn,
+                crate::monitor::Level::Info => app.theme.info,
+            };
+            put(
+                2,
+                true,
+                format!(
+                    "{} {of}{}",
+                    super::alerts::symbol(alert.level),
+                    alert.message
+                ),
+                style.fg(colour),
+            );
+        }
         if run.bad_lines > 0 {
-            let warn = style.fg(app.theme.warn);
             let why = run
                 .last_error
                 .as_deref()
                 .map(|e| format!(" ({e})"))
                 .unwrap_or_default();
-            left.push(Span::styled(
-                format!("│ {} bad lines skipped{why} ", run.bad_lines),
-                warn,
-            ));
+            put(
+                3,
+                true,
+                format!("{} bad lines skipped{why}", run.bad_lines),
+                style.fg(app.theme.warn),
+            );
         }
         if run.data.dropped_values() > 0 {
-            left.push(Span::styled(
+            put(
+                3,
+                true,
                 format!(
-                    "│ over {} metric names: {} values dropped ",
+                    "over {} metric names: {} values dropped",
                     crate::metrics::store::MAX_METRICS,
                     run.data.dropped_values()
                 ),
                 style.fg(app.theme.warn),
-            ));
+            );
         }
         if let Some(hint) = run.map_hint() {
-            left.push(Span::styled(
-                format!("│ no {} recognised: try {hint} ", hint_targets(&hint)),
+            put(
+                2,
+                true,
+                format!("no {} recognised: try {hint}", hint_targets(&hint)),
                 style.fg(app.theme.warn),
-            ));
+            );
         }
     }
     if let Some(notice) = &app.notice {
-        left.push(Span::styled(
-            format!("│ {notice} "),
-            style.fg(app.theme.info),
-        ));
+        put(2, true, notice.clone(), style.fg(app.theme.info));
     }
-    let mut right = Vec::new();
+    if let Some(train) = &app.train
+        && train.paused
+    {
+        put(1, false, "PAUSED".into(), style);
+    }
     if !app.view.follow {
-        right.push("FROZEN".to_string());
+        put(2, false, "FROZEN".into(), style);
     }
     if app.view.zoom.is_some() {
-        right.push("zoomed".into());
+        put(3, false, "zoomed".into(), style);
     }
     let epoch_indexed = app
         .session
         .runs
         .get(app.view.selected_run)
         .is_some_and(|r| r.data.indexed_by_epoch());
-    match (app.view.x_axis.label(), app.time_axis()) {
-        ("step", _) if epoch_indexed => right.push("x: epoch".into()),
-        (label, Some(TimeAxis::Arrival)) => right.push(format!("x: {label} (arrival)")),
-        (label, Some(TimeAxis::Missing)) => right.push(format!("x: {label} · no timestamps")),
-        (label, _) => right.push(format!("x: {label}")),
-    }
+    let x = match (app.view.x_axis.label(), app.time_axis()) {
+        ("step", _) if epoch_indexed => "x: epoch".into(),
+        (label, Some(TimeAxis::Arrival)) => format!("x: {label} (arrival)"),
+        (label, Some(TimeAxis::Missing)) => format!("x: {label} · no timestamps"),
+        (label, _) => format!("x: {label}"),
+    };
+    put(4, false, x, style);
     if !app.view.ignore_outliers {
-        right.push("y: all points".into());
+        put(4, false, "y: all points".into(), style);
     }
-    if let Some(train) = &app.train {
-        if train.paused {
-            right.insert(0, "PAUSED".into());
-        }
-        right.push("p policies  e edit".into());
+    if app.train.is_some() {
+        put(5, false, "p policies  e edit".into(), style);
     }
-    right.push("? help  q quit ".into());
-    let right_text = right.join("  ");
+    put(2, false, "? help  q quit".into(), style);
+    let (left, right) = fit(pieces, area.width as usize);
     frame.render_widget(Paragraph::new(Line::from(left)).style(style), area);
     frame.render_widget(
-        Paragraph::new(Span::styled(right_text, style)).alignment(Alignment::Right),
+        Paragraph::new(Line::from(right)).alignment(Alignment::Right),
         area,
     );
+}
+
+/// "step 200/300 · loss 0.312 · acc 0.91": where the run is.
+fn progress(run: &crate::session::RunState) -> Option<String> {
+    let step = run.data.last_step()?;
+    let mut text = match run.total_steps {
+        Some(total) => format!("step {step}/{total}"),
+        None => format!("step {step}"),
+    };
+    let last = |name: &str| run.data.column(name).and_then(|c| c.last()).map(|(_, v)| v);
+    if let Some(loss) = last(crate::metrics::record::LOSS) {
+        text.push_str(&format!(" · loss {}", super::format_value(loss)));
+    }
+    let acc = run
+        .data
+        .metric_names()
+        .iter()
+        .find(|m| m.ends_with("acc") || m.ends_with("accuracy"))
+        .and_then(|m| last(m));
+    if let Some(acc) = acc {
+        text.push_str(&format!(" · acc {}", super::format_value(acc)));
+    }
+    Some(text)
+}
+
+/// Keeps the pieces that fit in `width` (best rank first; a piece that
+/// does not fit whole is cut with an ellipsis only if it is the first),
+/// as the spans of the left part and of the right part.
+fn fit(pieces: Vec<Piece>, width: usize) -> (Vec<Span<'static>>, Vec<Span<'static>>) {
+    use unicode_width::UnicodeWidthStr;
+    // " a │ b " on the left, "c  d " on the right.
+    let cost = |p: &Piece| p.text.width() + if p.left { 3 } else { 2 };
+    let mut order: Vec<usize> = (0..pieces.len()).collect();
+    // Messages take the room left by the pieces of their rank.
+    order.sort_by_key(|&i| (pieces[i].rank, pieces[i].shrinks));
+    let mut keep = vec![None; pieces.len()];
+    let mut used = 1;
+    for i in order {
+        let piece = &pieces[i];
+        let overhead = cost(piece) - piece.text.width();
+        let text = if piece.shrinks && piece.text.width() > width / 2 {
+            ellipsize(&piece.text, (width / 2).max(1))
+        } else {
+            piece.text.clone()
+        };
+        let room = width.saturating_sub(used + overhead);
+        if text.width() <= room {
+            used += text.width() + overhead;
+            keep[i] = Some(text);
+        } else if piece.shrinks && room >= 16 {
+            keep[i] = Some(ellipsize(&text, room));
+            used = width;
+        } else if used == 1 && width > 4 {
+            keep[i] = Some(ellipsize(&pieces[i].text, width - 4));
+            used = width;
+        }
+    }
+    let mut left = Vec::new();
+    let mut right = Vec::new();
+    for (piece, text) in pieces.iter().zip(keep) {
+        let Some(text) = text else { continue };
+        if piece.left {
+            let sep = if left.is_empty() { " " } else { "│ " };
+            left.push(Span::styled(format!("{sep}{text} "), piece.style));
+        } else {
+            right.push(Span::styled(format!("{text}  "), piece.style));
+        }
+    }
+    (left, right)
+}
+
+/// `text` cut to `width` columns, the last one an ellipsis.
+fn ellipsize(text: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            out.push('…');
+            return out;
+        }
+        out.push(c);
+        used += w;
+    }
+    out
 }
 
 /// "loss", "lr" or "loss or lr": the targets a `--map` hint sets.
