@@ -353,21 +353,25 @@ fn sigterm_restores_the_terminal_of_a_training_dashboard() {
     assert!(text.ends_with('\n'), "the log ends in a partial line");
 }
 
+/// A 100x30 pane attached to a 5-step log, with `env` set for lrtop.
+#[cfg(debug_assertions)]
+fn attach_short_log(env: &str) -> Tmux {
+    let t = Tmux::start(100, 30);
+    let log = t.path("run.jsonl");
+    write_log(&log, 1..=5);
+    t.run_lrtop(env, &format!("attach {}", log.display()));
+    t
+}
+
 #[test]
 #[cfg(debug_assertions)]
 fn a_frozen_dashboard_still_ends_on_sigterm_and_restores_the_terminal() {
     if !have_tmux() {
         return;
     }
-    let t = Tmux::start(100, 30);
-    let log = t.path("run.jsonl");
-    write_log(&log, 1..=5);
     // Test builds only: the event loop blocks for good after its first
     // frame, so only the signal watchdog can end it.
-    t.run_lrtop(
-        "LRTOP_TEST_FREEZE=render",
-        &format!("attach {}", log.display()),
-    );
+    let t = attach_short_log("LRTOP_TEST_FREEZE=render");
     t.wait_for("lrtop attach");
     let started = Instant::now();
     signal(t.lrtop_pid(), "TERM");
@@ -387,14 +391,8 @@ fn a_panic_restores_the_terminal() {
     if !have_tmux() {
         return;
     }
-    let t = Tmux::start(100, 30);
-    let log = t.path("run.jsonl");
-    write_log(&log, 1..=5);
     // Test builds only: the event loop panics after its first frame.
-    t.run_lrtop(
-        "LRTOP_TEST_PANIC=1 RUST_BACKTRACE=0",
-        &format!("attach {}", log.display()),
-    );
+    let t = attach_short_log("LRTOP_TEST_PANIC=1 RUST_BACKTRACE=0");
     let code = t.wait_exit();
     assert_eq!(code, 101, "a panic exits with 101");
     t.assert_restored();

@@ -270,22 +270,33 @@ fn eval_loss_is_drawn_on_the_loss_chart() {
     assert!(screen.contains("with eval loss"), "{screen}");
 }
 
-#[test]
-fn a_time_axis_over_a_log_without_times_says_so() {
+/// One run of 50 steps, read at once (every record arrives at the same
+/// instant); `time`: whether the log writes times.
+fn one_run(label: &str, time: bool) -> Session {
     let mut session = Session::new(MonitorSetup::default());
-    let run = session.add_run("untimed.jsonl".into(), None);
+    let run = session.add_run(label.into(), None);
     let records: Vec<Record> = (1..=50u64)
         .map(|step| Record {
             step: Some(step),
+            time: time.then_some(1_000_000.0 + step as f64),
             lr: Some(0.01),
             loss: Some(2.0 / step as f64),
             ..Default::default()
         })
         .collect();
-    // Read at once: every record arrived at the same instant.
     session.push_records(run, &records, 1_000_000.0);
+    session
+}
+
+fn one_run_app(session: Session) -> App {
     let mut app = App::new(session, Theme::default(), "lrtop attach · 1 run".into());
     app.now = 1_000_001.0;
+    app
+}
+
+#[test]
+fn a_time_axis_over_a_log_without_times_says_so() {
+    let mut app = one_run_app(one_run("untimed.jsonl", false));
     app.view.x_axis = lrtop::metrics::XAxis::RelativeTime;
     let screen = render(&mut app, 120, 40);
     assert!(
@@ -301,22 +312,10 @@ fn a_time_axis_over_a_log_without_times_says_so() {
 
 #[test]
 fn a_finished_file_shows_no_live_rate_and_no_eta() {
-    let mut session = Session::new(MonitorSetup::default());
-    let run = session.add_run("done.jsonl".into(), None);
-    let records: Vec<Record> = (1..=50u64)
-        .map(|step| Record {
-            step: Some(step),
-            time: Some(1_000_000.0 + step as f64),
-            lr: Some(0.01),
-            loss: Some(2.0 / step as f64),
-            ..Default::default()
-        })
-        .collect();
-    session.push_records(run, &records, 1_000_000.0);
-    session.runs[run].total_steps = Some(100);
-    session.runs[run].status = RunStatus::Done;
-    let mut app = App::new(session, Theme::default(), "lrtop attach · 1 run".into());
-    app.now = 1_000_001.0;
+    let mut session = one_run("done.jsonl", true);
+    session.runs[0].total_steps = Some(100);
+    session.runs[0].status = RunStatus::Done;
+    let mut app = one_run_app(session);
     let screen = render(&mut app, 160, 48);
     assert!(
         screen.contains("steps/s"),
