@@ -238,6 +238,32 @@ fn quitting_a_live_training_run_takes_two_presses_and_esc_never_does() {
     );
     assert!(app.on_key(key(KeyCode::Char('q'))), "the first q asks");
     assert!(app.notice.as_deref().unwrap_or("").contains("q again"));
+    // The question is on screen, even at 80 columns with a long step line
+    // and an alert about.
+    let records: Vec<Record> = (1..=60u64)
+        .map(|step| Record {
+            step: Some(step),
+            loss: Some(1.234_567 / step as f64),
+            extra: vec![("eval_accuracy".into(), 0.912_345)],
+            ..Default::default()
+        })
+        .collect();
+    app.session.push_records(0, &records, 1.0);
+    app.session.alerts.push((
+        0,
+        lrtop::monitor::Alert::new(
+            lrtop::monitor::Level::Warn,
+            lrtop::monitor::AlertKind::Plateau,
+            Some(60),
+            "loss has not improved by 1% for 200 steps at a constant LR",
+            "",
+        ),
+    ));
+    let screen = render(&mut app, 80, 24);
+    assert!(
+        screen.lines().last().unwrap().contains("q again"),
+        "{screen}"
+    );
     assert!(app.on_key(key(KeyCode::Char('x'))), "another key disarms");
     assert!(app.on_key(key(KeyCode::Char('q'))));
     assert!(!app.on_key(key(KeyCode::Char('q'))), "the second q quits");

@@ -26,8 +26,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .fg(app.theme.status_fg);
     let mut pieces = Vec::new();
     let mut put = |rank: u8, left: bool, text: String, style: Style| {
-        // Messages (alerts, notices, errors) are long: they shrink.
-        let shrinks = left && rank == 2;
+        // Messages (the notice, alerts, errors) are long: they shrink.
+        let shrinks = left && (rank == 0 || rank == 2);
         pieces.push(Piece {
             rank,
             left,
@@ -107,7 +107,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         }
     }
     if let Some(notice) = &app.notice {
-        put(2, true, notice.clone(), style.fg(app.theme.info));
+        // First of all: it answers the last key ("q again to quit").
+        put(0, true, notice.clone(), style.fg(app.theme.info));
     }
     if let Some(train) = &app.train
         && train.paused
