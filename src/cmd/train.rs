@@ -26,6 +26,7 @@ use crate::train::trainer::{self, Control, RunPlan, RunSummary, TrainEvent};
 use crate::train::{DeviceSpec, LearnerConfig, ModelSpec, OptimizerKind, TaskSpec};
 use crate::tui::app::{App, Command};
 use crate::tui::event_loop::{self, Driver};
+use crate::tui::keys;
 use crate::tui::train_view::{self, TrainView};
 
 /// Turns the model options into the learner's configuration; bad values are usage errors.
@@ -525,7 +526,7 @@ fn run_tui(
         app.view.smoothing = s.clamp(0.0, 0.99);
     }
     app.train = Some(TrainView::new(plan.steps, &policy));
-    app.extra_keys = train_view::KEYS.to_vec();
+    app.extra_keys = keys::help_rows(train_view::KEYS);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<SessionEvent>();
     let (control_tx, control_rx) = mpsc::channel::<Control>();
     let handle = trainer::spawn(learner, plan, policy, control_rx, move |event| {

@@ -19,6 +19,7 @@ use crate::ingest::{self, FieldMap, Follower, Source};
 use crate::session::{Session, SessionEvent};
 use crate::tui::app::{App, Command};
 use crate::tui::event_loop::{self, Driver};
+use crate::tui::keys;
 use crate::tui::tune_view::{self, TuneView};
 use crate::tune::board::TrialBoard;
 use crate::tune::halving::{self, HalvingReport};
@@ -490,7 +491,7 @@ fn run_tui(args: &TuneArgs, plan: &Plan, executor: &LocalExecutor, dir: &Path) -
         app.view.smoothing = s.clamp(0.0, 0.99);
     }
     app.tune = Some(TuneView::new());
-    app.extra_keys = tune_view::KEYS.to_vec();
+    app.extra_keys = keys::help_rows(tune_view::KEYS);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<SessionEvent>();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

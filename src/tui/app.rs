@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 
+use super::keys::{self, Action};
 use super::theme::Theme;
 use crate::format::format_value;
 use crate::metrics::decimate::BlockIndex;
@@ -55,6 +56,10 @@ pub struct View {
     /// Clip the y range to the 5th-95th percentile, as TensorBoard's "ignore outliers".
     pub ignore_outliers: bool,
     pub help: bool,
+    /// First help row shown (the overlay clamps it to what fits).
+    pub help_scroll: usize,
+    /// Alerts hidden above the pane's first row (0: worst and newest on top).
+    pub alerts_scroll: usize,
     pub picker: Option<usize>,
     pub selected_run: usize,
     /// Runs the user hid (or tune mode hides while one trial is open).
@@ -76,6 +81,8 @@ impl Default for View {
             third: ThirdPanel::GradNorm,
             ignore_outliers: true,
             help: false,
+            help_scroll: 0,
+            alerts_scroll: 0,
             picker: None,
             selected_run: 0,
             hidden: BTreeSet::new(),
@@ -117,6 +124,7 @@ impl Smoothed {
 pub struct Hitboxes {
     pub charts: Vec<Rect>,
     pub runs: Option<Rect>,
+    pub alerts: Option<Rect>,
 }
 
 /// What a time x axis plots.
@@ -145,7 +153,7 @@ pub struct App {
     /// A first q while training: the next one quits.
     pub quit_armed: bool,
     /// Key help lines added by the mode (train adds its controls).
-    pub extra_keys: Vec<(&'static str, &'static str)>,
+    pub extra_keys: Vec<(String, &'static str)>,
     /// Train mode: the policy picker, editor and run controls.
     pub train: Option<super::train_view::TrainView>,
     /// Tune mode: how the trials table is sorted and what is selected.
@@ -153,6 +161,8 @@ pub struct App {
 }
 
 pub const SMOOTHING_STEP: f64 = 0.05;
+/// Alerts moved by one PgUp/PgDn.
+pub const ALERTS_PAGE: usize = 5;
 
 impl App {
     pub fn new(session: Session, theme: Theme, title: String) -> Self {
@@ -437,7 +447,20 @@ impl App {
         // Any other key disarms a first q.
         self.quit_armed = false;
         if self.view.help {
-            self.view.help = false;
+            // The help scrolls when the terminal is smaller than it.
+            match key.code {
+                KeyCode::Up | KeyCode::Char('k') => {
+                    self.view.help_scroll = self.view.help_scroll.saturating_sub(1)
+                }
+                KeyCode::Down | KeyCode::Char('j') => {
+                    self.view.help_scroll = (self.view.help_scroll + 1).min(self.help_len())
+                }
+                KeyCode::PageUp => self.view.help_scroll = self.view.help_scroll.saturating_sub(10),
+                KeyCode::PageDown => {
+                    self.view.help_scroll = (self.view.help_scroll + 10).min(self.help_len())
+                }
+                _ => self.view.help = false,
+            }
             return true;
         }
         if let Some(selected) = self.view.picker {
@@ -471,18 +494,25 @@ impl App {
             return keep_going;
         }
         let runs = self.session.runs.len();
-        match key.code {
-            KeyCode::Char('q') => return self.quit_key(),
+        let Some(action) = keys::lookup(keys::DASHBOARD, &key) else {
+            self.dirty = false;
+            return true;
+        };
+        match action {
+            Action::Quit => return self.quit_key(),
             // Esc closes pop-ups (above); it never stops a training run.
-            KeyCode::Esc if self.training_live() => {
+            Action::Escape if self.training_live() => {
                 self.notice = Some("Esc does not stop training: q twice to stop and quit".into());
             }
-            KeyCode::Esc => {
+            Action::Escape => {
                 self.commands.push(Command::Quit);
                 return false;
             }
-            KeyCode::Char('?') | KeyCode::Char('h') | KeyCode::F(1) => self.view.help = true,
-            KeyCode::Char('l') => {
+            Action::Help => {
+                self.view.help = true;
+                self.view.help_scroll = 0;
+            }
+            Action::ToggleLogY => {
                 // From the automatic choice, `l` flips what is shown.
                 if self.view.log_y_auto {
                     self.view.log_y = self.loss_shown_log();
@@ -490,26 +520,26 @@ impl App {
                 }
                 self.view.log_y = !self.view.log_y;
             }
-            KeyCode::Char('x') => {
+            Action::NextXAxis => {
                 self.view.x_axis = self.view.x_axis.next();
                 self.view.zoom = None;
                 self.view.frozen_range = None;
                 self.view.follow = true;
             }
-            KeyCode::Char(']') | KeyCode::Char('}') => {
+            Action::SmoothMore => {
                 self.view.smoothing = (self.view.smoothing + SMOOTHING_STEP).min(0.99);
             }
-            KeyCode::Char('[') | KeyCode::Char('{') => {
+            Action::SmoothLess => {
                 self.view.smoothing = (self.view.smoothing - SMOOTHING_STEP).max(0.0);
             }
-            KeyCode::Char('+') | KeyCode::Char('=') => self.zoom_by(0.5),
-            KeyCode::Char('-') | KeyCode::Char('_') => self.zoom_by(2.0),
-            KeyCode::Char('0') => self.view.zoom = None,
-            KeyCode::Left => self.pan_by(-0.25),
-            KeyCode::Right => self.pan_by(0.25),
-            KeyCode::Char('f') => self.toggle_follow(),
-            KeyCode::Char('o') => self.view.ignore_outliers = !self.view.ignore_outliers,
-            KeyCode::Char('m') => {
+            Action::ZoomIn => self.zoom_by(0.5),
+            Action::ZoomOut => self.zoom_by(2.0),
+            Action::ZoomReset => self.view.zoom = None,
+            Action::PanLeft => self.pan_by(-0.25),
+            Action::PanRight => self.pan_by(0.25),
+            Action::Follow => self.toggle_follow(),
+            Action::Outliers => self.view.ignore_outliers = !self.view.ignore_outliers,
+            Action::PickMetric => {
                 let current = self
                     .picker_choices()
                     .iter()
@@ -517,7 +547,7 @@ impl App {
                     .unwrap_or(0);
                 self.view.picker = Some(current);
             }
-            KeyCode::Char('g') => {
+            Action::CycleMetric => {
                 let choices = self.picker_choices();
                 let i = choices
                     .iter()
@@ -527,17 +557,32 @@ impl App {
                     self.view.third = next.clone();
                 }
             }
-            KeyCode::Up | KeyCode::Char('k') => {
-                self.view.selected_run = self.view.selected_run.saturating_sub(1)
-            }
-            KeyCode::Down | KeyCode::Char('j') => {
+            Action::RunUp => self.view.selected_run = self.view.selected_run.saturating_sub(1),
+            Action::RunDown => {
                 self.view.selected_run = (self.view.selected_run + 1).min(runs.saturating_sub(1))
             }
-            KeyCode::Char('v') => self.toggle_run(self.view.selected_run),
-            KeyCode::Char(c @ '1'..='9') => self.toggle_run(c as usize - '1' as usize),
-            _ => self.dirty = false,
+            Action::ToggleRun => self.toggle_run(self.view.selected_run),
+            Action::ToggleNumberedRun => {
+                if let KeyCode::Char(c @ '1'..='9') = key.code {
+                    self.toggle_run(c as usize - '1' as usize)
+                }
+            }
+            Action::AlertsOlder => self.scroll_alerts(ALERTS_PAGE as isize),
+            Action::AlertsNewer => self.scroll_alerts(-(ALERTS_PAGE as isize)),
         }
         true
+    }
+
+    /// Rows of the help overlay.
+    fn help_len(&self) -> usize {
+        keys::help_rows(keys::DASHBOARD).len() + self.extra_keys.len() + 1
+    }
+
+    /// Moves the alerts pane by `by` alerts (positive: towards older),
+    /// kept within the list.
+    pub fn scroll_alerts(&mut self, by: isize) {
+        let last = self.session.alerts.len().saturating_sub(1);
+        self.view.alerts_scroll = self.view.alerts_scroll.saturating_add_signed(by).min(last);
     }
 
     fn toggle_run(&mut self, i: usize) {
@@ -572,6 +617,14 @@ impl App {
             }
             MouseEventKind::ScrollDown if self.hitboxes.charts.iter().any(inside) => {
                 self.zoom_by(1.25);
+                self.dirty = true;
+            }
+            MouseEventKind::ScrollDown if self.hitboxes.alerts.as_ref().is_some_and(inside) => {
+                self.scroll_alerts(1);
+                self.dirty = true;
+            }
+            MouseEventKind::ScrollUp if self.hitboxes.alerts.as_ref().is_some_and(inside) => {
+                self.scroll_alerts(-1);
                 self.dirty = true;
             }
             MouseEventKind::Down(_) => {

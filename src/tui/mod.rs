@@ -4,6 +4,7 @@
 pub mod app;
 pub mod chart;
 pub mod event_loop;
+pub mod keys;
 pub mod layout;
 pub mod panels;
 pub mod policy_plot;

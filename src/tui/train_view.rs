@@ -11,20 +11,59 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::app::{App, Command};
 use super::chart::{ChartOptions, Line as ChartLine, Prepared};
+use super::keys::{self, Binding, Key};
 use super::layout::centered;
 use crate::policy::{Policy, catalog, template};
 
-/// Keys train mode adds to the help overlay.
-pub const KEYS: &[(&str, &str)] = &[
-    ("p", "policy picker: every policy, previewed over this run"),
-    ("e", "edit the policy spec (Enter restarts, Esc cancels)"),
-    (
-        "Enter",
-        "restart with the chosen policy, same initial weights",
-    ),
-    ("Space", "pause / resume"),
-    ("s", "stop the run (keeps it on the charts)"),
-    ("c", "save a checkpoint"),
+/// What train mode's keys do on the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrainAction {
+    Picker,
+    Edit,
+    Restart,
+    Pause,
+    Stop,
+    Checkpoint,
+}
+
+/// Keys train mode adds to the dashboard (and to its help).
+pub const KEYS: &[Binding<TrainAction>] = &[
+    Binding {
+        keys: &[Key::Char('p')],
+        aliases: &[],
+        what: "policy picker: every policy, previewed over this run",
+        action: TrainAction::Picker,
+    },
+    Binding {
+        keys: &[Key::Char('e')],
+        aliases: &[],
+        what: "edit the policy spec (Enter restarts, Esc cancels)",
+        action: TrainAction::Edit,
+    },
+    Binding {
+        keys: &[Key::Code(KeyCode::Enter)],
+        aliases: &[],
+        what: "restart with the chosen policy, same initial weights",
+        action: TrainAction::Restart,
+    },
+    Binding {
+        keys: &[Key::Char(' ')],
+        aliases: &[],
+        what: "pause / resume",
+        action: TrainAction::Pause,
+    },
+    Binding {
+        keys: &[Key::Char('s')],
+        aliases: &[],
+        what: "stop the run (keeps it on the charts)",
+        action: TrainAction::Stop,
+    },
+    Binding {
+        keys: &[Key::Char('c')],
+        aliases: &[],
+        what: "save a checkpoint: <run>-step<N>.safetensors",
+        action: TrainAction::Checkpoint,
+    },
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -84,22 +123,21 @@ impl TrainView {
     pub fn on_key(&mut self, key: KeyEvent, commands: &mut Vec<Command>) -> Option<bool> {
         let (steps, lr) = (self.steps, self.lr);
         match &mut self.mode {
-            Mode::Idle => match key.code {
-                KeyCode::Char('p') => {
+            Mode::Idle => match keys::lookup(KEYS, &key)? {
+                TrainAction::Picker => {
                     self.mode = Mode::Picker {
                         selected: 0,
                         filter: String::new(),
                     }
                 }
-                KeyCode::Char('e') => self.open_editor(self.current.clone()),
-                KeyCode::Enter => commands.push(Command::Restart(self.current.clone())),
-                KeyCode::Char(' ') => {
+                TrainAction::Edit => self.open_editor(self.current.clone()),
+                TrainAction::Restart => commands.push(Command::Restart(self.current.clone())),
+                TrainAction::Pause => {
                     self.paused = !self.paused;
                     commands.push(Command::TogglePause);
                 }
-                KeyCode::Char('s') => commands.push(Command::Stop),
-                KeyCode::Char('c') => commands.push(Command::Checkpoint),
-                _ => return None,
+                TrainAction::Stop => commands.push(Command::Stop),
+                TrainAction::Checkpoint => commands.push(Command::Checkpoint),
             },
             Mode::Picker { selected, filter } => {
                 let count = entries_for(steps, lr, filter).len();

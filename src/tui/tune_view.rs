@@ -10,15 +10,60 @@ use std::cmp::Ordering;
 use crossterm::event::{KeyCode, KeyEvent};
 
 use super::app::View;
+use super::keys::{self, Binding, Key};
 use crate::tune::board::{TrialBoard, TrialRow};
 use crate::tune::results::Trial;
 
-/// Keys tune mode adds to the help overlay.
-pub const KEYS: &[(&str, &str)] = &[
-    ("↑↓ PgUp PgDn", "select a trial"),
-    ("Enter", "open the selected trial's dashboard (Esc: back)"),
-    ("s", "sort by the next column"),
-    ("r", "reverse the sort"),
+/// What tune mode's keys do on the trials table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TuneAction {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    First,
+    Last,
+    Open,
+    Sort,
+    Reverse,
+}
+
+const fn bind(keys: &'static [Key], what: &'static str, action: TuneAction) -> Binding<TuneAction> {
+    Binding {
+        keys,
+        aliases: &[],
+        what,
+        action,
+    }
+}
+
+/// Keys tune mode adds to the dashboard (and to its help).
+pub const KEYS: &[Binding<TuneAction>] = &[
+    bind(
+        &[Key::Code(KeyCode::Up), Key::Char('k')],
+        "select a trial",
+        TuneAction::Up,
+    ),
+    bind(
+        &[Key::Code(KeyCode::Down), Key::Char('j')],
+        "",
+        TuneAction::Down,
+    ),
+    bind(&[Key::Code(KeyCode::PageUp)], "", TuneAction::PageUp),
+    bind(&[Key::Code(KeyCode::PageDown)], "", TuneAction::PageDown),
+    bind(&[Key::Code(KeyCode::Home)], "", TuneAction::First),
+    bind(&[Key::Code(KeyCode::End)], "", TuneAction::Last),
+    bind(
+        &[Key::Code(KeyCode::Enter)],
+        "open the selected trial's dashboard (Esc: back)",
+        TuneAction::Open,
+    ),
+    bind(
+        &[Key::Char('s')],
+        "sort by the next column",
+        TuneAction::Sort,
+    ),
+    bind(&[Key::Char('r')], "reverse the sort", TuneAction::Reverse),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,27 +261,26 @@ impl TuneView {
             return None;
         }
         let at = self.selected_position(board);
-        match key.code {
-            KeyCode::Up | KeyCode::Char('k') => self.select(at.saturating_sub(1), board, view),
-            KeyCode::Down | KeyCode::Char('j') => self.select(at + 1, board, view),
-            KeyCode::PageUp => self.select(at.saturating_sub(10), board, view),
-            KeyCode::PageDown => self.select(at + 10, board, view),
-            KeyCode::Home => self.select(0, board, view),
-            KeyCode::End => self.select(usize::MAX, board, view),
-            KeyCode::Char('s') => {
+        match keys::lookup(KEYS, &key)? {
+            TuneAction::Up => self.select(at.saturating_sub(1), board, view),
+            TuneAction::Down => self.select(at + 1, board, view),
+            TuneAction::PageUp => self.select(at.saturating_sub(10), board, view),
+            TuneAction::PageDown => self.select(at + 10, board, view),
+            TuneAction::First => self.select(0, board, view),
+            TuneAction::Last => self.select(usize::MAX, board, view),
+            TuneAction::Sort => {
                 self.pin_selection(board);
                 self.sort = self.sort.next();
             }
-            KeyCode::Char('r') => {
+            TuneAction::Reverse => {
                 self.pin_selection(board);
                 self.reverse = !self.reverse;
             }
-            KeyCode::Enter => {
+            TuneAction::Open => {
                 if let Some(row) = self.selected_row(board) {
                     self.open(row, board, view);
                 }
             }
-            _ => return None,
         }
         Some(true)
     }

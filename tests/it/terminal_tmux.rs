@@ -288,7 +288,7 @@ fn attach_shows_new_records_fast_help_on_question_mark_and_q_restores() {
         sorted[sorted.len() / 2]
     );
     t.keys(&["?"]);
-    t.wait_for("this help (any key closes)");
+    t.wait_for("this help (↑↓ scroll it, other keys close it)");
     t.keys(&["Escape"]);
     thread::sleep(Duration::from_millis(200));
     t.keys(&["q"]);

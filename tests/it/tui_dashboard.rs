@@ -362,6 +362,109 @@ fn the_status_line_keeps_state_step_and_loss_at_80_columns_and_names_the_worst_a
     );
     let wide = render(&mut app, 200, 60);
     let last = wide.lines().last().unwrap();
-    assert!(last.contains("✖ [lr20.jsonl] loss climbed"), "{last}");
+    // The newest of the critical alerts.
+    assert!(last.contains("✖ [lr20.jsonl] loss is NaN"), "{last}");
+    let middle = render(&mut app, 110, 30);
+    let last = middle.lines().last().unwrap();
+    assert!(last.contains("✖ [lr20.jsonl] loss"), "{last}");
     assert!(last.contains('…'), "a message cut short says so: {last}");
+}
+
+#[test]
+fn help_scrolls_when_the_terminal_is_smaller_than_it() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let key = |code| KeyEvent::new(code, KeyModifiers::NONE);
+    let mut app = app();
+    app.on_key(key(KeyCode::Char('?')));
+    let last_row = "scroll the alerts pane";
+    let screen = render(&mut app, 80, 12);
+    assert!(screen.contains("(↑↓ scroll)"), "{screen}");
+    assert!(!screen.contains(last_row), "{screen}");
+    app.on_key(key(KeyCode::PageDown));
+    app.on_key(key(KeyCode::PageDown));
+    let screen = render(&mut app, 80, 12);
+    assert!(app.view.help, "scrolling keeps the help open");
+    assert!(screen.contains(last_row), "{screen}");
+    assert!(!screen.contains("this help"), "{screen}");
+    // Tall enough: everything at once, no scroll hint.
+    let screen = render(&mut app, 100, 40);
+    assert!(screen.contains("this help") && screen.contains(last_row));
+    assert!(!screen.contains("scroll)"), "{screen}");
+}
+
+#[test]
+fn help_lists_every_key_the_handler_knows_from_one_table() {
+    use lrtop::tui::keys;
+    let mut app = app();
+    app.extra_keys = keys::help_rows(lrtop::tui::train_view::KEYS);
+    app.view.help = true;
+    let screen = render(&mut app, 120, 60);
+    for (keys, what) in keys::help_rows(keys::DASHBOARD)
+        .into_iter()
+        .chain(keys::help_rows(lrtop::tui::train_view::KEYS))
+    {
+        assert!(
+            screen.contains(&format!(" {keys} ")) && screen.contains(what),
+            "{keys:?} {what:?} missing:\n{screen}"
+        );
+    }
+}
+
+#[test]
+fn the_alerts_pane_scrolls_with_keys_and_the_mouse_wheel() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+    use lrtop::monitor::{Alert, AlertKind, Level};
+    let key = |code| KeyEvent::new(code, KeyModifiers::NONE);
+    let mut app = app();
+    app.session.alerts.clear();
+    for i in 0..100u64 {
+        app.session.alerts.push((
+            0,
+            Alert::new(
+                Level::Info,
+                AlertKind::Plateau,
+                Some(i),
+                format!("note number {i:03}"),
+                "",
+            ),
+        ));
+    }
+    let screen = render(&mut app, 200, 60);
+    assert!(
+        screen.contains("note number 099"),
+        "newest on top:\n{screen}"
+    );
+    assert!(
+        screen.lines().last().unwrap().contains("note number 099"),
+        "the status line names the newest of the worst alerts:\n{screen}"
+    );
+    assert!(!screen.contains("note number 000"), "{screen}");
+    app.on_key(key(KeyCode::PageDown));
+    let screen = render(&mut app, 200, 60);
+    assert!(screen.contains("↑ 5 more (PgUp)"), "{screen}");
+    assert!(!screen.contains("step 99: note number 099") && screen.contains("note number 094"));
+    // The wheel over the pane moves it one alert at a time.
+    let pane = app.hitboxes.alerts.expect("the alerts pane was drawn");
+    let wheel = |kind| MouseEvent {
+        kind,
+        column: pane.x + 2,
+        row: pane.y + 2,
+        modifiers: KeyModifiers::NONE,
+    };
+    app.on_mouse(wheel(MouseEventKind::ScrollDown));
+    let screen = render(&mut app, 200, 60);
+    assert!(screen.contains("↑ 6 more"), "{screen}");
+    for _ in 0..100 {
+        app.on_key(key(KeyCode::PageDown));
+    }
+    let screen = render(&mut app, 200, 60);
+    assert!(
+        screen.contains("note number 000"),
+        "scrolls to the oldest:\n{screen}"
+    );
+    for _ in 0..100 {
+        app.on_mouse(wheel(MouseEventKind::ScrollUp));
+    }
+    let screen = render(&mut app, 200, 60);
+    assert!(screen.contains("step 99: note number 099") && !screen.contains("more (PgUp)"));
 }

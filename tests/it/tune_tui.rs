@@ -107,7 +107,7 @@ fn app() -> App {
     failed.log = "runs/t/trial-3.jsonl".into();
     app.apply(finished(3, failed).into());
     app.notice = None;
-    app.extra_keys = lrtop::tui::tune_view::KEYS.to_vec();
+    app.extra_keys = lrtop::tui::keys::help_rows(lrtop::tui::tune_view::KEYS);
     app
 }
 

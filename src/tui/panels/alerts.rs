@@ -52,7 +52,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             std::cmp::Reverse(i),
         )
     });
-    for (run, alert) in order.iter().map(|&i| &app.session.alerts[i]) {
+    // Scrolled: the first alerts in this order are above the pane.
+    let skipped = app.view.alerts_scroll.min(order.len().saturating_sub(1));
+    if skipped > 0 {
+        lines.push(Line::from(Span::styled(
+            format!("↑ {skipped} more (PgUp)"),
+            app.theme.dimmed(),
+        )));
+    }
+    for (run, alert) in order[skipped..].iter().map(|&i| &app.session.alerts[i]) {
         let color = app.theme.level_color(alert.level);
         let mut head = vec![Span::styled(
             format!("{} ", symbol(alert.level)),

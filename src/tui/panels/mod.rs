@@ -50,6 +50,7 @@ pub fn render(frame: &mut Frame, app: &mut App) {
     }
     if let Some(r) = areas.alerts {
         alerts::render(frame, r, app);
+        hit.alerts = Some(r);
     }
     if let Some(r) = areas.status {
         status::render(frame, r, app);

@@ -5,57 +5,61 @@ use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
+use unicode_width::UnicodeWidthStr;
 
 use super::panel;
 use crate::tui::app::{App, ThirdPanel};
+use crate::tui::keys;
 use crate::tui::layout::centered;
 
-pub const KEYS: &[(&str, &str)] = &[
-    ("?  h", "this help (any key closes)"),
-    (
-        "q  Ctrl-C",
-        "quit (while training: press twice, to stop it and quit)",
-    ),
-    ("Esc", "close a pop-up; quit when nothing is training"),
-    ("l", "log / linear y axis"),
-    ("x", "x axis: step, epoch, relative time, wall time"),
-    ("[  ]", "loss smoothing down / up"),
-    ("+  -  0", "zoom in / out / reset (mouse wheel too)"),
-    ("←  →", "pan along x when zoomed"),
-    ("f", "follow new data / freeze the view"),
-    (
-        "o",
-        "y range of loss and metrics: 5th-95th percentile (default) / all points",
-    ),
-    ("m  g", "pick / cycle the third chart's metric"),
-    (
-        "↑ ↓  v  1-9",
-        "select run, toggle its visibility (or click it)",
-    ),
-];
-
 pub fn help(frame: &mut Frame, area: Rect, app: &App) {
-    let mut lines: Vec<Line> = KEYS
+    let mut rows = keys::help_rows(keys::DASHBOARD);
+    let extra = app.extra_keys.len();
+    rows.extend(app.extra_keys.iter().cloned());
+    // The key column fits the longest keys; the box fits the longest row.
+    let key_width = rows.iter().map(|(k, _)| k.width()).max().unwrap_or(0) + 2;
+    let widest = rows
         .iter()
-        .map(|(keys, what)| {
-            Line::from(vec![
-                Span::styled(format!(" {keys:<16}"), app.theme.title()),
-                Span::styled(what.to_string(), app.theme.text()),
-            ])
-        })
-        .collect();
-    if !app.extra_keys.is_empty() {
+        .map(|(_, what)| key_width + 1 + what.width())
+        .max()
+        .unwrap_or(0);
+    let row = |(keys, what): &(String, &str)| {
+        let pad = key_width.saturating_sub(keys.width());
+        Line::from(vec![
+            Span::styled(format!(" {keys}{}", " ".repeat(pad)), app.theme.title()),
+            Span::styled(what.to_string(), app.theme.text()),
+        ])
+    };
+    let mut lines: Vec<Line> = rows[..rows.len() - extra].iter().map(row).collect();
+    if extra > 0 {
         lines.push(Line::from(""));
-        lines.extend(app.extra_keys.iter().map(|(keys, what)| {
-            Line::from(vec![
-                Span::styled(format!(" {keys:<16}"), app.theme.title()),
-                Span::styled(what.to_string(), app.theme.text()),
-            ])
-        }));
+        lines.extend(rows[rows.len() - extra..].iter().map(row));
     }
-    let rect = centered(area, 72, lines.len() as u16 + 2);
+    let total = lines.len();
+    let rect = centered(
+        area,
+        (widest + 3).min(u16::MAX as usize) as u16,
+        total as u16 + 2,
+    );
+    // Rows that fit inside the border; the rest scroll.
+    let fits = rect.height.saturating_sub(2) as usize;
+    let first = app.view.help_scroll.min(total.saturating_sub(fits));
+    let title = if fits < total {
+        format!(
+            " keys {}-{} of {total} (↑↓ scroll) ",
+            first + 1,
+            (first + fits).min(total)
+        )
+    } else {
+        " keys ".to_string()
+    };
     frame.render_widget(Clear, rect);
-    frame.render_widget(Paragraph::new(lines).block(panel(app, " keys ")), rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .scroll((first.min(u16::MAX as usize) as u16, 0))
+            .block(panel(app, title)),
+        rect,
+    );
 }
 
 pub fn metric_picker(frame: &mut Frame, area: Rect, app: &App, selected: usize) {

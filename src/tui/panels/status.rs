@@ -49,9 +49,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             put(1, true, progress, style);
         }
         // The worst alert stays in sight whatever the layout shows.
-        if let Some((alert_run, alert)) =
-            app.session.alerts.iter().rev().max_by_key(|(_, a)| a.level)
-        {
+        // Worst level, newest within it (max_by_key keeps the last maximum).
+        if let Some((alert_run, alert)) = app.session.alerts.iter().max_by_key(|(_, a)| a.level) {
             let of = match app.session.runs.get(*alert_run) {
                 Some(r) if app.session.runs.len() > 1 => format!("[{}] ", r.label),
                 _ => String::new(),
