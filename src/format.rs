@@ -131,6 +131,40 @@ fn trim_float(s: String) -> String {
     format!("{num}{suffix}")
 }
 
+/// Labels for `names` at most `width` characters each, still telling the
+/// names apart: a name that does not fit loses its middle or end to `…`,
+/// and the cut moves until no two labels are the same (`eval_…_low`
+/// and `eval_…high`, not `eval_confi` twice).
+pub fn fit_labels(names: &[String], width: usize) -> Vec<String> {
+    let width = width.max(2);
+    let cut = |name: &str, tail: usize| -> String {
+        let chars: Vec<char> = name.chars().collect();
+        if chars.len() <= width {
+            return name.to_string();
+        }
+        let head = width - 1 - tail;
+        let mut out: String = chars[..head].iter().collect();
+        out.push('…');
+        out.extend(&chars[chars.len() - tail..]);
+        out
+    };
+    let unique = |labels: &[String]| {
+        let mut seen = std::collections::HashSet::new();
+        labels.iter().all(|l| seen.insert(l.as_str()))
+    };
+    // Cut the end first; then the middle, keeping more and more of the end
+    // (a short tail such as `…w` reads worse than a middle cut).
+    let balanced = (width - 1) / 2;
+    let tails = std::iter::once(0).chain(balanced..width).chain(1..balanced);
+    for tail in tails {
+        let labels: Vec<String> = names.iter().map(|n| cut(n, tail)).collect();
+        if unique(&labels) {
+            return labels;
+        }
+    }
+    names.iter().map(|n| cut(n, balanced)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +192,24 @@ mod tests {
         assert_eq!(format_tick(3_000_000.0), "3M");
         assert_eq!(format_tick(8.09e13), "8.1e13");
         assert_eq!(format_tick(4.56789), "4.57");
+    }
+
+    #[test]
+    fn fitted_labels_stay_apart() {
+        let names: Vec<String> = ["lr", "eval_confidence_low", "eval_confidence_high"]
+            .map(String::from)
+            .to_vec();
+        let labels = fit_labels(&names, 10);
+        assert_eq!(labels[0], "lr");
+        assert_ne!(labels[1], labels[2]);
+        assert!(labels.iter().all(|l| l.chars().count() <= 10), "{labels:?}");
+        assert_eq!(labels[1], "eval_…_low");
+        // Different beginnings: the end is cut.
+        let names: Vec<String> = ["train_loss_total", "eval_loss_total"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(fit_labels(&names, 8), ["train_l…", "eval_lo…"]);
+        // Everything fits: unchanged.
+        assert_eq!(fit_labels(&names, 40), names);
     }
 }

@@ -468,3 +468,40 @@ fn the_alerts_pane_scrolls_with_keys_and_the_mouse_wheel() {
     let screen = render(&mut app, 200, 60);
     assert!(screen.contains("step 99: note number 099") && !screen.contains("more (PgUp)"));
 }
+
+#[test]
+fn metric_labels_in_the_stats_panel_are_unique_at_any_width() {
+    let mut session = one_run("conf.jsonl", true);
+    let evals: Vec<Record> = (1..=5u64)
+        .map(|i| Record {
+            step: Some(i * 10),
+            extra: vec![
+                ("eval_confidence_low".into(), 0.1 * i as f64),
+                ("eval_confidence_high".into(), 0.2 * i as f64),
+            ],
+            ..Default::default()
+        })
+        .collect();
+    session.push_records(0, &evals, 1_000_000.0);
+    let mut app = one_run_app(session);
+    for (width, height) in [(80, 24), (100, 30), (200, 60)] {
+        let screen = render(&mut app, width, height);
+        let rows: Vec<&str> = screen
+            .lines()
+            .filter(|l| l.contains("eval_"))
+            .map(|l| {
+                let at = l.find("eval_").unwrap();
+                l[at..].split_whitespace().next().unwrap()
+            })
+            .collect();
+        let mut unique = rows.clone();
+        unique.sort();
+        unique.dedup();
+        assert!(rows.len() >= 2, "{width}x{height}:\n{screen}");
+        assert_eq!(
+            unique.len(),
+            rows.len(),
+            "{width}x{height}: {rows:?}\n{screen}"
+        );
+    }
+}

@@ -47,15 +47,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let mut rows = Vec::new();
     let mut metrics = vec![LR.to_string(), LOSS.to_string(), GRAD_NORM.to_string()];
     metrics.extend(app.eval_metrics().into_iter().take(3));
-    for name in metrics {
-        let Some(col) = run.data.column(&name) else {
+    metrics.retain(|name| run.data.column(name).is_some());
+    // The name column fits the longest name, up to a share of the panel;
+    // longer names are cut so that no two look alike.
+    let longest = metrics.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    let name_width = longest
+        .min(if wide { 24 } else { inner.width as usize / 2 })
+        .max(4);
+    let labels = crate::format::fit_labels(&metrics, name_width);
+    for (name, label) in metrics.iter().zip(labels) {
+        let Some(col) = run.data.column(name) else {
             continue;
         };
         let finite = col.min.is_finite();
-        let mut cells = vec![
-            Cell::from(name.clone()),
-            Cell::from(fmt(col.last().map(|l| l.1))),
-        ];
+        let mut cells = vec![Cell::from(label), Cell::from(fmt(col.last().map(|l| l.1)))];
         if wide {
             cells.push(Cell::from(if finite {
                 fmt(Some(col.min))
@@ -115,13 +120,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Layout::vertical([Constraint::Length(table_height), Constraint::Min(0)]).areas(inner);
     let widths: Vec<Constraint> = if wide {
         vec![
-            Constraint::Length(20),
+            Constraint::Length(name_width as u16),
             Constraint::Fill(1),
             Constraint::Fill(1),
             Constraint::Fill(1),
         ]
     } else {
-        vec![Constraint::Length(10), Constraint::Fill(1)]
+        vec![Constraint::Length(name_width as u16), Constraint::Fill(1)]
     };
     frame.render_widget(
         Table::new(rows, widths)
