@@ -154,13 +154,9 @@ impl Prepared {
                     _ => (0.0, 1.0),
                 };
             }
-            let pad = ((y_hi - y_lo) * 0.05).max(y_hi.abs() * 1e-9).max(1e-300);
-            if y_lo >= 0.0 && y_lo - pad < 0.0 {
-                y_lo = 0.0;
-            } else {
-                y_lo -= pad;
-            }
-            y_hi += pad;
+            // Round labels: the bounds widen to multiples of a round step
+            // (never below 0 for a positive series, which floors to 0).
+            (y_lo, y_hi) = round_bounds(y_lo, y_hi, 5, &decimal_steps);
         }
         prepared.retain(|l| !l.2.is_empty() || single);
         Prepared {
@@ -203,8 +199,23 @@ impl Prepared {
                     .data(pts)
             })
             .collect();
-        let span = self.x_bounds[1] - self.x_bounds[0];
-        let x_labels: Vec<Span> = ticks(self.x_bounds[0], self.x_bounds[1], 5)
+        // Round x labels, as many as fit the width without touching.
+        let [x_lo, x_hi] = self.x_bounds;
+        let label_width = [x_lo, x_hi]
+            .iter()
+            .map(|&x| opts.x_labels.format(x, x_hi - x_lo).chars().count())
+            .max()
+            .unwrap_or(4);
+        let plot_width = area.width.saturating_sub(10) as usize;
+        let max_intervals = (plot_width / (label_width + 3)).clamp(1, 8);
+        let steps: &dyn Fn(f64) -> Vec<f64> = match opts.x_labels {
+            XLabels::Number => &decimal_steps,
+            XLabels::Duration | XLabels::Clock => &time_steps,
+        };
+        let (x_lo, x_hi) = round_bounds(x_lo, x_hi, max_intervals, steps);
+        let x_bounds = [x_lo, x_hi];
+        let span = x_hi - x_lo;
+        let x_labels: Vec<Span> = round_ticks(x_lo, x_hi, max_intervals, steps)
             .into_iter()
             .map(|x| Span::styled(opts.x_labels.format(x, span), axis_style))
             .collect();
@@ -214,17 +225,24 @@ impl Prepared {
                 .map(|e| Span::styled(format_tick(10f64.powf(e)), axis_style))
                 .collect()
         } else {
-            ticks(self.y_bounds[0], self.y_bounds[1], 4)
-                .into_iter()
-                .map(|y| Span::styled(format_tick(y), axis_style))
-                .collect()
+            // Rows for labels: one per two rows at most.
+            let rows = area.height.saturating_sub(4) as usize;
+            round_ticks(
+                self.y_bounds[0],
+                self.y_bounds[1],
+                (rows / 2).clamp(1, 5),
+                &decimal_steps,
+            )
+            .into_iter()
+            .map(|y| Span::styled(format_tick(y), axis_style))
+            .collect()
         };
         let mut chart = Chart::new(datasets)
             .block(block)
             .x_axis(
                 Axis::default()
                     .style(axis_style)
-                    .bounds(self.x_bounds)
+                    .bounds(x_bounds)
                     .labels(x_labels),
             )
             .y_axis(
@@ -271,6 +289,108 @@ fn y_extent(lines: &[DrawLine], ignore_outliers: bool) -> (f64, f64) {
     (lo, hi)
 }
 
+/// 1, 2, 2.5 and 5 times the powers of ten near `span`.
+fn decimal_steps(span: f64) -> Vec<f64> {
+    let e = span.abs().max(1e-300).log10().floor() as i32;
+    (e - 3..=e + 1)
+        .flat_map(|e| [1.0, 2.0, 2.5, 5.0].map(|m| m * 10f64.powi(e)))
+        .collect()
+}
+
+/// Steps a clock reads well: seconds, minutes, hours, days.
+fn time_steps(span: f64) -> Vec<f64> {
+    let mut steps = vec![
+        1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+        10800.0, 21600.0, 43200.0, 86400.0,
+    ];
+    // Longer than days: whole days in decimal steps.
+    if span > 8.0 * 86400.0 {
+        steps.extend(
+            decimal_steps(span / 86400.0)
+                .into_iter()
+                .filter(|d| *d >= 1.0)
+                .map(|d| d * 86400.0),
+        );
+    }
+    steps
+}
+
+/// The bounds `[lo, hi]` widened to multiples of the round step that
+/// widens them least while making at most `max_intervals` intervals; a
+/// series that does not go below 0 keeps a low bound of at least 0.
+fn round_bounds(
+    lo: f64,
+    hi: f64,
+    max_intervals: usize,
+    steps: &dyn Fn(f64) -> Vec<f64>,
+) -> (f64, f64) {
+    best_step(lo, hi, max_intervals, steps).map_or((lo, hi), |(lo, hi, _)| (lo, hi))
+}
+
+fn best_step(
+    lo: f64,
+    hi: f64,
+    max_intervals: usize,
+    steps: &dyn Fn(f64) -> Vec<f64>,
+) -> Option<(f64, f64, f64)> {
+    let span = hi - lo;
+    if !(span.is_finite() && span > 0.0) {
+        return None;
+    }
+    let max = max_intervals.max(1) as f64;
+    let mut best: Option<(f64, (f64, f64, f64))> = None;
+    for step in steps(span) {
+        if step <= 0.0 || span / step > max + 1e-9 {
+            continue;
+        }
+        let (a, b) = (
+            (lo / step + 1e-9).floor() * step,
+            (hi / step - 1e-9).ceil() * step,
+        );
+        let n = ((b - a) / step).round();
+        if n > max {
+            continue;
+        }
+        // Least widening, then fewer labels; too few (one interval) only
+        // when nothing else fits.
+        let score = (b - a) / span - 1.0 + 0.03 * n + if n < 2.0 { 0.5 } else { 0.0 };
+        if best.is_none_or(|(s, _)| score < s) {
+            best = Some((score, (a, b, step)));
+        }
+    }
+    best.map(|(_, b)| b)
+}
+
+/// Round labels from lo to hi (bounds from `round_bounds`): the most
+/// intervals, up to `max_intervals`, of a round step both bounds are
+/// multiples of; evenly spaced ones where none is.
+fn round_ticks(
+    lo: f64,
+    hi: f64,
+    max_intervals: usize,
+    steps: &dyn Fn(f64) -> Vec<f64>,
+) -> Vec<f64> {
+    let span = hi - lo;
+    let whole = |v: f64| (v - v.round()).abs() < 1e-6;
+    let best = steps(span)
+        .into_iter()
+        .filter(|&step| step > 0.0)
+        .map(|step| (step, span / step))
+        .filter(|&(step, n)| {
+            n <= max_intervals.max(1) as f64 + 1e-9
+                && n >= 1.0 - 1e-9
+                && whole(n)
+                && whole(lo / step)
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    match best {
+        Some((step, n)) => (0..=n.round() as usize)
+            .map(|i| lo + step * i as f64)
+            .collect(),
+        None => ticks(lo, hi, max_intervals.clamp(1, 4) + 1),
+    }
+}
+
 /// Evenly spaced labels from lo to hi (ratatui spreads labels evenly).
 fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     let n = n.max(2);
@@ -300,7 +420,7 @@ mod tests {
 
     #[test]
     fn a_constant_series_gets_a_readable_y_axis() {
-        for (y, lo, hi) in [(0.005, 0.0, 0.0105), (-2.0, -4.2, 0.2), (0.0, 0.0, 1.05)] {
+        for (y, lo, hi) in [(0.005, 0.0, 0.01), (-2.0, -4.0, 0.0), (0.0, 0.0, 1.0)] {
             let line = Line {
                 name: "fixed".into(),
                 color: Color::White,
@@ -314,5 +434,30 @@ mod tests {
                 "{y}: {got_lo}..{got_hi}"
             );
         }
+    }
+
+    #[test]
+    fn axes_get_round_bounds_and_labels() {
+        let r = |lo, hi, max| round_bounds(lo, hi, max, &decimal_steps);
+        let t = |lo, hi, max| round_ticks(lo, hi, max, &decimal_steps);
+        // A CyclicLR peak of 0.2: the top label is 0.2.
+        assert_eq!(r(0.0, 0.2, 5), (0.0, 0.2));
+        let ticks = t(0.0, 0.2, 4);
+        assert_eq!(ticks.len(), 5);
+        assert!((ticks[3] - 0.15).abs() < 1e-12, "{ticks:?}");
+        // Steps 1..600 read 0, 200, 400, 600.
+        assert_eq!(r(1.0, 600.0, 5), (0.0, 600.0));
+        assert_eq!(t(0.0, 600.0, 5), [0.0, 200.0, 400.0, 600.0]);
+        assert_eq!(r(1.0, 5100.0, 5), (0.0, 6000.0));
+        // A loss from 0.27 to 2.3 keeps its start in view, on round labels.
+        let (lo, hi) = r(0.27, 2.3, 5);
+        assert!(lo <= 0.27 && (2.3..=2.5).contains(&hi), "{lo}..{hi}");
+        // Too few rows for every label of the bounds: fewer, still round.
+        assert_eq!(t(0.0, 0.15, 1), [0.0, 0.15]);
+        // Times in seconds step in minutes.
+        assert_eq!(
+            round_ticks(0.0, 600.0, 5, &time_steps),
+            [0.0, 120.0, 240.0, 360.0, 480.0, 600.0]
+        );
     }
 }

@@ -505,3 +505,62 @@ fn metric_labels_in_the_stats_panel_are_unique_at_any_width() {
         );
     }
 }
+
+/// A run whose evals log a loss, an accuracy and a runtime in seconds.
+fn eval_scales_app() -> App {
+    let mut session = one_run("evals.jsonl", true);
+    let evals: Vec<Record> = (1..=10u64)
+        .map(|i| Record {
+            step: Some(i * 5),
+            extra: vec![
+                ("eval_loss".into(), 2.0 / i as f64),
+                ("eval_accuracy".into(), 0.5 + 0.04 * i as f64),
+                ("eval_runtime".into(), 300.0 + i as f64),
+            ],
+            ..Default::default()
+        })
+        .collect();
+    session.push_records(0, &evals, 1_000_000.0);
+    let mut app = one_run_app(session);
+    app.view.third = lrtop::tui::app::ThirdPanel::Eval;
+    app
+}
+
+#[test]
+fn the_eval_chart_has_a_legend_and_leaves_other_scales_out() {
+    let mut app = eval_scales_app();
+    let screen = render(&mut app, 120, 40);
+    let title = screen
+        .lines()
+        .find(|l| l.contains("┌ eval "))
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(
+        title.contains("━ eval_loss") && title.contains("━ eval_accuracy"),
+        "{title}"
+    );
+    assert!(title.contains("other scales: eval_runtime (g)"), "{title}");
+    // The y axis is the loss's, not the runtime's hundreds.
+    let below: Vec<&str> = screen
+        .lines()
+        .skip_while(|l| !l.contains("┌ eval "))
+        .collect();
+    assert!(
+        !below.iter().any(|l| l.contains("300") || l.contains("200")),
+        "{screen}"
+    );
+    // `g` reaches the runtime on its own axis.
+    let choices = app.picker_choices();
+    assert!(choices.contains(&lrtop::tui::app::ThirdPanel::Metric("eval_runtime".into())));
+}
+
+#[test]
+fn eval_chart_80x24() {
+    let mut app = eval_scales_app();
+    insta::assert_snapshot!(render(&mut app, 80, 24));
+}
+
+#[test]
+fn eval_chart_200x60() {
+    let mut app = eval_scales_app();
+    insta::assert_snapshot!(render(&mut app, 200, 60));
+}

@@ -7,7 +7,7 @@ use ratatui::text::{Line as TextLine, Span};
 
 use super::panel;
 use crate::metrics::XAxis;
-use crate::metrics::record::{GRAD_NORM, LOSS, LR};
+use crate::metrics::record::{GRAD_NORM, LOSS, LR, is_eval_loss};
 use crate::tui::app::{App, ThirdPanel, TimeAxis};
 use crate::tui::chart::{ChartOptions, Line, Prepared, XLabels};
 
@@ -234,7 +234,7 @@ pub fn render_third(frame: &mut Frame, area: Rect, app: &App) {
         ThirdPanel::Eval => ("eval metrics".to_string(), "m: pick metric".to_string()),
         ThirdPanel::Metric(m) => (m.clone(), "m: pick metric".to_string()),
     };
-    let block = panel(app, title(app, &name, detail));
+    let mut block = panel(app, title(app, &name, detail));
     if app.time_axis() == Some(TimeAxis::Missing) {
         return empty_message(app, frame, area, block, NO_TIMESTAMPS);
     }
@@ -246,16 +246,9 @@ pub fn render_third(frame: &mut Frame, area: Rect, app: &App) {
         ThirdPanel::GradNorm => metric_lines(app, GRAD_NORM, x, n),
         ThirdPanel::Metric(m) => metric_lines(app, m, x, n),
         ThirdPanel::Eval => {
-            let metrics = app.eval_metrics();
-            let mut lines = Vec::new();
-            for (k, metric) in metrics.iter().enumerate() {
-                for mut line in metric_lines(app, metric, x, n) {
-                    line.name = format!("{} {metric}", line.name);
-                    if k > 0 {
-                        line.color = app.theme.series_color(k + app.session.runs.len());
-                    }
-                    lines.push(line);
-                }
+            let (lines, legend) = eval_lines(app, x, n);
+            if !legend.spans.is_empty() {
+                block = panel(app, legend);
             }
             lines
         }
@@ -270,4 +263,68 @@ pub fn render_third(frame: &mut Frame, area: Rect, app: &App) {
     }
     // Grad norms span decades: log scale follows the global toggle.
     draw(frame, area, app, block, lines, x, (app.view.log_y, true));
+}
+
+/// The eval metrics that share the leading metric's scale (eval loss when
+/// logged), overlaid, and a title that is their legend and names those left
+/// out: `eval_runtime` in seconds would flatten `eval_loss` to a line at 0.
+fn eval_lines<'a>(app: &App, x: (f64, f64), n: usize) -> (Vec<Line>, TextLine<'a>) {
+    let mut metrics: Vec<(String, Vec<Line>)> = app
+        .eval_metrics()
+        .into_iter()
+        .map(|m| {
+            let lines = metric_lines(app, &m, x, n);
+            (m, lines)
+        })
+        .filter(|(_, lines)| !lines.is_empty())
+        .collect();
+    if metrics.is_empty() {
+        return (Vec::new(), TextLine::default());
+    }
+    if let Some(i) = metrics.iter().position(|(m, _)| is_eval_loss(m)) {
+        let loss = metrics.remove(i);
+        metrics.insert(0, loss);
+    }
+    let scale = |lines: &[Line]| {
+        lines
+            .iter()
+            .flat_map(|l| l.points.iter().map(|p| p.1.abs()))
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max)
+    };
+    let base = scale(&metrics[0].1);
+    let same_scale =
+        |s: f64| s == base || (s > 0.0 && base > 0.0 && (s / base).max(base / s) <= 10.0);
+    let (shown, other): (Vec<_>, Vec<_>) = metrics
+        .into_iter()
+        .enumerate()
+        .partition(|(k, (_, lines))| *k == 0 || same_scale(scale(lines)));
+    let runs = app.session.runs.len();
+    let mut spans = vec![Span::styled(" eval ", app.theme.title())];
+    let mut out = Vec::new();
+    for (k, (_, (metric, lines))) in shown.into_iter().enumerate() {
+        // The first metric in the runs' colours, each other in its own.
+        let color = (k > 0).then(|| app.theme.series_color(k + runs));
+        let legend_color = color.unwrap_or_else(|| lines[0].color);
+        spans.push(Span::styled(
+            "━ ",
+            ratatui::style::Style::default().fg(legend_color),
+        ));
+        spans.push(Span::styled(format!("{metric} "), app.theme.text()));
+        for mut line in lines {
+            line.name = format!("{} {metric}", line.name);
+            if let Some(c) = color {
+                line.color = c;
+            }
+            out.push(line);
+        }
+    }
+    if !other.is_empty() {
+        let names: Vec<&str> = other.iter().map(|(_, (m, _))| m.as_str()).collect();
+        spans.push(Span::styled(
+            format!("· other scales: {} (g) ", names.join(", ")),
+            app.theme.dimmed(),
+        ));
+    }
+    (out, TextLine::from(spans))
 }
