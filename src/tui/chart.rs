@@ -15,6 +15,9 @@ pub struct Line {
     pub name: String,
     pub color: Color,
     pub points: Vec<(f64, f64)>,
+    /// How its points are drawn: braille, or on a theme without colours
+    /// a different marker per run.
+    pub marker: Marker,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,7 +76,8 @@ impl Default for ChartOptions {
 
 /// Series transformed for drawing (decimated, log-scaled) with axis bounds.
 /// A series ready to draw: name, colour, points.
-type DrawLine = (String, Color, Vec<(f64, f64)>);
+/// Name, colour, points, marker.
+type DrawLine = (String, Color, Vec<(f64, f64)>, Marker);
 
 pub struct Prepared {
     lines: Vec<DrawLine>,
@@ -104,6 +108,7 @@ impl Prepared {
                 name: l.name.clone(),
                 color: l.color,
                 points: decimate::min_max(&l.points, x_lo, x_hi, buckets),
+                marker: l.marker,
             })
             .collect();
         Prepared::from_decimated(decimated, (x_lo, x_hi), opts)
@@ -127,7 +132,7 @@ impl Prepared {
                         p.1 = p.1.log10();
                     }
                 }
-                (l.name, l.color, pts)
+                (l.name, l.color, pts, l.marker)
             })
             .collect();
         let (mut y_lo, mut y_hi) = y_extent(&prepared, opts.ignore_outliers);
@@ -173,8 +178,12 @@ impl Prepared {
         let [lo, hi] = self.y_bounds;
         for &x in xs {
             if x >= self.x_bounds[0] && x <= self.x_bounds[1] {
-                self.lines
-                    .push((String::new(), color, vec![(x, lo), (x, hi)]));
+                self.lines.push((
+                    String::new(),
+                    color,
+                    vec![(x, lo), (x, hi)],
+                    Marker::Braille,
+                ));
             }
         }
     }
@@ -190,10 +199,10 @@ impl Prepared {
         let datasets: Vec<Dataset> = self
             .lines
             .iter()
-            .map(|(name, color, pts)| {
+            .map(|(name, color, pts, marker)| {
                 Dataset::default()
                     .name(name.clone())
-                    .marker(Marker::Braille)
+                    .marker(*marker)
                     .graph_type(GraphType::Line)
                     .style(Style::default().fg(*color))
                     .data(pts)
@@ -425,6 +434,7 @@ mod tests {
                 name: "fixed".into(),
                 color: Color::White,
                 points: (0..10).map(|x| (x as f64, y)).collect(),
+                marker: Marker::Braille,
             };
             let prepared =
                 Prepared::from_decimated(vec![line], (0.0, 9.0), ChartOptions::default());

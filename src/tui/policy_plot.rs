@@ -32,6 +32,7 @@ impl PlotInput {
                     .enumerate()
                     .map(|(t, &lr)| (t as f64, lr))
                     .collect(),
+                marker: ratatui::symbols::Marker::Braille,
             })
             .collect()
     }

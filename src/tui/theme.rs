@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result, anyhow};
 use ratatui::style::{Color, Modifier, Style};
+use ratatui::symbols::Marker;
 use serde::Deserialize;
 
 const EMBEDDED: &[(&str, &str)] = &[
@@ -81,6 +82,15 @@ fn parse_color(field: &str, text: &str) -> Result<Color> {
     Color::from_str(text.trim())
         .map_err(|_| anyhow!("{field}: '{text}' is not a colour (use \"#rrggbb\" or a name)"))
 }
+
+/// Markers of runs on a theme without colours, with how the runs list
+/// shows each.
+const MONO_MARKERS: [(Marker, &str); 4] = [
+    (Marker::Braille, "⠤"),
+    (Marker::Dot, "•"),
+    (Marker::Bar, "▄"),
+    (Marker::Block, "█"),
+];
 
 impl Theme {
     fn from_toml(text: &str, fallback_name: &str, base: Option<&Theme>) -> Result<Theme> {
@@ -157,6 +167,26 @@ impl Theme {
 
     pub fn is_monochrome(&self) -> bool {
         self.name == "mono"
+    }
+
+    /// How run `i`'s points are drawn: braille in colour; without colours
+    /// each run gets its own marker, so that runs stay apart.
+    pub fn run_marker(&self, i: usize) -> Marker {
+        if self.is_monochrome() {
+            MONO_MARKERS[i % MONO_MARKERS.len()].0
+        } else {
+            Marker::Braille
+        }
+    }
+
+    /// The runs list's sample of run `i`'s line: a colour square, or
+    /// without colours its marker.
+    pub fn run_symbol(&self, i: usize) -> &'static str {
+        if self.is_monochrome() {
+            MONO_MARKERS[i % MONO_MARKERS.len()].1
+        } else {
+            "■"
+        }
     }
 
     /// Resolves `--theme`: a file path, a user theme, or an embedded one.

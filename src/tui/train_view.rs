@@ -255,6 +255,7 @@ fn preview(frame: &mut Frame, area: Rect, app: &App, spec: &str, steps: u64) {
                 name: policy.short_name(),
                 color: app.theme.series_color(0),
                 points,
+                marker: ratatui::symbols::Marker::Braille,
             };
             Prepared::new(&[line], opts, area.width.saturating_sub(10)).render(
                 frame,

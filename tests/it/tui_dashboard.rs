@@ -564,3 +564,26 @@ fn eval_chart_200x60() {
     let mut app = eval_scales_app();
     insta::assert_snapshot!(render(&mut app, 200, 60));
 }
+
+#[test]
+fn without_colours_runs_are_told_apart_by_markers() {
+    let mut app = App::new(
+        session(),
+        Theme::monochrome(),
+        "lrtop attach · 2 runs".into(),
+    );
+    app.now = 1_000_031.0;
+    let screen = render(&mut app, 120, 40);
+    assert!(
+        screen.contains("1 ⠤ cosine.jsonl") && screen.contains("2 • lr20.jsonl"),
+        "the runs list shows each run's marker:\n{screen}"
+    );
+    // The second run's line is drawn in its marker, on the charts.
+    let charts: String = screen.lines().take(20).collect();
+    assert!(charts.matches('•').count() > 10, "{screen}");
+    // With colours, one marker for all and colour squares in the list.
+    let mut app = self::app();
+    let screen = render(&mut app, 120, 40);
+    assert!(screen.contains("1 ■ cosine.jsonl"), "{screen}");
+    assert!(!screen.contains('•'), "{screen}");
+}

@@ -49,6 +49,7 @@ fn metric_lines(app: &App, name: &str, x_range: (f64, f64), n: usize) -> Vec<Lin
                 name: run.label.clone(),
                 color: run_color(app, i),
                 points,
+                marker: app.theme.run_marker(i),
             })
         })
         .collect()
@@ -180,17 +181,20 @@ pub fn render_loss(frame: &mut Frame, area: Rect, app: &App) {
                 name: format!("{} (raw)", run.label),
                 color: app.theme.faint(color),
                 points: raw,
+                marker: app.theme.run_marker(i),
             });
             lines.push(Line {
                 name: run.label.clone(),
                 color,
                 points: smooth_points,
+                marker: app.theme.run_marker(i),
             });
         } else {
             lines.push(Line {
                 name: run.label.clone(),
                 color,
                 points: raw,
+                marker: app.theme.run_marker(i),
             });
         }
     }
@@ -215,6 +219,7 @@ pub fn render_loss(frame: &mut Frame, area: Rect, app: &App) {
                     app.theme.info
                 },
                 points,
+                marker: app.theme.run_marker(i),
             });
         }
     }

@@ -21,7 +21,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         } else {
             app.theme.series_color(i)
         };
-        let marker = if visible { "■" } else { "□" };
+        let marker = if visible {
+            app.theme.run_symbol(i)
+        } else {
+            "□"
+        };
         let mut style = if visible {
             app.theme.text()
         } else {
