@@ -143,6 +143,11 @@ where
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing the chart: {e:?}");
     root.fill(&WHITE).map_err(err)?;
     let ((x0, x1), (y0, y1)) = bounds(fig);
+    // The legend goes in a corner no curve passes through; where every
+    // corner has one, the y range grows at the top to make room for it.
+    let (w, h) = root.dim_in_pixel();
+    let legend = legend_box(fig, (w.saturating_sub(122), h.saturating_sub(110)));
+    let (corner, y1) = legend_place(fig, ((x0, x1), (y0, y1)), legend);
     let mut builder = ChartBuilder::on(root);
     builder
         .caption(&fig.title, ("sans-serif", 22))
@@ -200,7 +205,7 @@ where
                     .background_style(WHITE.mix(0.85))
                     .border_style(BLACK.mix(0.3))
                     .label_font(("sans-serif", 13))
-                    .position(SeriesLabelPosition::UpperRight)
+                    .position(corner)
                     .draw()
                     .map_err(err)?;
             }
@@ -225,4 +230,143 @@ where
         ),
     }
     Ok(())
+}
+
+/// The legend's size as fractions of the plot area (`plot`: its pixels).
+fn legend_box(fig: &Figure, plot: (u32, u32)) -> (f64, f64) {
+    let longest = fig
+        .lines
+        .iter()
+        .map(|l| l.name.chars().count() + 3)
+        .max()
+        .unwrap_or(0);
+    // 13 px text: about 8 px a character, 18 px a row, plus the sample
+    // line, padding and plotters' 10 px margin from the corner.
+    let w = (longest as f64 * 8.0 + 60.0) / f64::from(plot.0.max(1));
+    let h = (fig.lines.len() as f64 * 18.0 + 24.0) / f64::from(plot.1.max(1));
+    (w.min(1.0), h.min(0.9))
+}
+
+/// Where the legend goes, and the top of the y range that leaves room for
+/// it: the first corner (upper right, upper left, lower right, lower left)
+/// whose box no curve passes through, else upper right above the curves.
+fn legend_place(
+    fig: &Figure,
+    ((x0, x1), (y0, y1)): ((f64, f64), (f64, f64)),
+    (w, h): (f64, f64),
+) -> (SeriesLabelPosition, f64) {
+    let to_unit = |v: f64, lo: f64, hi: f64, log: bool| {
+        if log {
+            (v.max(f64::MIN_POSITIVE).ln() - lo.ln()) / (hi.ln() - lo.ln())
+        } else {
+            (v - lo) / (hi - lo)
+        }
+    };
+    // Points along every segment, in plot fractions.
+    let mut samples = Vec::new();
+    for line in &fig.lines {
+        let pts: Vec<(f64, f64)> = line
+            .points
+            .iter()
+            .filter(|p| p.1.is_finite() && (!fig.log_y || p.1 > 0.0) && (!fig.log_x || p.0 > 0.0))
+            .map(|p| {
+                (
+                    to_unit(p.0, x0, x1, fig.log_x),
+                    to_unit(p.1, y0, y1, fig.log_y),
+                )
+            })
+            .collect();
+        samples.extend(pts.first().copied());
+        for pair in pts.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            for k in 1..=8 {
+                let t = k as f64 / 8.0;
+                samples.push((a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t));
+            }
+        }
+    }
+    let corners = [
+        (
+            SeriesLabelPosition::UpperRight,
+            (1.0 - w, 1.0),
+            (1.0 - h, 1.0),
+        ),
+        (SeriesLabelPosition::UpperLeft, (0.0, w), (1.0 - h, 1.0)),
+        (SeriesLabelPosition::LowerRight, (1.0 - w, 1.0), (0.0, h)),
+        (SeriesLabelPosition::LowerLeft, (0.0, w), (0.0, h)),
+    ];
+    for (corner, (xa, xb), (ya, yb)) in corners {
+        let hit = samples
+            .iter()
+            .any(|&(x, y)| x >= xa && x <= xb && y >= ya && y <= yb);
+        if !hit {
+            return (corner, y1);
+        }
+    }
+    // Every corner is crossed: the curves keep the lower 1 - h of the
+    // height and the legend takes the band above them.
+    let grow = 1.0 / (1.0 - h).max(0.1);
+    let top = if fig.log_y {
+        y0 * (y1 / y0).powf(grow)
+    } else {
+        y0 + (y1 - y0) * grow
+    };
+    (SeriesLabelPosition::UpperRight, top)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figure(lines: Vec<Vec<(f64, f64)>>) -> Figure {
+        Figure {
+            title: String::new(),
+            x_label: String::new(),
+            y_label: String::new(),
+            log_y: false,
+            log_x: false,
+            markers: Vec::new(),
+            lines: lines
+                .into_iter()
+                .enumerate()
+                .map(|(i, points)| FigureLine {
+                    name: format!("policy {i}"),
+                    points,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_legend_avoids_the_curves() {
+        // Warm-up then decay from the upper left to the lower right, and a
+        // constant at the top: the upper corners are taken.
+        let decay: Vec<(f64, f64)> = (0..=100)
+            .map(|t| (t as f64, 1.0 - t as f64 / 100.0))
+            .collect();
+        let top: Vec<(f64, f64)> = (0..=100).map(|t| (t as f64, 1.0)).collect();
+        let fig = figure(vec![decay.clone(), top]);
+        let b = ((0.0, 100.0), (0.0, 1.0));
+        let (corner, y1) = legend_place(&fig, b, (0.3, 0.2));
+        assert!(
+            matches!(corner, SeriesLabelPosition::LowerLeft),
+            "{corner:?}"
+        );
+        assert_eq!(y1, 1.0);
+        // An empty upper right stays the first choice.
+        let fig = figure(vec![decay]);
+        let (corner, _) = legend_place(&fig, b, (0.3, 0.2));
+        assert!(
+            matches!(corner, SeriesLabelPosition::UpperRight),
+            "{corner:?}"
+        );
+        // Curves through every corner: room is made above them.
+        let zigzag: Vec<(f64, f64)> = (0..=100)
+            .map(|t| (t as f64, if t % 2 == 0 { 0.0 } else { 1.0 }))
+            .collect();
+        let fig = figure(vec![zigzag]);
+        let (corner, y1) = legend_place(&fig, b, (0.3, 0.2));
+        assert!(matches!(corner, SeriesLabelPosition::UpperRight));
+        assert!((y1 - 1.25).abs() < 1e-9, "{y1}");
+    }
 }
