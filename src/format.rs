@@ -131,6 +131,29 @@ fn trim_float(s: String) -> String {
     format!("{num}{suffix}")
 }
 
+/// `text` in at most `width` columns: unchanged when it fits, else cut
+/// with an ellipsis as its last column.
+pub fn ellipsize(text: &str, width: usize) -> String {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    if text.width() <= width {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    if width > 0 {
+        out.push('…');
+    }
+    out
+}
+
 /// Labels for `names` at most `width` characters each, still telling the
 /// names apart: a name that does not fit loses its middle or end to `…`,
 /// and the cut moves until no two labels are the same (`eval_…_low`
@@ -211,5 +234,13 @@ mod tests {
         assert_eq!(fit_labels(&names, 8), ["train_l…", "eval_lo…"]);
         // Everything fits: unchanged.
         assert_eq!(fit_labels(&names, 40), names);
+    }
+
+    #[test]
+    fn ellipsize_cuts_only_what_does_not_fit() {
+        assert_eq!(ellipsize("abcdef", 6), "abcdef");
+        assert_eq!(ellipsize("abcdefg", 6), "abcde…");
+        assert_eq!(ellipsize("日本語", 4), "日…");
+        assert_eq!(ellipsize("abc", 0), "");
     }
 }

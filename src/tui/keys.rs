@@ -195,7 +195,7 @@ pub const DASHBOARD: &[Binding<Action>] = &[
     ),
     bind(
         &[Char('o')],
-        "y range of loss and metrics: 5th-95th percentile (default) / all points",
+        "y range of loss and metrics: 5-95th percentile (default) / all",
         Action::Outliers,
     ),
     bind(

@@ -587,3 +587,25 @@ fn without_colours_runs_are_told_apart_by_markers() {
     assert!(screen.contains("1 ■ cosine.jsonl"), "{screen}");
     assert!(!screen.contains('•'), "{screen}");
 }
+
+#[test]
+fn long_run_names_are_cut_with_an_ellipsis_never_mid_word() {
+    let name = "torch_cyclic_triangular2_with_a_long_name.jsonl";
+    let mut app = one_run_app(one_run(name, true));
+    app.view.help = true;
+    for (width, height) in [(80, 24), (120, 36)] {
+        let screen = render(&mut app, width, height);
+        for line in screen.lines().filter(|l| l.contains("torch_cyc")) {
+            let at = line.find("torch_cyc").unwrap();
+            let shown: String = line[at..].chars().take(name.chars().count()).collect();
+            assert!(
+                shown == name || shown.contains('…'),
+                "{width}x{height}: {line}\n{screen}"
+            );
+        }
+        // Help rows too: cut, but with an ellipsis.
+        for line in screen.lines().filter(|l| l.contains("y range of loss")) {
+            assert!(line.contains("/ all") || line.contains('…'), "{line}");
+        }
+    }
+}

@@ -23,11 +23,13 @@ pub fn help(frame: &mut Frame, area: Rect, app: &App) {
         .map(|(_, what)| key_width + 1 + what.width())
         .max()
         .unwrap_or(0);
+    // What does not fit the screen's width is cut with an ellipsis.
+    let room = (area.width as usize).saturating_sub(key_width + 3);
     let row = |(keys, what): &(String, &str)| {
         let pad = key_width.saturating_sub(keys.width());
         Line::from(vec![
             Span::styled(format!(" {keys}{}", " ".repeat(pad)), app.theme.title()),
-            Span::styled(what.to_string(), app.theme.text()),
+            Span::styled(crate::format::ellipsize(what, room), app.theme.text()),
         ])
     };
     let mut lines: Vec<Line> = rows[..rows.len() - extra].iter().map(row).collect();

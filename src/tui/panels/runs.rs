@@ -1,6 +1,9 @@
 //! The runs list: colour, label, state, records; toggles visibility.
 
 use ratatui::Frame;
+use unicode_width::UnicodeWidthStr;
+
+use crate::format::ellipsize;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -44,13 +47,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         let mut spans = vec![
             Span::styled(key, app.theme.dimmed()),
             Span::styled(format!("{marker} "), Style::default().fg(color)),
-            Span::styled(run.label.clone(), style),
         ];
+        // The name first, cut with an ellipsis; the detail in what is left.
+        let room = (inner.width as usize).saturating_sub(4);
+        let label = ellipsize(&run.label, room);
+        let room = room.saturating_sub(label.width());
+        spans.push(Span::styled(label, style));
         let mut detail = format!("  {} · {} rec", run.status.label(), run.records);
         if run.bad_lines > 0 {
             detail.push_str(&format!(" · {} bad", run.bad_lines));
         }
-        spans.push(Span::styled(detail, app.theme.dimmed()));
+        if room > 3 {
+            spans.push(Span::styled(ellipsize(&detail, room), app.theme.dimmed()));
+        }
         lines.push(Line::from(spans));
     }
     if lines.is_empty() {

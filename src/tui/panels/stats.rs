@@ -33,7 +33,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     };
     let block = panel(
         app,
-        Span::styled(format!(" {} ", run.label), app.theme.title()),
+        Span::styled(
+            format!(
+                " {} ",
+                crate::format::ellipsize(&run.label, (area.width as usize).saturating_sub(4))
+            ),
+            app.theme.title(),
+        ),
     );
     let inner = block.inner(area);
     frame.render_widget(block, area);

@@ -6,6 +6,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use crate::format::ellipsize;
 use crate::tui::app::{App, TimeAxis};
 
 /// One piece of the status line: lower `rank` is kept first when the line
@@ -214,23 +215,6 @@ fn fit(pieces: Vec<Piece>, width: usize) -> (Vec<Span<'static>>, Vec<Span<'stati
         }
     }
     (left, right)
-}
-
-/// `text` cut to `width` columns, the last one an ellipsis.
-fn ellipsize(text: &str, width: usize) -> String {
-    use unicode_width::UnicodeWidthChar;
-    let mut out = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        let w = c.width().unwrap_or(0);
-        if used + w + 1 > width {
-            out.push('…');
-            return out;
-        }
-        out.push(c);
-        used += w;
-    }
-    out
 }
 
 /// "loss", "lr" or "loss or lr": the targets a `--map` hint sets.
