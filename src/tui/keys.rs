@@ -119,7 +119,8 @@ pub enum Action {
     AlertsNewer,
 }
 
-const fn bind<A>(keys: &'static [Key], what: &'static str, action: A) -> Binding<A> {
+/// A binding with no hidden aliases.
+pub const fn bind<A>(keys: &'static [Key], what: &'static str, action: A) -> Binding<A> {
     Binding {
         keys,
         aliases: &[],

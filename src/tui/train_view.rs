@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::app::{App, Command};
 use super::chart::{ChartOptions, Line as ChartLine, Prepared};
-use super::keys::{self, Binding, Key};
+use super::keys::{self, Binding, Key, bind};
 use super::layout::centered;
 use crate::policy::{Policy, catalog, template};
 
@@ -28,42 +28,32 @@ pub enum TrainAction {
 
 /// Keys train mode adds to the dashboard (and to its help).
 pub const KEYS: &[Binding<TrainAction>] = &[
-    Binding {
-        keys: &[Key::Char('p')],
-        aliases: &[],
-        what: "policy picker: every policy, previewed over this run",
-        action: TrainAction::Picker,
-    },
-    Binding {
-        keys: &[Key::Char('e')],
-        aliases: &[],
-        what: "edit the policy spec (Enter restarts, Esc cancels)",
-        action: TrainAction::Edit,
-    },
-    Binding {
-        keys: &[Key::Code(KeyCode::Enter)],
-        aliases: &[],
-        what: "restart with the chosen policy, same initial weights",
-        action: TrainAction::Restart,
-    },
-    Binding {
-        keys: &[Key::Char(' ')],
-        aliases: &[],
-        what: "pause / resume",
-        action: TrainAction::Pause,
-    },
-    Binding {
-        keys: &[Key::Char('s')],
-        aliases: &[],
-        what: "stop the run (keeps it on the charts)",
-        action: TrainAction::Stop,
-    },
-    Binding {
-        keys: &[Key::Char('c')],
-        aliases: &[],
-        what: "save a checkpoint: <run>-step<N>.safetensors",
-        action: TrainAction::Checkpoint,
-    },
+    bind(
+        &[Key::Char('p')],
+        "policy picker: every policy, previewed over this run",
+        TrainAction::Picker,
+    ),
+    bind(
+        &[Key::Char('e')],
+        "edit the policy spec (Enter restarts, Esc cancels)",
+        TrainAction::Edit,
+    ),
+    bind(
+        &[Key::Code(KeyCode::Enter)],
+        "restart with the chosen policy, same initial weights",
+        TrainAction::Restart,
+    ),
+    bind(&[Key::Char(' ')], "pause / resume", TrainAction::Pause),
+    bind(
+        &[Key::Char('s')],
+        "stop the run (keeps it on the charts)",
+        TrainAction::Stop,
+    ),
+    bind(
+        &[Key::Char('c')],
+        "save a checkpoint: <run>-step<N>.safetensors",
+        TrainAction::Checkpoint,
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq)]

@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 use crossterm::event::{KeyCode, KeyEvent};
 
 use super::app::View;
-use super::keys::{self, Binding, Key};
+use super::keys::{self, Binding, Key, bind};
 use crate::tune::board::{TrialBoard, TrialRow};
 use crate::tune::results::Trial;
 
@@ -26,15 +26,6 @@ pub enum TuneAction {
     Open,
     Sort,
     Reverse,
-}
-
-const fn bind(keys: &'static [Key], what: &'static str, action: TuneAction) -> Binding<TuneAction> {
-    Binding {
-        keys,
-        aliases: &[],
-        what,
-        action,
-    }
 }
 
 /// Keys tune mode adds to the dashboard (and to its help).
