@@ -609,3 +609,38 @@ fn long_run_names_are_cut_with_an_ellipsis_never_mid_word() {
         }
     }
 }
+
+#[test]
+fn a_long_eval_legend_fits_its_title_and_still_says_what_is_left_out() {
+    let mut session = one_run("whisper.json", true);
+    let evals: Vec<Record> = (1..=10u64)
+        .map(|i| Record {
+            step: Some(i * 5),
+            extra: vec![
+                ("eval_loss".into(), 2.0 / i as f64),
+                ("eval_samples_per_second".into(), 2.5),
+                ("eval_steps_per_second".into(), 0.3),
+                ("eval_wer".into(), 0.5),
+                ("eval_runtime".into(), 1700.0),
+            ],
+            ..Default::default()
+        })
+        .collect();
+    session.push_records(0, &evals, 1_000_000.0);
+    let mut app = one_run_app(session);
+    app.view.third = lrtop::tui::app::ThirdPanel::Eval;
+    for width in [80, 120, 200] {
+        let screen = render(&mut app, width, 36);
+        let title = screen
+            .lines()
+            .find(|l| l.contains("┌ eval "))
+            .unwrap_or_else(|| panic!("{screen}"));
+        assert!(title.contains("(g) "), "{width}: {title}");
+        if width >= 120 {
+            assert!(title.contains("other scales"), "{width}: {title}");
+            assert!(title.matches('━').count() >= 4, "{width}: {title}");
+        } else {
+            assert!(title.contains("━ eval_loss +3"), "{width}: {title}");
+        }
+    }
+}

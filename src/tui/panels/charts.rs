@@ -4,6 +4,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Color;
 use ratatui::text::{Line as TextLine, Span};
+use unicode_width::UnicodeWidthStr;
 
 use super::panel;
 use crate::metrics::XAxis;
@@ -251,7 +252,7 @@ pub fn render_third(frame: &mut Frame, area: Rect, app: &App) {
         ThirdPanel::GradNorm => metric_lines(app, GRAD_NORM, x, n),
         ThirdPanel::Metric(m) => metric_lines(app, m, x, n),
         ThirdPanel::Eval => {
-            let (lines, legend) = eval_lines(app, x, n);
+            let (lines, legend) = eval_lines(app, x, n, area.width.saturating_sub(2) as usize);
             if !legend.spans.is_empty() {
                 block = panel(app, legend);
             }
@@ -273,7 +274,7 @@ pub fn render_third(frame: &mut Frame, area: Rect, app: &App) {
 /// The eval metrics that share the leading metric's scale (eval loss when
 /// logged), overlaid, and a title that is their legend and names those left
 /// out: `eval_runtime` in seconds would flatten `eval_loss` to a line at 0.
-fn eval_lines<'a>(app: &App, x: (f64, f64), n: usize) -> (Vec<Line>, TextLine<'a>) {
+fn eval_lines<'a>(app: &App, x: (f64, f64), n: usize, width: usize) -> (Vec<Line>, TextLine<'a>) {
     let mut metrics: Vec<(String, Vec<Line>)> = app
         .eval_metrics()
         .into_iter()
@@ -326,10 +327,61 @@ fn eval_lines<'a>(app: &App, x: (f64, f64), n: usize) -> (Vec<Line>, TextLine<'a
     }
     if !other.is_empty() {
         let names: Vec<&str> = other.iter().map(|(_, (m, _))| m.as_str()).collect();
-        spans.push(Span::styled(
-            format!("· other scales: {} (g) ", names.join(", ")),
-            app.theme.dimmed(),
-        ));
+        let used: usize = spans.iter().map(|s| s.content.width()).sum();
+        let full = format!("· other scales: {} (g) ", names.join(", "));
+        // Too long for the title: a count says that there are more.
+        let text = if used + full.width() <= width {
+            full
+        } else {
+            format!("· +{} on other scales (g) ", names.len())
+        };
+        spans.push(Span::styled(text, app.theme.dimmed()));
+    }
+    let full_spans = spans.clone();
+    // A legend wider than the chart: the longest names are cut first,
+    // the samples kept.
+    let names: Vec<usize> = (1..spans.len())
+        .filter(|&i| !spans[i].content.starts_with('━') && !spans[i].content.starts_with('·'))
+        .collect();
+    let mut widths: Vec<usize> = names
+        .iter()
+        .map(|&i| spans[i].content.trim_end().width())
+        .collect();
+    let others: usize = (0..spans.len())
+        .filter(|i| !names.contains(i))
+        .map(|i| spans[i].content.width())
+        .sum();
+    while others + widths.iter().map(|w| w + 1).sum::<usize>() > width {
+        match widths.iter_mut().filter(|w| **w > 8).max_by_key(|w| **w) {
+            Some(w) => *w -= 1,
+            None => break,
+        }
+    }
+    for (&i, &w) in names.iter().zip(&widths) {
+        let text = spans[i].content.trim_end().to_string();
+        spans[i].content = format!("{} ", crate::format::ellipsize(&text, w)).into();
+    }
+    // Still too wide (a narrow chart): the first metric and counts.
+    let total: usize = spans.iter().map(|s| s.content.width()).sum();
+    if total > width && spans.len() > 3 {
+        let shown = spans.iter().filter(|s| s.content.starts_with('━')).count();
+        let mut short: Vec<Span> = full_spans.into_iter().take(3).collect();
+        let room = width.saturating_sub(6 + 2 + 4 + 10);
+        short[2].content = format!(
+            "{} ",
+            crate::format::ellipsize(short[2].content.trim_end(), room)
+        )
+        .into();
+        if shown > 1 {
+            short.push(Span::styled(format!("+{} ", shown - 1), app.theme.text()));
+        }
+        if !other.is_empty() {
+            short.push(Span::styled(
+                format!("· +{} (g) ", other.len()),
+                app.theme.dimmed(),
+            ));
+        }
+        spans = short;
     }
     (out, TextLine::from(spans))
 }
