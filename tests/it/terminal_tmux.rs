@@ -566,3 +566,54 @@ fn sixteen_colour_and_screen_terminals_work() {
         }
     }
 }
+
+/// Charts and panels on the real binary at 80x24: a CyclicLR peak of 0.2
+/// is the LR chart's top label, the alerts pane counts and shows the
+/// critical alert first and the status line names it, a key closes the
+/// help, and the terminal is restored.
+#[test]
+fn charts_and_panels_at_80x24_on_the_real_binary() {
+    if !have_tmux() {
+        return;
+    }
+    let t = Tmux::start(80, 24);
+    let log = t.path("cyclic.jsonl");
+    let mut text = String::new();
+    for step in 1..=400u64 {
+        // Triangular cycles of 100 steps between 0.001 and 0.2.
+        let phase = (step % 100) as f64 / 50.0;
+        let lr = 0.001 + 0.199 * if phase <= 1.0 { phase } else { 2.0 - phase };
+        let loss = if step < 390 {
+            format!("{}", 2.0 / (step as f64).sqrt())
+        } else {
+            "NaN".to_string()
+        };
+        text.push_str(&format!(
+            "{{\"step\": {step}, \"loss\": {loss}, \"learning_rate\": {lr}}}\n"
+        ));
+    }
+    fs::write(&log, text).unwrap();
+    t.run_lrtop("", &format!("attach {} --no-follow", log.display()));
+    t.wait_for("step 400");
+    let screen = t.capture();
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.starts_with("│0.2 ") || l.starts_with("│0.2│")),
+        "the LR peak is the top label:\n{screen}"
+    );
+    assert!(screen.contains("┌ alerts ✖"), "{screen}");
+    assert!(
+        screen.lines().last().unwrap_or("").contains('✖'),
+        "the status line shows the worst alert:\n{screen}"
+    );
+    t.keys(&["?"]);
+    t.wait_for("this help");
+    // The first key closes the help; the next one is the dashboard's.
+    t.keys(&["q"]);
+    thread::sleep(Duration::from_millis(200));
+    assert!(!t.capture().contains("this help"));
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0, "a dashboard quit by the user exits 0");
+    t.assert_restored();
+}
