@@ -165,6 +165,107 @@ pub fn new_sources(args: &[String], known: &mut Known) -> Vec<Discovered> {
     new
 }
 
+/// What a rescan could find that is new, cached per directory: a new entry
+/// changes its directory's mtime; a file already there that is not a known
+/// log may become one as it is written (its size and mtime). When none of
+/// these changed, a rescan would find nothing, and listing ten thousand
+/// known logs again is skipped (a stat of each directory instead).
+#[derive(Debug, Default)]
+struct Trees {
+    dirs: HashMap<PathBuf, Listing>,
+}
+
+#[derive(Debug)]
+struct Listing {
+    mtime: std::time::SystemTime,
+    subdirs: Vec<PathBuf>,
+    /// Files that are not known logs: (path, size, mtime).
+    others: Vec<(PathBuf, u64, Option<std::time::SystemTime>)>,
+}
+
+/// A directory changed this recently may change again within the mtime's
+/// granularity (a second on some file systems) unseen: not trusted.
+const MTIME_SETTLE: Duration = Duration::from_secs(2);
+/// As deep as discovery walks.
+const TREE_DEPTH: usize = 4;
+
+impl Trees {
+    /// Whether anything a rescan of `args` looks at may have changed since
+    /// the last call; lists again (and remembers) what did.
+    fn changed(&mut self, args: &[String], known: &Known) -> bool {
+        let mut changed = false;
+        for arg in args {
+            let path = Path::new(arg);
+            if arg == "-" || !path.exists() {
+                // A glob, or a path that does not exist yet.
+                changed = true;
+            } else if path.is_dir() {
+                changed |= self.dir_changed(path, 0, known);
+            } else if !known.settled.contains_key(path) {
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    fn dir_changed(&mut self, dir: &Path, depth: usize, known: &Known) -> bool {
+        let Ok(mtime) = std::fs::metadata(dir).and_then(|m| m.modified()) else {
+            return true;
+        };
+        let recent = mtime.elapsed().map_or(true, |age| age < MTIME_SETTLE);
+        if let Some(listing) = self.dirs.get(dir)
+            && listing.mtime == mtime
+            && !recent
+        {
+            let others_same = listing.others.iter().all(|(path, len, modified)| {
+                std::fs::metadata(path)
+                    .is_ok_and(|m| m.len() == *len && m.modified().ok() == *modified)
+            });
+            let subdirs = listing.subdirs.clone();
+            let mut changed = !others_same;
+            for sub in subdirs {
+                changed |= self.dir_changed(&sub, depth + 1, known);
+            }
+            return changed;
+        }
+        // New or changed: list it (its mtime was read first, so a change
+        // during the listing shows as another mtime next time).
+        let mut listing = Listing {
+            mtime,
+            subdirs: Vec::new(),
+            others: Vec::new(),
+        };
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with('.') {
+                    continue;
+                }
+                let path = entry.path();
+                match entry.file_type() {
+                    Ok(kind) if kind.is_dir() && depth < TREE_DEPTH => listing.subdirs.push(path),
+                    // Deeper than discovery walks.
+                    Ok(kind) if kind.is_dir() => {}
+                    Ok(_) if !known.settled.contains_key(&path) => {
+                        let meta = std::fs::metadata(&path).ok();
+                        listing.others.push((
+                            path,
+                            meta.as_ref().map_or(0, |m| m.len()),
+                            meta.and_then(|m| m.modified().ok()),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let subdirs = listing.subdirs.clone();
+        self.dirs.insert(dir.to_path_buf(), listing);
+        for sub in subdirs {
+            self.dir_changed(&sub, depth + 1, known);
+        }
+        true
+    }
+}
+
 /// Rescans `args` on a thread until stopped (or `sink` returns false).
 pub struct Scanner {
     stop: Arc<AtomicBool>,
@@ -183,9 +284,19 @@ impl Scanner {
         let handle = thread::Builder::new()
             .name("lrtop-scan".into())
             .spawn(move || {
+                let mut trees = Trees::default();
                 while !flag.load(Ordering::Relaxed) {
                     thread::sleep(rescan_after(known.keys.len()));
-                    for found in new_sources(&args, &mut known) {
+                    // Nothing changed in the directories: nothing new to find.
+                    if !trees.changed(&args, &known) {
+                        continue;
+                    }
+                    let found = new_sources(&args, &mut known);
+                    if !found.is_empty() {
+                        // The new logs are known now: list their directories again.
+                        trees = Trees::default();
+                    }
+                    for found in found {
                         if !sink(found) {
                             return;
                         }
@@ -208,6 +319,63 @@ impl Drop for Scanner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sets a path's mtime `secs` seconds back (past MTIME_SETTLE).
+    fn age(path: &Path, secs: u64) {
+        let when = std::time::SystemTime::now() - Duration::from_secs(secs);
+        std::fs::File::open(path)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
+
+    #[test]
+    fn unchanged_directories_skip_the_rescan_and_every_change_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = vec![dir.path().display().to_string()];
+        let log = |name: &str| {
+            std::fs::write(dir.path().join(name), "{\"step\": 1, \"loss\": 1}\n").unwrap()
+        };
+        log("a.jsonl");
+        log("b.jsonl");
+        std::fs::write(dir.path().join("notes.txt"), "").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let mut known = Known::default();
+        assert_eq!(new_sources(&args, &mut known).len(), 2);
+        for p in ["notes.txt", "sub", ""] {
+            age(&dir.path().join(p), 10);
+        }
+        let mut trees = Trees::default();
+        assert!(
+            trees.changed(&args, &known),
+            "the first look lists everything"
+        );
+        assert!(!trees.changed(&args, &known), "nothing changed");
+        // An append to a known log is the follower's business, not a rescan's.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("a.jsonl"))
+            .unwrap();
+        assert!(!trees.changed(&args, &known));
+        // A file that is not a log yet is written to.
+        std::fs::write(dir.path().join("notes.txt"), "step 1 loss 2\n").unwrap();
+        assert!(trees.changed(&args, &known));
+        age(&dir.path().join("notes.txt"), 10);
+        trees = Trees::default();
+        assert!(trees.changed(&args, &known));
+        assert!(!trees.changed(&args, &known));
+        // A new file in a subdirectory.
+        log("sub/c.jsonl");
+        assert!(trees.changed(&args, &known));
+        assert_eq!(new_sources(&args, &mut known).len(), 1);
+        // A recently changed directory is not trusted for a while.
+        let mut trees = Trees::default();
+        assert!(trees.changed(&args, &known));
+        assert!(trees.changed(&args, &known), "sub changed under 2 s ago");
+        // A glob is always rescanned.
+        let glob = vec![format!("{}/*.jsonl", dir.path().display())];
+        assert!(Trees::default().changed(&glob, &known));
+    }
 
     #[test]
     fn new_logs_are_found_once_and_checkpoints_continue_their_run() {
