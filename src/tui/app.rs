@@ -306,6 +306,24 @@ impl App {
         lo > 0.0 && hi / lo > 10.0
     }
 
+    /// Whether the LR chart is drawn on a log axis: until `l` is pressed,
+    /// when the visible runs' peak LRs differ by more than 100x (on one
+    /// linear axis the smaller schedules would be a flat line at 0).
+    pub fn lr_shown_log(&self) -> bool {
+        if !self.view.log_y_auto {
+            return self.view.log_y;
+        }
+        let (lo, hi) = self
+            .visible_runs()
+            .filter_map(|(_, run)| run.data.column(crate::metrics::record::LR))
+            .map(|c| c.max)
+            .filter(|peak| peak.is_finite() && *peak > 0.0)
+            .fold((f64::INFINITY, 0.0f64), |(lo, hi), p| {
+                (lo.min(p), hi.max(p))
+            });
+        lo.is_finite() && hi / lo > 100.0
+    }
+
     pub fn metric_choices(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
         let mut seen = std::collections::HashSet::new();

@@ -644,3 +644,20 @@ fn a_long_eval_legend_fits_its_title_and_still_says_what_is_left_out() {
         }
     }
 }
+
+#[test]
+fn runs_whose_lrs_differ_by_more_than_100x_get_a_log_lr_axis() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    // Peaks of 3e-3 and 20: on one linear axis the first is a line at 0.
+    let mut app = app();
+    assert!(app.lr_shown_log());
+    let screen = render(&mut app, 120, 40);
+    assert!(screen.contains("┌ learning rate log"), "{screen}");
+    // Hiding the run at 20 leaves one scale: linear again.
+    app.on_key(KeyEvent::new(KeyCode::Char('2'), KeyModifiers::NONE));
+    assert!(!app.lr_shown_log());
+    app.on_key(KeyEvent::new(KeyCode::Char('2'), KeyModifiers::NONE));
+    // `l` takes over from the automatic choice.
+    app.on_key(KeyEvent::new(KeyCode::Char('l'), KeyModifiers::NONE));
+    assert_eq!(app.lr_shown_log(), app.view.log_y);
+}

@@ -104,7 +104,8 @@ fn draw(
 }
 
 pub fn render_lr(frame: &mut Frame, area: Rect, app: &App) {
-    let log = if app.view.log_y { "log" } else { "" };
+    let log_y = app.lr_shown_log();
+    let log = if log_y { "log" } else { "" };
     let block = panel(app, title(app, "learning rate", log.to_string()));
     if app.time_axis() == Some(TimeAxis::Missing) {
         return empty_message(app, frame, area, block, NO_TIMESTAMPS);
@@ -117,7 +118,7 @@ pub fn render_lr(frame: &mut Frame, area: Rect, app: &App) {
         return empty_message(app, frame, area, block, "no learning rate logged");
     }
     // Every LR was set on purpose: its peaks are never clipped.
-    draw(frame, area, app, block, lines, x, (app.view.log_y, false));
+    draw(frame, area, app, block, lines, x, (log_y, false));
 }
 
 pub fn render_loss(frame: &mut Frame, area: Rect, app: &App) {
