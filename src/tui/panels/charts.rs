@@ -307,17 +307,12 @@ fn eval_lines<'a>(app: &App, x: (f64, f64), n: usize, width: usize) -> (Vec<Line
         .enumerate()
         .partition(|(k, (_, lines))| *k == 0 || same_scale(scale(lines)));
     let runs = app.session.runs.len();
-    let mut spans = vec![Span::styled(" eval ", app.theme.title())];
+    let mut entries = Vec::new();
     let mut out = Vec::new();
     for (k, (_, (metric, lines))) in shown.into_iter().enumerate() {
         // The first metric in the runs' colours, each other in its own.
         let color = (k > 0).then(|| app.theme.series_color(k + runs));
-        let legend_color = color.unwrap_or_else(|| lines[0].color);
-        spans.push(Span::styled(
-            "━ ",
-            ratatui::style::Style::default().fg(legend_color),
-        ));
-        spans.push(Span::styled(format!("{metric} "), app.theme.text()));
+        entries.push((color.unwrap_or(lines[0].color), metric.clone()));
         for mut line in lines {
             line.name = format!("{} {metric}", line.name);
             if let Some(c) = color {
@@ -326,63 +321,86 @@ fn eval_lines<'a>(app: &App, x: (f64, f64), n: usize, width: usize) -> (Vec<Line
             out.push(line);
         }
     }
-    if !other.is_empty() {
-        let names: Vec<&str> = other.iter().map(|(_, (m, _))| m.as_str()).collect();
-        let used: usize = spans.iter().map(|s| s.content.width()).sum();
-        let full = format!("· other scales: {} (g) ", names.join(", "));
-        // Too long for the title: a count says that there are more.
-        let text = if used + full.width() <= width {
-            full
-        } else {
-            format!("· +{} on other scales (g) ", names.len())
-        };
-        spans.push(Span::styled(text, app.theme.dimmed()));
+    let others: Vec<String> = other.into_iter().map(|(_, (m, _))| m).collect();
+    (out, legend_title(app, &entries, &others, width))
+}
+
+/// The eval chart's title: " eval ━ a ━ b · other scales: c (g) ", made to
+/// fit `width`: first the left-out metrics become a count, then the longest
+/// names are cut (to 8 columns at least), and on a chart narrower still
+/// only the first metric is named, the rest counted.
+fn legend_title<'a>(
+    app: &App,
+    entries: &[(Color, String)],
+    others: &[String],
+    width: usize,
+) -> TextLine<'a> {
+    let spans = |names: &[String], note: String| {
+        let mut spans = vec![Span::styled(" eval ", app.theme.title())];
+        for ((color, _), name) in entries.iter().zip(names) {
+            spans.push(Span::styled(
+                "━ ",
+                ratatui::style::Style::default().fg(*color),
+            ));
+            spans.push(Span::styled(format!("{name} "), app.theme.text()));
+        }
+        if !note.is_empty() {
+            spans.push(Span::styled(note, app.theme.dimmed()));
+        }
+        spans
+    };
+    let fits = |spans: &[Span]| spans.iter().map(|s| s.content.width()).sum::<usize>() <= width;
+    let names: Vec<String> = entries.iter().map(|(_, n)| n.clone()).collect();
+    let full_note = if others.is_empty() {
+        String::new()
+    } else {
+        format!("· other scales: {} (g) ", others.join(", "))
+    };
+    let full = spans(&names, full_note);
+    if fits(&full) {
+        return TextLine::from(full);
     }
-    let full_spans = spans.clone();
-    // A legend wider than the chart: the longest names are cut first,
-    // the samples kept.
-    let names: Vec<usize> = (1..spans.len())
-        .filter(|&i| !spans[i].content.starts_with('━') && !spans[i].content.starts_with('·'))
-        .collect();
-    let mut widths: Vec<usize> = names
-        .iter()
-        .map(|&i| spans[i].content.trim_end().width())
-        .collect();
-    let others: usize = (0..spans.len())
-        .filter(|i| !names.contains(i))
-        .map(|i| spans[i].content.width())
-        .sum();
-    while others + widths.iter().map(|w| w + 1).sum::<usize>() > width {
+    let note = if others.is_empty() {
+        String::new()
+    } else {
+        format!("· +{} on other scales (g) ", others.len())
+    };
+    // The longest names lose a column at a time.
+    let fixed = 6 + 2 * entries.len() + note.width();
+    let mut widths: Vec<usize> = names.iter().map(|n| n.width()).collect();
+    while fixed + widths.iter().map(|w| w + 1).sum::<usize>() > width {
         match widths.iter_mut().filter(|w| **w > 8).max_by_key(|w| **w) {
             Some(w) => *w -= 1,
             None => break,
         }
     }
-    for (&i, &w) in names.iter().zip(&widths) {
-        let text = spans[i].content.trim_end().to_string();
-        spans[i].content = format!("{} ", crate::format::ellipsize(&text, w)).into();
+    let cut: Vec<String> = names
+        .iter()
+        .zip(&widths)
+        .map(|(n, &w)| crate::format::ellipsize(n, w))
+        .collect();
+    let shortened = spans(&cut, note);
+    if fits(&shortened) || entries.len() < 2 && others.is_empty() {
+        return TextLine::from(shortened);
     }
-    // Still too wide (a narrow chart): the first metric and counts.
-    let total: usize = spans.iter().map(|s| s.content.width()).sum();
-    if total > width && spans.len() > 3 {
-        let shown = spans.iter().filter(|s| s.content.starts_with('━')).count();
-        let mut short: Vec<Span> = full_spans.into_iter().take(3).collect();
-        let room = width.saturating_sub(6 + 2 + 4 + 10);
-        short[2].content = format!(
-            "{} ",
-            crate::format::ellipsize(short[2].content.trim_end(), room)
-        )
-        .into();
-        if shown > 1 {
-            short.push(Span::styled(format!("+{} ", shown - 1), app.theme.text()));
-        }
-        if !other.is_empty() {
-            short.push(Span::styled(
-                format!("· +{} (g) ", other.len()),
-                app.theme.dimmed(),
-            ));
-        }
-        spans = short;
+    // A narrow chart: the first metric, then counts.
+    let first = crate::format::ellipsize(&names[0], width.saturating_sub(22));
+    let mut short = vec![
+        Span::styled(" eval ", app.theme.title()),
+        Span::styled("━ ", ratatui::style::Style::default().fg(entries[0].0)),
+        Span::styled(format!("{first} "), app.theme.text()),
+    ];
+    if entries.len() > 1 {
+        short.push(Span::styled(
+            format!("+{} ", entries.len() - 1),
+            app.theme.text(),
+        ));
     }
-    (out, TextLine::from(spans))
+    if !others.is_empty() {
+        short.push(Span::styled(
+            format!("· +{} (g) ", others.len()),
+            app.theme.dimmed(),
+        ));
+    }
+    TextLine::from(short)
 }
