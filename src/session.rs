@@ -324,6 +324,10 @@ pub struct Session {
     new_sources: Vec<NewSource>,
     /// `--total-steps` for runs discovered later.
     pub default_total_steps: Option<u64>,
+    /// Per run, until when `tick` can skip it (its monitor said it has
+    /// nothing to do until then); reset for a run whenever an event or a
+    /// load reaches it. Missing entries are due.
+    idle_until: Vec<f64>,
 }
 
 /// A discovered source to follow, and the run its events go to.
@@ -346,6 +350,7 @@ impl Session {
             hooks: HookQueue::default(),
             new_sources: Vec::new(),
             default_total_steps: None,
+            idle_until: Vec::new(),
         }
     }
 
@@ -357,6 +362,27 @@ impl Session {
 
     /// Applies one event; returns the alerts it raised.
     pub fn apply(&mut self, event: SessionEvent) -> NewAlerts {
+        match &event {
+            SessionEvent::Source(e) => {
+                let run = e.run();
+                self.tick_due(run);
+                let segment = self.current_segment(run);
+                self.tick_due(segment);
+            }
+            // Train and tune sessions hold a few runs: all of them are due.
+            _ => self.idle_until.clear(),
+        }
+        self.apply_event(event)
+    }
+
+    /// `run` is ticked at the next `tick`, whatever its monitor said.
+    fn tick_due(&mut self, run: RunId) {
+        if let Some(until) = self.idle_until.get_mut(run) {
+            *until = f64::NEG_INFINITY;
+        }
+    }
+
+    fn apply_event(&mut self, event: SessionEvent) -> NewAlerts {
         match event {
             SessionEvent::Source(e) => self.apply_source(e, unix_now()),
             SessionEvent::Train(e) => self.apply_train(e, unix_now()),
@@ -728,6 +754,7 @@ impl Session {
         if run >= self.runs.len() {
             return Vec::new();
         }
+        self.tick_due(run);
         let mut run = self.current_segment(run);
         let mut new = Vec::new();
         for rec in records {
@@ -919,6 +946,7 @@ impl Session {
         if run >= self.runs.len() {
             return Vec::new();
         }
+        self.tick_due(run);
         if goes_back(&data) {
             // Rare: restarts and resumes need the record-by-record path.
             let records: Vec<Record> = data.records().collect();
@@ -947,8 +975,17 @@ impl Session {
     /// Time-driven rules (stalled runs). Returns new alerts.
     pub fn tick(&mut self, now: f64, following: bool) -> Vec<(RunId, Alert)> {
         let mut new = Vec::new();
-        for (i, state) in self.runs.iter_mut().enumerate() {
+        self.idle_until.resize(self.runs.len(), f64::NEG_INFINITY);
+        // Only the runs that can do anything now: following ten thousand
+        // quiet files, visiting each twice a second was most of the idle
+        // main thread.
+        for ((i, state), until) in self.runs.iter_mut().enumerate().zip(&mut self.idle_until) {
+            if now < *until {
+                continue;
+            }
             if !state.status.is_live() {
+                // A status changes with an event, which makes it due again.
+                *until = f64::INFINITY;
                 continue;
             }
             new.extend(
@@ -958,6 +995,7 @@ impl Session {
                     .into_iter()
                     .map(|a| (i, a)),
             );
+            *until = state.monitor.idle_until();
         }
         self.raise(&new);
         if let Some(cmd) = &self.setup.on_alert {

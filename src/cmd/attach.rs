@@ -371,7 +371,9 @@ fn headless_follow(
     }
     let interval = Duration::from_secs_f64(interval.max(0.1));
     let mut next_status = Instant::now() + interval;
-    let mut out = std::io::stdout();
+    // Buffered: a status block of ten thousand runs is a few writes, not
+    // one per line (alerts and blocks are flushed as they end).
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
     loop {
         let wait = next_status
             .saturating_duration_since(Instant::now())
@@ -411,9 +413,10 @@ fn headless_follow(
         }
     }
     drop(followers);
+    out.flush()?;
+    drop(out);
     if summary_at_end {
         print_summaries(&session)?;
     }
-    out.flush()?;
     Ok(())
 }

@@ -32,6 +32,13 @@ pub(crate) const FAST_POLL: Duration = Duration::from_millis(250);
 const QUIET_POLL: Duration = Duration::from_secs(2);
 /// The polls of all quiet files together stay under this many a second.
 const POLLS_PER_SECOND: f64 = 500.0;
+/// The same, for files whose watch can be trusted (a local file system,
+/// no symlink): their poll is only a safety net, since every change, and
+/// an overflow of the kernel's event queue, wakes them at once.
+const TRUSTED_POLLS_PER_SECOND: f64 = 100.0;
+/// Checks due this soon are done in the same wake-up: with thousands of
+/// quiet files, one wake-up per poll was most of what the pool cost.
+const BATCH_SLACK: Duration = Duration::from_millis(50);
 /// The most reader threads, whatever the machine.
 const MAX_WORKERS: usize = 4;
 
@@ -68,7 +75,19 @@ struct Entry {
     /// The target directory's identity when it was last looked at: a
     /// directory that appears, or is replaced, is watched (again).
     dir_id: Option<FileId>,
-    watched: bool,
+    watched: Watched,
+}
+
+/// What wakes a job besides its poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Watched {
+    /// Nothing: the poll is all there is.
+    No,
+    /// A watch that may miss changes (a network file system, a symlink
+    /// whose target lives elsewhere).
+    Maybe,
+    /// A watch on a local file system, of the file itself.
+    Yes,
 }
 
 /// A job's handle: stopping it, and telling when it ended.
@@ -150,7 +169,7 @@ pub(crate) fn start(job: Box<dyn Job>, stop: Arc<AtomicBool>) -> Result<Handle, 
         quiet_for: Duration::ZERO,
         target: None,
         dir_id: None,
-        watched: false,
+        watched: Watched::No,
     };
     pool.jobs.fetch_add(1, Ordering::Relaxed);
     if let Err(mpsc::SendError(Msg::Add(entry))) = worker.send(Msg::Add(Box::new(entry))) {
@@ -166,10 +185,18 @@ pub(crate) fn start(job: Box<dyn Job>, stop: Arc<AtomicBool>) -> Result<Handle, 
 
 /// How long a quiet job waits for its next poll: doubling from the fast
 /// poll up to a ceiling that grows with the number of jobs.
-fn quiet_poll(quiet_for: Duration, watched: bool, jobs: usize) -> Duration {
-    let spread = Duration::from_secs_f64(jobs as f64 / POLLS_PER_SECOND);
+fn quiet_poll(quiet_for: Duration, watched: Watched, jobs: usize) -> Duration {
+    let rate = match watched {
+        Watched::Yes => TRUSTED_POLLS_PER_SECOND,
+        Watched::No | Watched::Maybe => POLLS_PER_SECOND,
+    };
+    let spread = Duration::from_secs_f64(jobs as f64 / rate);
     // Without a watch the poll is all there is: keep it quick.
-    let ceiling = if watched { QUIET_POLL } else { FAST_POLL * 2 }.max(spread);
+    let ceiling = match watched {
+        Watched::No => FAST_POLL * 2,
+        Watched::Maybe | Watched::Yes => QUIET_POLL,
+    }
+    .max(spread);
     (quiet_for * 2).clamp(FAST_POLL, ceiling)
 }
 
@@ -249,8 +276,11 @@ impl Worker {
     fn check_due(&mut self) {
         let now = Instant::now();
         let jobs = self.jobs.load(Ordering::Relaxed);
+        // The identity of the directory checked last: the jobs due together
+        // are mostly files of one directory, which one stat is enough for.
+        let mut last_dir: Option<(PathBuf, Option<FileId>)> = None;
         while let Some(&Reverse((at, id))) = self.due.peek() {
-            if at > now {
+            if at > now + BATCH_SLACK {
                 break;
             }
             self.due.pop();
@@ -268,17 +298,27 @@ impl Worker {
             }
             // Watch first, so a change right after the check is not missed.
             let target = entry.job.watch_target();
-            let dir_id = target
-                .as_ref()
-                .and_then(|(dir, _)| std::fs::metadata(dir).ok())
-                .map(|m| file_id(&m));
+            let dir_id = target.as_ref().and_then(|(dir, _)| match &last_dir {
+                Some((seen, id)) if seen == dir => *id,
+                _ => {
+                    let id = std::fs::metadata(dir).ok().map(|m| file_id(&m));
+                    last_dir = Some((dir.clone(), id));
+                    id
+                }
+            });
             if target != entry.target || dir_id != entry.dir_id {
                 self.watch.forget(entry.id, entry.target.take());
                 entry.watched = match (&target, dir_id) {
                     (Some((dir, name)), Some(id)) => {
-                        self.watch.add(dir, id, name.clone(), entry.id, &self.me)
+                        if !self.watch.add(dir, id, name.clone(), entry.id, &self.me) {
+                            Watched::No
+                        } else if trustworthy(dir, name.as_deref()) {
+                            Watched::Yes
+                        } else {
+                            Watched::Maybe
+                        }
                     }
-                    _ => false,
+                    _ => Watched::No,
                 };
                 entry.target = target;
                 entry.dir_id = dir_id;
@@ -304,6 +344,62 @@ impl Worker {
         self.watch.forget(entry.id, entry.target.take());
         self.jobs.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// Whether a watch of `dir` sees every change to `name` in it: the file
+/// system is local (inotify does not see writes made by other machines on
+/// NFS, SMB, Lustre or FUSE mounts) and `name` is not a symlink (whose
+/// target's changes happen in another directory).
+fn trustworthy(dir: &Path, name: Option<&std::ffi::OsStr>) -> bool {
+    if let Some(name) = name
+        && std::fs::symlink_metadata(dir.join(name)).is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return false;
+    }
+    local_file_system(dir)
+}
+
+#[cfg(target_os = "linux")]
+fn local_file_system(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    // statfs(2)'s f_type of the file systems whose changes may come from
+    // elsewhere; anything else is taken as local.
+    const REMOTE: &[i64] = &[
+        0x6969,      // NFS
+        0xFF53_4D42, // CIFS
+        0xFE53_4D42, // SMB2
+        0x517B,      // SMB
+        0x6573_5546, // FUSE (sshfs, s3fs, ...)
+        0x0102_1997, // 9p
+        0x0BD0_0BD0, // Lustre
+        0x4757_5353, // GPFS
+        0x0122_5F46, // GPFS (older)
+        0xAAD7_AAEA, // PanFS
+        0x0BEE_F00D, // BeeGFS (FhGFS)
+        0x0013_1F4B, // Ceph
+        0x5346_414F, // AFS
+        0x7375_7245, // Coda
+    ];
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut stats = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `path` is a NUL-terminated string and `stats` is written by
+    // statfs before it is read (only when it returned 0).
+    let ok = unsafe { libc::statfs(path.as_ptr(), stats.as_mut_ptr()) } == 0;
+    if !ok {
+        return false;
+    }
+    // SAFETY: statfs returned 0, so it filled `stats`.
+    // f_type is an i64 here, an i32 or u32 elsewhere.
+    #[allow(clippy::useless_conversion)]
+    let kind = i64::from(unsafe { stats.assume_init() }.f_type);
+    !REMOTE.contains(&(kind & 0xFFFF_FFFF))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn local_file_system(_dir: &Path) -> bool {
+    false
 }
 
 /// Who wants to hear of changes in a directory.
@@ -449,15 +545,37 @@ mod tests {
         let mut quiet = Duration::ZERO;
         let mut seen = Vec::new();
         for _ in 0..6 {
-            quiet = quiet_poll(quiet, true, 10);
+            quiet = quiet_poll(quiet, Watched::Maybe, 10);
             seen.push(quiet.as_millis());
         }
         assert_eq!(seen, [250, 500, 1000, 2000, 2000, 2000]);
-        assert_eq!(quiet_poll(Duration::from_secs(9), false, 10), FAST_POLL * 2);
+        assert_eq!(
+            quiet_poll(Duration::from_secs(9), Watched::No, 10),
+            FAST_POLL * 2
+        );
         // 10,000 files: each polled every 20 s at most, 500 polls a second.
         assert_eq!(
-            quiet_poll(Duration::from_secs(60), true, 10_000),
+            quiet_poll(Duration::from_secs(60), Watched::Maybe, 10_000),
             Duration::from_secs(20)
         );
+        // A trusted watch: the poll is a safety net, 100 polls a second.
+        assert_eq!(
+            quiet_poll(Duration::from_secs(600), Watched::Yes, 10_000),
+            Duration::from_secs(100)
+        );
+        assert_eq!(
+            quiet_poll(Duration::from_secs(9), Watched::Yes, 10),
+            QUIET_POLL
+        );
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_local_directory_is_trusted_and_a_symlink_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("log.jsonl"), "{}\n").unwrap();
+        assert!(trustworthy(dir.path(), Some("log.jsonl".as_ref())));
+        std::os::unix::fs::symlink(dir.path().join("log.jsonl"), dir.path().join("link")).unwrap();
+        assert!(!trustworthy(dir.path(), Some("link".as_ref())));
     }
 }

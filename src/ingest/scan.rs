@@ -208,6 +208,18 @@ impl Trees {
         changed
     }
 
+    /// Lists `args` for the first time: whether a rescan may find anything
+    /// the start did not (a file there that is not a known log, a glob, a
+    /// path that does not exist yet).
+    fn seed(&mut self, args: &[String], known: &Known) -> bool {
+        let unsure = args.iter().any(|arg| {
+            let path = Path::new(arg);
+            arg == "-" || !path.exists() || (!path.is_dir() && !known.settled.contains_key(path))
+        });
+        self.changed(args, known);
+        unsure || self.dirs.values().any(|listing| !listing.others.is_empty())
+    }
+
     fn dir_changed(&mut self, dir: &Path, depth: usize, known: &Known) -> bool {
         let Ok(mtime) = std::fs::metadata(dir).and_then(|m| m.modified()) else {
             return true;
@@ -285,10 +297,15 @@ impl Scanner {
             .name("lrtop-scan".into())
             .spawn(move || {
                 let mut trees = Trees::default();
+                // The directories as the start found them: the first rescan
+                // need not discover ten thousand logs again unless something
+                // there is not a known log yet.
+                let mut pending = trees.seed(&args, &known);
                 while !flag.load(Ordering::Relaxed) {
                     thread::sleep(rescan_after(known.keys.len()));
                     // Nothing changed in the directories: nothing new to find.
-                    if !trees.changed(&args, &known) {
+                    let unsure = std::mem::replace(&mut pending, false);
+                    if !trees.changed(&args, &known) && !unsure {
                         continue;
                     }
                     let found = new_sources(&args, &mut known);
@@ -375,6 +392,24 @@ mod tests {
         // A glob is always rescanned.
         let glob = vec![format!("{}/*.jsonl", dir.path().display())];
         assert!(Trees::default().changed(&glob, &known));
+    }
+
+    #[test]
+    fn the_first_listing_needs_no_rediscovery_when_every_file_is_a_known_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = vec![dir.path().display().to_string()];
+        std::fs::write(dir.path().join("a.jsonl"), "{\"step\": 1, \"loss\": 1}\n").unwrap();
+        let mut known = Known::default();
+        assert_eq!(new_sources(&args, &mut known).len(), 1);
+        assert!(!Trees::default().seed(&args, &known), "only known logs");
+        // A file the start did not take as a log (it may become one).
+        std::fs::write(dir.path().join("b.txt"), "").unwrap();
+        assert!(Trees::default().seed(&args, &known));
+        // A path that does not exist yet, and a glob.
+        let missing = vec![dir.path().join("later/").display().to_string()];
+        assert!(Trees::default().seed(&missing, &known));
+        let glob = vec![format!("{}/*.jsonl", dir.path().display())];
+        assert!(Trees::default().seed(&glob, &known));
     }
 
     #[test]

@@ -200,6 +200,12 @@ impl Monitor {
         out
     }
 
+    /// Until when `tick` has nothing to do, if nothing is observed first:
+    /// a caller with thousands of quiet runs skips them until then.
+    pub fn idle_until(&self) -> f64 {
+        self.stall.idle_until(&self.config)
+    }
+
     /// Every alert raised so far, in order.
     pub fn alerts(&self) -> &[Alert] {
         &self.alerts

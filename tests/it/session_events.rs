@@ -248,3 +248,77 @@ fn discovered_logs_become_runs_and_a_newer_checkpoint_continues_its_run() {
     session.apply(found("version_1/metrics.csv", None));
     assert_eq!(session.take_discovered()[0].run, 1);
 }
+
+/// The session skips quiet runs between ticks (ten thousand idle files):
+/// whatever it skips, the stall alerts are those of ticking every run's
+/// monitor every time.
+#[test]
+fn skipping_quiet_runs_between_ticks_raises_the_same_stall_alerts() {
+    use lrtop::monitor::AlertKind;
+    let mut session = Session::new(MonitorSetup::default());
+    let mut reference: Vec<_> = (0..3).map(|_| session.new_monitor()).collect();
+    let runs: Vec<_> = (0..3)
+        .map(|i| session.add_run(format!("run{i}"), None))
+        .collect();
+    for &run in &runs {
+        session.apply(
+            SourceEvent::Status {
+                run,
+                status: FollowStatus::Following,
+                detail: None,
+            }
+            .into(),
+        );
+    }
+    let t0 = 1_700_000_000.0;
+    let (mut got, mut want) = (Vec::new(), Vec::new());
+    let mut step = [0u64; 3];
+    for tick in 0..1200u32 {
+        let now = t0 + f64::from(tick) * 0.5;
+        // Run 0 logs every second for 30 s; run 1 at the start and again
+        // at 150 s; run 2 never.
+        let logs = [
+            tick % 2 == 0 && now < t0 + 30.0,
+            tick == 0 || tick == 300,
+            false,
+        ];
+        for (i, &logged) in logs.iter().enumerate() {
+            if logged {
+                step[i] += 1;
+                let batch = records(step[i], step[i], |_| 1.0);
+                reference[i].observe(&batch[0]);
+                session.apply(
+                    SourceEvent::Records {
+                        run: runs[i],
+                        records: batch,
+                    }
+                    .into(),
+                );
+            }
+        }
+        got.extend(
+            session
+                .tick(now, true)
+                .into_iter()
+                .map(|(run, a)| (run, a.kind, a.step)),
+        );
+        for (i, monitor) in reference.iter_mut().enumerate() {
+            want.extend(
+                monitor
+                    .tick(now, true)
+                    .into_iter()
+                    .map(|a| (runs[i], a.kind, a.step)),
+            );
+        }
+    }
+    assert_eq!(got, want);
+    let stalls = |run| {
+        got.iter()
+            .filter(|(r, kind, _)| *r == run && *kind == AlertKind::Stalled)
+            .count()
+    };
+    assert_eq!(
+        (stalls(runs[0]), stalls(runs[1]), stalls(runs[2])),
+        (1, 2, 0)
+    );
+}

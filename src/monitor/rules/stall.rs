@@ -23,6 +23,10 @@ pub struct Stall {
     last_logged_time: Option<f64>,
     logged: u64,
     alerted: bool,
+    /// `typical_gap`, kept between pushes: ticks come twice a second for
+    /// every followed run (10,000 of them, when a directory holds that
+    /// many), and a median each time was most of an idle follow's CPU.
+    typical: Option<Option<f64>>,
 }
 
 impl Stall {
@@ -35,6 +39,7 @@ impl Stall {
             last_logged_time: None,
             logged: 0,
             alerted: false,
+            typical: None,
         }
     }
 
@@ -50,27 +55,42 @@ impl Stall {
             && (self.logged < GAP_WINDOW as u64 || self.logged.is_multiple_of(GAP_SAMPLING))
         {
             self.logged_gaps.push(t - prev);
+            self.typical = None;
         }
         self.last_logged_time = Some(t);
     }
 
     /// The median interval between arrivals (or logged times), if known.
-    fn typical_gap(&self) -> Option<f64> {
-        if self.arrival_gaps.len() >= 3 {
-            self.arrival_gaps.median()
-        } else {
-            self.logged_gaps.median()
-        }
+    fn typical_gap(&mut self) -> Option<f64> {
+        *self.typical.get_or_insert_with(|| {
+            if self.arrival_gaps.len() >= 3 {
+                self.arrival_gaps.median()
+            } else {
+                self.logged_gaps.median()
+            }
+        })
     }
 
     /// The stall threshold in seconds for this run.
-    pub fn threshold(&self, config: &MonitorConfig) -> f64 {
+    pub fn threshold(&mut self, config: &MonitorConfig) -> f64 {
         if let Some(secs) = config.stall_secs {
             return secs;
         }
         config
             .stall_min_secs
             .max(config.stall_factor * self.typical_gap().unwrap_or(0.0))
+    }
+
+    /// The earliest time a tick can do anything: until records arrive (a
+    /// new count, which comes with an observe), a tick before it neither
+    /// alerts nor changes what this rule knows.
+    pub fn idle_until(&self, config: &MonitorConfig) -> f64 {
+        match self.last_activity {
+            Some(last) if !self.alerted => {
+                last + config.stall_secs.unwrap_or(config.stall_min_secs)
+            }
+            _ => f64::INFINITY,
+        }
     }
 
     pub fn tick(
@@ -89,6 +109,7 @@ impl Stall {
                 && now > prev
             {
                 self.arrival_gaps.push(now - prev);
+                self.typical = None;
             }
             self.records_at_last_tick = records;
             self.last_activity = Some(now);
@@ -98,8 +119,12 @@ impl Stall {
         }
         let last = self.last_activity?;
         let idle = now - last;
-        let threshold = self.threshold(config);
-        if !following || self.alerted || idle < threshold {
+        // Cheapest checks first: no threshold is needed to see that none
+        // can be crossed yet.
+        if !following || self.alerted || idle < config.stall_secs.unwrap_or(config.stall_min_secs) {
+            return None;
+        }
+        if idle < self.threshold(config) {
             return None;
         }
         self.alerted = true;
