@@ -330,7 +330,15 @@ fn run_local(args: &TuneArgs, plan: Plan) -> Result<()> {
         dir.display()
     );
     let outcome = if headless {
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // The first signal stops the trials the ordinary way (their results
+        // so far are reported); a second, or a stop that takes too long,
+        // exits at once, killing the trials still running.
+        crate::signals::install(crate::signals::SAVING, local::kill_running_trials);
+        for signal in [
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGHUP,
+        ] {
             signal_hook::flag::register(signal, Arc::clone(&executor.stop))
                 .context("installing the signal handler")?;
         }
@@ -498,6 +506,9 @@ fn run_tui(args: &TuneArgs, plan: &Plan, executor: &LocalExecutor, dir: &Path) -
         .build()
         .context("starting the event loop")?;
     let mut terminal = crate::tui::terminal::enter(true).context("opening the terminal")?;
+    // The event loop quits at a signal; past the grace (or at a second
+    // one) the terminal is restored and the trials killed.
+    crate::signals::install(crate::signals::SAVING, restore_and_kill_trials);
     let mut tune_driver = TuneDriver {
         events: tx.clone(),
         followers: Vec::new(),
@@ -533,6 +544,12 @@ fn run_tui(args: &TuneArgs, plan: &Plan, executor: &LocalExecutor, dir: &Path) -
     }
     result?;
     outcome.map_err(|_| anyhow::anyhow!("the tune driver panicked"))
+}
+
+/// A forced exit from the tune dashboard.
+fn restore_and_kill_trials() {
+    local::kill_running_trials();
+    crate::tui::terminal::restore();
 }
 
 fn emit_slurm(args: &TuneArgs, plan: &Plan) -> Result<()> {

@@ -19,6 +19,28 @@ const POLL: Duration = Duration::from_millis(20);
 /// How much of a failed trial's stderr is kept.
 const STDERR_TAIL: usize = 4096;
 
+/// The trials running now, by process id: a forced exit (a second
+/// signal, a stop that did not finish in time) kills them rather than
+/// leaving them to train on for nobody.
+static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Kills every trial still running (SIGKILL): what a forced exit does.
+pub fn kill_running_trials() {
+    let running = RUNNING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for &pid in running.iter() {
+        #[cfg(unix)]
+        if let Ok(pid) = libc::pid_t::try_from(pid) {
+            // SAFETY: kill(2) has no memory effects; the pid is a child this
+            // process started and has not reaped (it leaves the list first).
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
 pub const INTERRUPTED: &str = "interrupted";
 pub const NOT_RUN: &str = "not run (interrupted)";
 
@@ -124,6 +146,8 @@ impl LocalExecutor {
             .stderr
             .take()
             .map(|pipe| std::thread::spawn(move || read_tail(pipe, STDERR_TAIL)));
+        let pid = child.id();
+        lock_running().push(pid);
         let status = self.wait(&mut child);
         let stderr = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
         match status {
@@ -133,16 +157,34 @@ impl LocalExecutor {
         }
     }
 
-    /// Waits for the child; None when stopped (the child is killed).
+    /// Waits for the child; None when stopped (the child is killed). The
+    /// child leaves the running list before it is reaped (its pid could be
+    /// another process's after that).
     fn wait(&self, child: &mut Child) -> Option<std::io::Result<ExitStatus>> {
+        let pid = child.id();
+        let unlist = || lock_running().retain(|&p| p != pid);
         loop {
+            #[cfg(unix)]
+            if exited(pid) {
+                unlist();
+                return Some(child.wait());
+            }
+            #[cfg(not(unix))]
             match child.try_wait() {
-                Ok(Some(status)) => return Some(Ok(status)),
+                Ok(Some(status)) => {
+                    unlist();
+                    return Some(Ok(status));
+                }
                 Ok(None) => {}
-                Err(e) => return Some(Err(e)),
+                Err(e) => {
+                    unlist();
+                    return Some(Err(e));
+                }
             }
             if self.stopped() {
+                crate::signals::test_freeze("tune-stop");
                 let _ = child.kill();
+                unlist();
                 let _ = child.wait();
                 return None;
             }
@@ -240,6 +282,33 @@ fn last_lines(text: &str) -> String {
     } else {
         tail
     }
+}
+
+fn lock_running() -> std::sync::MutexGuard<'static, Vec<u32>> {
+    RUNNING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Whether child `pid` has exited, without reaping it (waitid with
+/// WNOWAIT): until it is reaped its pid stays its own.
+#[cfg(unix)]
+fn exited(pid: u32) -> bool {
+    // id_t is a u32 on every unix lrtop builds for.
+    let pid: libc::id_t = pid;
+    // SAFETY: `info` is plain data written by waitid; zeroed is valid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid writes only `info`; WNOWAIT leaves the child waitable.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: si_pid is set by waitid (0 when nothing has exited yet).
+    rc != 0 || unsafe { info.si_pid() } != 0
 }
 
 #[cfg(test)]

@@ -125,3 +125,124 @@ fn a_second_ctrl_c_ends_a_stuck_training_run_at_once() {
     assert_eq!(code, Some(128 + 2));
     assert!(took < Duration::from_secs(2), "took {took:?}");
 }
+
+/// The processes whose parent is `pid` (from /proc).
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|stat| {
+                // pid (comm) state ppid ...: comm may hold spaces.
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(pid)
+            })
+        })
+        .collect()
+}
+
+/// Whether `pid` is a live process (not gone, not a zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
+}
+
+/// A headless tune with one long trial; its pid and its trial's.
+// The caller waits for the child it is given.
+#[allow(clippy::zombie_processes)]
+fn long_tune(dir: &std::path::Path, freeze: &str) -> (Child, u32) {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("lrtop"))
+        .args([
+            "tune",
+            "--headless",
+            "--jobs",
+            "1",
+            "--policy",
+            "FIX(k0=0.1)",
+            "--steps",
+            "100000000",
+            "--eval-every",
+            "1000000",
+            "--hidden",
+            "16",
+            "--out",
+        ])
+        .arg(dir.join("tune"))
+        .env("LRTOP_TEST_FREEZE", freeze)
+        .env("LRTOP_CONFIG", "/nonexistent/lrtop/config.toml")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(&trial) = children_of(child.id()).first() {
+            return (child, trial);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no trial started");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits up to `limit` for `pid` to end.
+fn ends_within(pid: u32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_sighup_stops_a_headless_tune_and_its_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut tune, trial) = long_tune(dir.path(), "");
+    signal(&tune, "HUP");
+    let (code, took) = exit_within(&mut tune, Duration::from_secs(15));
+    assert!(
+        code.is_some(),
+        "ended by itself, not by the signal's default"
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(
+        ends_within(trial, Duration::from_secs(5)),
+        "the trial still runs"
+    );
+}
+
+#[cfg(all(target_os = "linux", debug_assertions))]
+#[test]
+fn a_second_signal_ends_a_stuck_tune_and_kills_its_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    // The stop gets stuck before it kills the trial.
+    let (mut tune, trial) = long_tune(dir.path(), "tune-stop");
+    signal(&tune, "TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        tune.try_wait().unwrap().is_none(),
+        "the first one is graceful"
+    );
+    signal(&tune, "TERM");
+    let (code, took) = exit_within(&mut tune, Duration::from_secs(10));
+    assert_eq!(code, Some(128 + 15));
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(
+        ends_within(trial, Duration::from_secs(5)),
+        "the trial still runs"
+    );
+}
