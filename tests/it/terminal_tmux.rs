@@ -617,3 +617,58 @@ fn charts_and_panels_at_80x24_on_the_real_binary() {
     assert_eq!(t.wait_exit(), 0, "a dashboard quit by the user exits 0");
     t.assert_restored();
 }
+
+/// The checkpoints in `dir`, by name.
+fn checkpoints(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".safetensors"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn training_work_is_not_lost_to_a_key_at_80x24() {
+    if !have_tmux() {
+        return;
+    }
+    let t = Tmux::start(80, 24);
+    let log = t.path("run.jsonl");
+    let runs = t.path("runs");
+    t.run_lrtop(
+        &format!("cd {} &&", t.dir.path().display()),
+        &format!("train --steps 100000000 --log {}", log.display()),
+    );
+    t.wait_for("lrtop train");
+    let pid = t.lrtop_pid();
+    // Two checkpoints: two files, named after the run and the step.
+    t.keys(&["c"]);
+    t.wait_for("checkpoint saved to");
+    thread::sleep(Duration::from_millis(300));
+    t.keys(&["c"]);
+    let deadline = Instant::now() + PATIENCE;
+    while checkpoints(&runs).len() < 2 {
+        assert!(Instant::now() < deadline, "{:?}", checkpoints(&runs));
+        thread::sleep(Duration::from_millis(20));
+    }
+    let names = checkpoints(&runs);
+    assert!(names.iter().all(|n| n.starts_with("run-step")), "{names:?}");
+    assert_ne!(names[0], names[1]);
+    // Esc does not stop a training run; the first q asks, the second quits.
+    t.keys(&["Escape"]);
+    t.wait_for("Esc does not stop training");
+    assert!(t.alive(pid), "Esc ended the training run");
+    t.keys(&["q"]);
+    t.wait_for("q again to stop and quit");
+    assert!(t.alive(pid), "one q ended the training run");
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0, "stopped and quit by the user");
+    t.assert_restored();
+    assert!(fs::read_to_string(&log).unwrap().ends_with('\n'));
+}
