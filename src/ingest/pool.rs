@@ -310,12 +310,10 @@ impl Worker {
                 self.watch.forget(entry.id, entry.target.take());
                 entry.watched = match (&target, dir_id) {
                     (Some((dir, name)), Some(id)) => {
-                        if !self.watch.add(dir, id, name.clone(), entry.id, &self.me) {
-                            Watched::No
-                        } else if trustworthy(dir, name.as_deref()) {
-                            Watched::Yes
-                        } else {
-                            Watched::Maybe
+                        match self.watch.add(dir, id, name.clone(), entry.id, &self.me) {
+                            // A symlink's target changes in another directory.
+                            Watched::Yes if is_symlink(dir, name.as_deref()) => Watched::Maybe,
+                            worth => worth,
                         }
                     }
                     _ => Watched::No,
@@ -346,19 +344,15 @@ impl Worker {
     }
 }
 
-/// Whether a watch of `dir` sees every change to `name` in it: the file
-/// system is local (inotify does not see writes made by other machines on
-/// NFS, SMB, Lustre or FUSE mounts) and `name` is not a symlink (whose
-/// target's changes happen in another directory).
-fn trustworthy(dir: &Path, name: Option<&std::ffi::OsStr>) -> bool {
-    if let Some(name) = name
-        && std::fs::symlink_metadata(dir.join(name)).is_ok_and(|m| m.file_type().is_symlink())
-    {
-        return false;
-    }
-    local_file_system(dir)
+fn is_symlink(dir: &Path, name: Option<&std::ffi::OsStr>) -> bool {
+    name.is_some_and(|name| {
+        std::fs::symlink_metadata(dir.join(name)).is_ok_and(|m| m.file_type().is_symlink())
+    })
 }
 
+/// Whether changes in `dir` are all made on this machine, so that a watch
+/// sees them (inotify does not see writes made by other machines on NFS,
+/// SMB, Lustre or FUSE mounts).
 #[cfg(target_os = "linux")]
 fn local_file_system(dir: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
@@ -425,13 +419,14 @@ struct WatcherState {
     watcher: Option<RecommendedWatcher>,
     started: bool,
     /// The directories watched, each with its identity when the watch was
-    /// set (a replaced directory is watched again) and whether it worked.
-    dirs: HashMap<PathBuf, (FileId, bool)>,
+    /// set (a replaced directory is watched again) and what the watch is
+    /// worth there (No: it failed).
+    dirs: HashMap<PathBuf, (FileId, Watched)>,
 }
 
 impl SharedWatch {
-    /// Wakes `job` on `worker` for changes to `name` in `dir`; whether the
-    /// directory is watched (false: the job relies on its poll).
+    /// Wakes `job` on `worker` for changes to `name` in `dir`; what the
+    /// directory's watch is worth (No: the job relies on its poll).
     fn add(
         &self,
         dir: &Path,
@@ -439,7 +434,7 @@ impl SharedWatch {
         name: Option<OsString>,
         job: u64,
         worker: &Sender<Msg>,
-    ) -> bool {
+    ) -> Watched {
         if let Ok(mut subs) = self.subscribers.lock() {
             subs.entry(dir.to_path_buf()).or_default().push(Subscriber {
                 job,
@@ -448,7 +443,7 @@ impl SharedWatch {
             });
         }
         let Ok(mut state) = self.watcher.lock() else {
-            return false;
+            return Watched::No;
         };
         if !state.started {
             state.started = true;
@@ -456,19 +451,25 @@ impl SharedWatch {
             state.watcher =
                 notify::recommended_watcher(move |event| dispatch(&subscribers, event)).ok();
         }
-        if let Some(&(watched_id, ok)) = state.dirs.get(dir)
+        if let Some(&(watched_id, worth)) = state.dirs.get(dir)
             && watched_id == id
         {
-            return ok;
+            return worth;
         }
         let Some(watcher) = state.watcher.as_mut() else {
-            return false;
+            return Watched::No;
         };
         // A replaced directory: the old watch is gone with it.
         let _ = watcher.unwatch(dir);
-        let ok = watcher.watch(dir, RecursiveMode::NonRecursive).is_ok();
-        state.dirs.insert(dir.to_path_buf(), (id, ok));
-        ok
+        let worth = if watcher.watch(dir, RecursiveMode::NonRecursive).is_err() {
+            Watched::No
+        } else if local_file_system(dir) {
+            Watched::Yes
+        } else {
+            Watched::Maybe
+        };
+        state.dirs.insert(dir.to_path_buf(), (id, worth));
+        worth
     }
 
     /// `job` no longer cares about `target`; a directory nobody cares
@@ -574,8 +575,9 @@ mod tests {
     fn a_local_directory_is_trusted_and_a_symlink_is_not() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("log.jsonl"), "{}\n").unwrap();
-        assert!(trustworthy(dir.path(), Some("log.jsonl".as_ref())));
+        assert!(local_file_system(dir.path()));
+        assert!(!is_symlink(dir.path(), Some("log.jsonl".as_ref())));
         std::os::unix::fs::symlink(dir.path().join("log.jsonl"), dir.path().join("link")).unwrap();
-        assert!(!trustworthy(dir.path(), Some("link".as_ref())));
+        assert!(is_symlink(dir.path(), Some("link".as_ref())));
     }
 }

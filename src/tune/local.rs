@@ -26,10 +26,7 @@ static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
 /// Kills every trial still running (SIGKILL): what a forced exit does.
 pub fn kill_running_trials() {
-    let running = RUNNING
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    for &pid in running.iter() {
+    for &pid in lock_running().iter() {
         #[cfg(unix)]
         if let Ok(pid) = libc::pid_t::try_from(pid) {
             // SAFETY: kill(2) has no memory effects; the pid is a child this

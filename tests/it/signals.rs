@@ -158,29 +158,14 @@ fn alive(pid: u32) -> bool {
 // The caller waits for the child it is given.
 #[allow(clippy::zombie_processes)]
 fn long_tune(dir: &std::path::Path, freeze: &str) -> (Child, u32) {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("lrtop"))
-        .args([
-            "tune",
-            "--headless",
-            "--jobs",
-            "1",
-            "--policy",
-            "FIX(k0=0.1)",
-            "--steps",
-            "100000000",
-            "--eval-every",
-            "1000000",
-            "--hidden",
-            "16",
-            "--out",
-        ])
-        .arg(dir.join("tune"))
-        .env("LRTOP_TEST_FREEZE", freeze)
-        .env("LRTOP_CONFIG", "/nonexistent/lrtop/config.toml")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let out = dir.join("tune").display().to_string();
+    #[rustfmt::skip]
+    let args = [
+        "tune", "--headless", "--jobs", "1", "--policy", "FIX(k0=0.1)",
+        "--steps", "100000000", "--eval-every", "1000000", "--hidden", "16",
+        "--out", &out,
+    ];
+    let mut child = spawn(&args, freeze);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(&trial) = children_of(child.id()).first() {
