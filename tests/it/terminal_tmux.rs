@@ -3,8 +3,8 @@
 //! reach the screen quickly, `?` shows help, `q`/Ctrl-C/SIGTERM/SIGINT and
 //! a panic all leave the terminal as it was (alternate screen left, cursor
 //! shown, mouse reporting off, cooked mode), any window size is drawn
-//! without a panic, `NO_COLOR` gives no colour codes, and 16-colour and
-//! `screen` terminals work.
+//! without a panic, `NO_COLOR` gives no colour codes, 16-colour and
+//! `screen` terminals work, and a shell sees the documented exit codes.
 //!
 //! Skipped, with a note, when tmux is not installed.
 
@@ -671,4 +671,69 @@ fn training_work_is_not_lost_to_a_key_at_80x24() {
     assert_eq!(t.wait_exit(), 0, "stopped and quit by the user");
     t.assert_restored();
     assert!(fs::read_to_string(&log).unwrap().ends_with('\n'));
+}
+
+/// Exit codes a script sees, typed into a real shell at 80x24: a check of
+/// a diverged log exits 3 and says which alert fired, `--fail-on never`
+/// exits 0, a headless training run that diverges exits 4, and a healthy
+/// log passes even with `--fail-on warn`.
+#[test]
+fn exit_codes_a_script_can_use_at_80x24() {
+    if !have_tmux() {
+        return;
+    }
+    let t = Tmux::start(80, 24);
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+    let diverged = samples.join("torch_diverged_nan.jsonl");
+    let healthy = samples.join("hf_trainer_cosine.jsonl");
+    let bin = env!("CARGO_BIN_EXE_lrtop");
+    let cases = [
+        (
+            format!("attach {} --no-follow --summary", diverged.display()),
+            3,
+        ),
+        (
+            format!(
+                "attach {} --no-follow --headless --fail-on never",
+                diverged.display()
+            ),
+            0,
+        ),
+        (
+            format!(
+                "attach {} --no-follow --summary --fail-on warn",
+                healthy.display()
+            ),
+            0,
+        ),
+        (
+            "train --headless --steps 100000 --optimizer sgd --policy 'FIX(k0=1000)'".to_string(),
+            4,
+        ),
+    ];
+    for (k, (args, want)) in cases.iter().enumerate() {
+        let out = t.path(&format!("out{k}"));
+        let err = t.path(&format!("err{k}"));
+        t.type_line(&format!(
+            "clear; cd {dir} && {bin} {args} > {out} 2> {err}; echo \"EXIT\"\"{k}= $?\"",
+            dir = t.dir.path().display(),
+            out = out.display(),
+            err = err.display(),
+        ));
+        // Typed as "EXIT""0= ": only the shell's output has "EXIT0= ".
+        t.wait_for(&format!("EXIT{k}= "));
+        let screen = t.capture();
+        let code: i32 = screen
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("EXIT{k}= ")))
+            .and_then(|c| c.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no exit status on the screen:\n{screen}"));
+        let stderr = fs::read_to_string(&err).unwrap();
+        assert_eq!(code, *want, "lrtop {args}\nstderr: {stderr}");
+        match want {
+            3 => assert!(stderr.contains("loss climbed to"), "{stderr}"),
+            4 => assert!(stderr.contains("training diverged"), "{stderr}"),
+            _ => assert!(!stderr.contains("error"), "{stderr}"),
+        }
+    }
 }
