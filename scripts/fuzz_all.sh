@@ -5,6 +5,7 @@
 #   scripts/fuzz_all.sh                     # 10 minutes per target
 #   scripts/fuzz_all.sh 3600 policy_spec    # one target for an hour
 #   JOBS=2 scripts/fuzz_all.sh 600          # two libFuzzer processes per target
+#   RUNS=10000000 scripts/fuzz_all.sh 3600  # stop each at 10M executions (or the hour)
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`). It passes nightly-only
 # flags to rustc; on a stable toolchain RUSTC_BOOTSTRAP=1 (set here) allows
@@ -21,6 +22,7 @@ SECS=${1:-600}
 shift || true
 TARGETS=${*:-policy_spec jsonl_record csv_reader trainer_state tfrecord wandb_log}
 JOBS=${JOBS:-1}
+RUNS=${RUNS:-}
 SANITIZER=${SANITIZER:-none}
 TARGET_DIR=${FUZZ_TARGET_DIR:-target}
 export RUSTC_BOOTSTRAP=1
@@ -36,6 +38,7 @@ for t in $TARGETS; do
   # -jobs=1 would still fork a worker that logs to fuzz-0.log: pass it only for several.
   parallel=()
   [ "$JOBS" -gt 1 ] && parallel=(-jobs="$JOBS" -workers="$JOBS")
+  [ -n "$RUNS" ] && parallel+=(-runs="$RUNS")
   cargo fuzz run -s "$SANITIZER" --target-dir "$TARGET_DIR" "$t" "work/$t" "corpus/$t" -- \
     -max_total_time="$SECS" -max_len=8192 -print_final_stats=1 "${parallel[@]}" \
     >"$log" 2>&1 || { tail -n 40 "$log" >&2; echo "$t: CRASH (see $log and artifacts/$t)" >&2; exit 1; }
@@ -47,6 +50,7 @@ for t in $TARGETS; do
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | paste -sd+ | bc)
   fi
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
-  summary+=("$t: $execs executions in ${SECS}s without a crash ($cov, corpus $(ls "work/$t" | wc -l) inputs)")
+  took=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | tail -1 | sed 's/.* in \([0-9]*\) second/\1/' || true)
+  summary+=("$t: $execs executions in ${took:-$SECS}s without a crash ($cov, corpus $(ls "work/$t" | wc -l) inputs)")
 done
 printf '%s\n' "${summary[@]}"

@@ -18,6 +18,7 @@ mod ingest_parallel;
 mod ingest_perf;
 mod ingest_props;
 mod ingest_trackers;
+mod llama_checkpoints;
 mod monitor_api;
 mod monitor_declared;
 mod monitor_fit;

@@ -1,14 +1,14 @@
 //! The trainable Llama against references: transformers' validation loss
 //! for the shared tiny checkpoint, candle-transformers' own Llama inference
-//! on the same weights (several shapes, GQA, tied embeddings, rope_theta),
-//! config parsing, checkpoint errors, fine-tuning and sampling.
+//! on the same weights (several shapes, GQA, tied embeddings, rope_theta;
+//! its logits recorded by `tools/llama-reference`), config parsing,
+//! checkpoint errors, fine-tuning and sampling.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::llama_checkpoints::{Checkpoint, logit_case_ids, logit_cases, tiny_llama_ids};
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::llama as ct;
 use lrtop::train::models::llama_config::parse_config;
 use lrtop::train::models::{LlamaSpec, Model, ModelSpec};
 use lrtop::train::{
@@ -102,253 +102,75 @@ fn reference_checkpoint_greedy_continues_a_progression() {
     assert!(learner.sample_text(&[64], 3, 1.0, 0).is_err());
 }
 
-/// A random checkpoint in Hugging Face's layout.
-struct Checkpoint {
-    hidden: usize,
-    intermediate: usize,
-    vocab: usize,
-    layers: usize,
-    heads: usize,
-    kv_heads: usize,
-    rope_theta: f64,
-    rms_norm_eps: f64,
-    tied: bool,
-    /// transformers 5 writes rope_theta under rope_parameters.
-    rope_parameters: bool,
-}
-
-fn pseudo_random(n: usize, seed: u64, scale: f32, offset: f32) -> Vec<f32> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            offset + scale * (((state >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0)
-        })
-        .collect()
-}
-
-impl Checkpoint {
-    fn tensors(&self) -> HashMap<String, Tensor> {
-        let hd = self.hidden / self.heads;
-        let mut shapes: Vec<(String, Vec<usize>, f32)> = vec![(
-            "model.embed_tokens.weight".into(),
-            vec![self.vocab, self.hidden],
-            0.0,
-        )];
-        for l in 0..self.layers {
-            let p = format!("model.layers.{l}");
-            shapes.extend([
-                (
-                    format!("{p}.self_attn.q_proj.weight"),
-                    vec![self.heads * hd, self.hidden],
-                    0.0,
-                ),
-                (
-                    format!("{p}.self_attn.k_proj.weight"),
-                    vec![self.kv_heads * hd, self.hidden],
-                    0.0,
-                ),
-                (
-                    format!("{p}.self_attn.v_proj.weight"),
-                    vec![self.kv_heads * hd, self.hidden],
-                    0.0,
-                ),
-                (
-                    format!("{p}.self_attn.o_proj.weight"),
-                    vec![self.hidden, self.heads * hd],
-                    0.0,
-                ),
-                (
-                    format!("{p}.mlp.gate_proj.weight"),
-                    vec![self.intermediate, self.hidden],
-                    0.0,
-                ),
-                (
-                    format!("{p}.mlp.up_proj.weight"),
-                    vec![self.intermediate, self.hidden],
-                    0.0,
-                ),
-                (
-                    format!("{p}.mlp.down_proj.weight"),
-                    vec![self.hidden, self.intermediate],
-                    0.0,
-                ),
-                (
-                    format!("{p}.input_layernorm.weight"),
-                    vec![self.hidden],
-                    1.0,
-                ),
-                (
-                    format!("{p}.post_attention_layernorm.weight"),
-                    vec![self.hidden],
-                    1.0,
-                ),
-            ]);
-        }
-        shapes.push(("model.norm.weight".into(), vec![self.hidden], 1.0));
-        if !self.tied {
-            shapes.push(("lm_head.weight".into(), vec![self.vocab, self.hidden], 0.0));
-        }
-        shapes
-            .into_iter()
-            .enumerate()
-            .map(|(i, (name, dims, offset))| {
-                let n = dims.iter().product();
-                let scale = if offset == 0.0 { 0.3 } else { 0.2 };
-                (
-                    name,
-                    Tensor::from_vec(
-                        pseudo_random(n, i as u64, scale, offset),
-                        dims,
-                        &Device::Cpu,
-                    )
-                    .unwrap(),
-                )
-            })
-            .collect()
-    }
-
-    fn config_json(&self) -> String {
-        let rope = if self.rope_parameters {
-            format!(
-                r#""rope_parameters": {{"rope_theta": {}, "rope_type": "default"}}"#,
-                self.rope_theta
-            )
-        } else {
-            format!(r#""rope_theta": {}, "rope_scaling": null"#, self.rope_theta)
-        };
-        format!(
-            r#"{{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
-                "hidden_size": {}, "intermediate_size": {}, "vocab_size": {}, "num_hidden_layers": {},
-                "num_attention_heads": {}, "num_key_value_heads": {}, "rms_norm_eps": {},
-                "max_position_embeddings": 64, "tie_word_embeddings": {}, {rope}}}"#,
-            self.hidden,
-            self.intermediate,
-            self.vocab,
-            self.layers,
-            self.heads,
-            self.kv_heads,
-            self.rms_norm_eps,
-            self.tied
-        )
-    }
-
-    fn write(&self, dir: &Path) {
-        candle_core::safetensors::save(&self.tensors(), dir.join("model.safetensors")).unwrap();
-        std::fs::write(dir.join("config.json"), self.config_json()).unwrap();
-    }
-}
-
 fn tokens_kind(vocab: usize, seq_len: usize) -> DataKind {
     DataKind::LanguageModel { vocab, seq_len }
 }
 
-/// Largest |difference| between lrtop's logits and candle-transformers'
-/// (which returns the last position only, so each prefix is run separately).
-fn max_logit_difference(dir: &Path, ids: &[u32], rope_theta: f64) -> f64 {
-    let text = std::fs::read_to_string(dir.join("config.json")).unwrap();
-    let config: ct::LlamaConfig = serde_json::from_str(&text).unwrap();
-    let mut config = config.into_config(false);
-    config.rope_theta = rope_theta as f32; // it does not read transformers 5's rope_parameters
-    let weights =
-        candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
-    let vb = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
-    let reference = ct::Llama::load(vb, &config).unwrap();
+/// candle-transformers' logits for the checkpoints of `llama_checkpoints`,
+/// recorded by `tools/llama-reference` (lrtop does not build
+/// candle-transformers: it took 2.5 minutes of a fresh test build).
+const REFERENCE_LOGITS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/llama-reference-logits.json"
+);
 
+fn reference_logits() -> serde_json::Value {
+    let text = std::fs::read_to_string(REFERENCE_LOGITS).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Largest |difference| between lrtop's logits for `ids` and the recorded
+/// rows of candle-transformers' (one per position).
+fn max_logit_difference(dir: &Path, ids: &[u32], want: &serde_json::Value) -> f64 {
+    let want = want.as_array().unwrap();
+    assert_eq!(want.len(), ids.len(), "one recorded row per position");
     let len = ids.len();
+    let vocab = want[0].as_array().unwrap().len();
     let ours = Model::build(
         &ModelSpec::Llama(LlamaSpec::default()),
-        &tokens_kind(config.vocab_size, len),
+        &tokens_kind(vocab, len),
         Some(dir),
         0,
         &Device::Cpu,
     )
     .unwrap();
     let input = Tensor::from_slice(ids, (1, len), &Device::Cpu).unwrap();
-    let logits = ours.forward(&input, false).unwrap().squeeze(0).unwrap();
+    let logits: Vec<Vec<f32>> = ours
+        .forward(&input, false)
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
+        .to_vec2()
+        .unwrap();
     let mut worst = 0f64;
-    for t in 1..=len {
-        let mut cache = ct::Cache::new(false, DType::F32, &config, &Device::Cpu).unwrap();
-        let want = reference
-            .forward(&input.narrow(1, 0, t).unwrap(), 0, &mut cache)
-            .unwrap()
-            .squeeze(0)
-            .unwrap();
-        let got = logits.get(t - 1).unwrap();
-        let diff = (got - want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        worst = worst.max(f64::from(diff));
+    for (got, want) in logits.iter().zip(want) {
+        let want = want.as_array().unwrap();
+        assert_eq!(got.len(), want.len(), "vocabulary size");
+        for (g, w) in got.iter().zip(want) {
+            worst = worst.max((f64::from(*g) - w.as_f64().unwrap()).abs());
+        }
     }
     worst
 }
 
 #[test]
 fn logits_equal_candle_transformers() {
-    let cases = [
-        // GQA, transformers 5 config layout.
-        Checkpoint {
-            hidden: 32,
-            intermediate: 64,
-            vocab: 50,
-            layers: 2,
-            heads: 4,
-            kv_heads: 2,
-            rope_theta: 10_000.0,
-            rms_norm_eps: 1e-5,
-            tied: false,
-            rope_parameters: true,
-        },
-        // Multi-head, large rope_theta, tied embeddings without lm_head.weight.
-        Checkpoint {
-            hidden: 48,
-            intermediate: 80,
-            vocab: 37,
-            layers: 1,
-            heads: 3,
-            kv_heads: 3,
-            rope_theta: 500_000.0,
-            rms_norm_eps: 1e-6,
-            tied: true,
-            rope_parameters: false,
-        },
-        // Multi-query attention, 3 layers.
-        Checkpoint {
-            hidden: 64,
-            intermediate: 96,
-            vocab: 70,
-            layers: 3,
-            heads: 8,
-            kv_heads: 1,
-            rope_theta: 1_000.0,
-            rms_norm_eps: 1e-5,
-            tied: false,
-            rope_parameters: false,
-        },
-    ];
-    let ids: Vec<u32> = (0..20u32).map(|i| (i * 11 + 3) % 37).collect();
-    for (i, case) in cases.iter().enumerate() {
+    let reference = reference_logits();
+    let cases = logit_cases();
+    let recorded = reference["cases"].as_array().unwrap();
+    assert_eq!(recorded.len(), cases.len(), "rerun tools/llama-reference");
+    let ids = logit_case_ids();
+    for (i, (case, want)) in cases.iter().zip(recorded).enumerate() {
         let dir = tempfile::tempdir().unwrap();
         case.write(dir.path());
-        let diff = max_logit_difference(dir.path(), &ids, case.rope_theta);
+        let diff = max_logit_difference(dir.path(), &ids, &want["logits"]);
         println!("case {i}: max |logit difference| = {diff:.2e}");
         assert!(diff < 1e-4, "case {i}: {diff}");
     }
-    if let Some(dir) = reference() {
-        let ids: Vec<u32> = (0..32u32).map(|i| (7 + 3 * i) % 64).collect();
-        let diff = max_logit_difference(&dir.join("tiny-llama"), &ids, 10_000.0);
-        println!("tiny-llama: max |logit difference| = {diff:.2e}");
-        assert!(diff < 1e-4, "tiny-llama: {diff}");
-    }
+    let dir = Path::new(FIXTURE).join("tiny-llama");
+    let diff = max_logit_difference(&dir, &tiny_llama_ids(), &reference["tiny_llama"]["logits"]);
+    println!("tiny-llama: max |logit difference| = {diff:.2e}");
+    assert!(diff < 1e-4, "tiny-llama: {diff}");
 }
 
 #[test]

@@ -191,8 +191,8 @@ impl Llama {
         let k = rope(&heads(a.k.forward(x)?, s.kv_heads)?, cos, sin)?;
         let v = heads(a.v.forward(x)?, s.kv_heads)?;
         let groups = s.heads / s.kv_heads;
-        let k = candle_transformers::utils::repeat_kv(k, groups)?;
-        let v = candle_transformers::utils::repeat_kv(v, groups)?.contiguous()?;
+        let k = repeat_kv(k, groups)?;
+        let v = repeat_kv(v, groups)?.contiguous()?;
         let scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (s.head_dim as f64).sqrt()))?;
         let scores = scores.broadcast_add(mask)?;
         let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
@@ -266,4 +266,48 @@ fn causal_mask(context: usize, device: &Device) -> CResult<Tensor> {
         .flat_map(|i| (0..context).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
         .collect();
     Tensor::from_vec(values, (context, context), device)
+}
+
+/// Grouped-query attention: each of the `n_kv` key/value heads of
+/// `(batch, n_kv, seq, head_dim)` repeated `groups` times in place, as
+/// transformers' `repeat_kv` (head `h` of the result is kv head `h / groups`).
+fn repeat_kv(xs: Tensor, groups: usize) -> candle_core::Result<Tensor> {
+    if groups == 1 {
+        return Ok(xs);
+    }
+    let (batch, n_kv, seq, head_dim) = xs.dims4()?;
+    // One cat along the sequence then a reshape: no strided copy (candle#2043).
+    Tensor::cat(&vec![&xs; groups], 2)?.reshape((batch, n_kv * groups, seq, head_dim))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeat_kv_repeats_each_head_in_place() {
+        // Two kv heads of one position, head_dim 2: [[0, 1]], [[2, 3]].
+        let xs = Tensor::arange(0f32, 4.0, &Device::Cpu)
+            .unwrap()
+            .reshape((1, 2, 1, 2))
+            .unwrap();
+        let out = repeat_kv(xs.clone(), 3).unwrap();
+        assert_eq!(out.dims(), &[1, 6, 1, 2]);
+        let heads: Vec<Vec<f32>> = out
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+            .chunks(2)
+            .map(<[f32]>::to_vec)
+            .collect();
+        let want = [[0., 1.], [0., 1.], [0., 1.], [2., 3.], [2., 3.], [2., 3.]];
+        assert_eq!(heads, want.map(|h| h.to_vec()).to_vec());
+        let same = repeat_kv(xs.clone(), 1).unwrap();
+        assert_eq!(same.dims(), xs.dims());
+        assert_eq!(
+            same.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            [0., 1., 2., 3.]
+        );
+    }
 }

@@ -1,13 +1,11 @@
-//! Reading a Hugging Face Llama checkpoint: `config.json` (parsed with
-//! candle-transformers' `LlamaConfig`, plus the fields it does not know:
-//! transformers 5's `rope_parameters` and `head_dim`) and the weights in
-//! `model.safetensors` or a sharded `model.safetensors.index.json`.
+//! Reading a Hugging Face Llama checkpoint: `config.json` (the fields of
+//! transformers 4 and 5, including `rope_parameters` and `head_dim`) and the
+//! weights in `model.safetensors` or a sharded `model.safetensors.index.json`.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use candle_transformers::models::llama::{Llama3RopeConfig, LlamaConfig};
 use serde::Deserialize;
 
 use super::params::Checkpoint;
@@ -39,7 +37,44 @@ pub struct LlamaShape {
     pub max_positions: usize,
 }
 
-/// The fields of `config.json` that candle-transformers' `LlamaConfig` skips.
+/// The fields of `config.json` that give the model's shape, with the
+/// defaults transformers (and candle-transformers' `LlamaConfig`) use.
+#[derive(Debug, Deserialize)]
+struct LlamaConfig {
+    hidden_size: usize,
+    intermediate_size: usize,
+    vocab_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    num_key_value_heads: Option<usize>,
+    rms_norm_eps: f64,
+    #[serde(default = "default_rope_theta")]
+    rope_theta: f32,
+    max_position_embeddings: usize,
+    tie_word_embeddings: Option<bool>,
+}
+
+impl LlamaConfig {
+    fn num_key_value_heads(&self) -> usize {
+        self.num_key_value_heads.unwrap_or(self.num_attention_heads)
+    }
+}
+
+fn default_rope_theta() -> f32 {
+    10_000.0
+}
+
+/// Llama 3's `rope_scaling` / `rope_parameters` block.
+#[derive(Debug, Deserialize)]
+struct Llama3RopeConfig {
+    factor: f32,
+    low_freq_factor: f32,
+    high_freq_factor: f32,
+    original_max_position_embeddings: usize,
+}
+
+/// The fields read before the shape, to pick the RoPE variant and refuse
+/// architectures this model is not.
 #[derive(Debug, Deserialize)]
 struct Extras {
     head_dim: Option<usize>,
@@ -83,7 +118,7 @@ pub fn parse_config(text: &str) -> std::result::Result<LlamaShape, String> {
         Some(s) => parse_scaling(s)?,
         None => None,
     };
-    // LlamaConfig only knows the Llama 3 form of rope_scaling; hand it the rest.
+    // rope_scaling was read above, in either form.
     if let Some(obj) = value.as_object_mut() {
         obj.remove("rope_scaling");
     }
