@@ -176,13 +176,15 @@ fn progress(run: &crate::session::RunState) -> Option<String> {
 /// as the spans of the left part and of the right part.
 fn fit(pieces: Vec<Piece>, width: usize) -> (Vec<Span<'static>>, Vec<Span<'static>>) {
     use unicode_width::UnicodeWidthStr;
-    // " a │ b " on the left, "c  d " on the right.
+    // " a │ b " on the left, "c  d " on the right: each left piece is
+    // counted as "│ a ", and the first one's " " is a column less.
     let cost = |p: &Piece| p.text.width() + if p.left { 3 } else { 2 };
     let mut order: Vec<usize> = (0..pieces.len()).collect();
     // Messages take the room left by the pieces of their rank.
     order.sort_by_key(|&i| (pieces[i].rank, pieces[i].shrinks));
     let mut keep = vec![None; pieces.len()];
-    let mut used = 1;
+    let mut used = 0;
+    let mut any_left = false;
     for i in order {
         let piece = &pieces[i];
         let overhead = cost(piece) - piece.text.width();
@@ -191,14 +193,18 @@ fn fit(pieces: Vec<Piece>, width: usize) -> (Vec<Span<'static>>, Vec<Span<'stati
         } else {
             piece.text.clone()
         };
-        let room = width.saturating_sub(used + overhead);
+        // Once there is a left part, its first separator's column is free.
+        let line = width + usize::from(piece.left || any_left);
+        let room = line.saturating_sub(used + overhead);
         if text.width() <= room {
             used += text.width() + overhead;
+            any_left |= piece.left;
             keep[i] = Some(text);
         } else if piece.shrinks && room >= 16 {
             keep[i] = Some(ellipsize(&text, room));
-            used = width;
-        } else if used == 1 && width > 4 {
+            used = line;
+            any_left |= piece.left;
+        } else if used == 0 && width > 4 {
             keep[i] = Some(ellipsize(&pieces[i].text, width - 4));
             used = width;
         }
@@ -225,4 +231,61 @@ fn hint_targets(hint: &str) -> String {
         .filter_map(|item| item.split_once('=').map(|(t, _)| t))
         .collect();
     targets.join(" or ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use unicode_width::UnicodeWidthStr;
+
+    fn piece(rank: u8, left: bool, text: &str, shrinks: bool) -> Piece {
+        Piece {
+            rank,
+            left,
+            text: text.into(),
+            style: Style::default(),
+            shrinks,
+        }
+    }
+
+    fn width_of(spans: &[Span]) -> usize {
+        spans.iter().map(|s| s.content.width()).sum()
+    }
+
+    #[test]
+    fn a_cut_message_takes_every_column_left() {
+        // Widths where the message is cut to the room left (not to half the line).
+        for width in [45, 50, 57] {
+            let pieces = vec![
+                piece(3, true, "lrtop attach", false),
+                piece(1, true, "step 400", false),
+                piece(2, true, &"✖ loss climbed to 3.2 ".repeat(8), true),
+                piece(2, false, "? help  q quit", false),
+            ];
+            let (left, right) = fit(pieces, width);
+            let text: String = left.iter().map(|s| s.content.as_ref()).collect();
+            assert!(text.contains('…'), "{text}");
+            assert_eq!(width_of(&left) + width_of(&right), width, "{text}");
+        }
+    }
+
+    #[test]
+    fn pieces_that_fit_are_kept_whole() {
+        let pieces = vec![
+            piece(3, true, "title", false),
+            piece(1, true, "step 1", false),
+            piece(2, false, "? help", false),
+        ];
+        // " title │ step 1 " + "? help  " = 16 + 8 columns.
+        let (left, right) = fit(pieces, 24);
+        assert_eq!((width_of(&left), width_of(&right)), (16, 8));
+        let pieces = vec![
+            piece(3, true, "title", false),
+            piece(1, true, "step 1", false),
+        ];
+        // One column short: the title (lower rank) goes.
+        let (left, _) = fit(pieces, 15);
+        let text: String = left.iter().map(|s| s.content.as_ref()).collect();
+        assert_eq!(text, " step 1 ");
+    }
 }
