@@ -121,6 +121,10 @@ pub struct ModelArgs {
     /// Load a Hugging Face Llama checkpoint (config.json + model.safetensors) to fine-tune.
     #[arg(long, value_name = "DIR")]
     pub init: Option<PathBuf>,
+    /// Llama: train LoRA adapters on a frozen base, e.g. "r=8,alpha=16,targets=q_proj,v_proj"
+    /// ("" for PEFT's defaults: r=8, alpha=8, q_proj and v_proj).
+    #[arg(long, value_name = "SPEC")]
+    pub lora: Option<String>,
     /// sgd, momentum, nesterov, adamw.
     #[arg(long, default_value = "momentum")]
     pub optimizer: String,
@@ -430,6 +434,9 @@ pub fn model_flags(m: &ModelArgs) -> Vec<String> {
     }
     if let Some(p) = &m.init {
         push("init", p.display().to_string());
+    }
+    if let Some(l) = &m.lora {
+        push("lora", l.clone());
     }
     push("optimizer", m.optimizer.clone());
     push("momentum", m.momentum.to_string());

@@ -53,6 +53,19 @@ pub fn learner_config(args: &ModelArgs) -> Result<LearnerConfig> {
                 .map_err(|e| usage(format!("--{}: {e}", key.replace('_', "-"))))?;
         }
     }
+    if let Some(text) = &args.lora {
+        let lora = crate::train::models::LoraSpec::parse(text)
+            .map_err(|e| usage(format!("--lora: {e}")))?;
+        match &mut model {
+            ModelSpec::Llama(l) => l.lora = Some(lora),
+            other => {
+                return Err(usage(format!(
+                    "--lora puts adapters on a Llama: use it with --model llama, not {}",
+                    other.name()
+                )));
+            }
+        }
+    }
     let optimizer: OptimizerKind = args
         .optimizer
         .parse()

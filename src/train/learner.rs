@@ -104,7 +104,10 @@ pub struct StepStats {
 pub struct LearnerInfo {
     pub task: String,
     pub model: String,
+    /// Trainable scalars.
     pub params: usize,
+    /// Every scalar, frozen ones (a LoRA base) included.
+    pub total_params: usize,
     pub device: String,
     /// Set when `auto` fell back to the CPU.
     pub device_notice: Option<String>,
@@ -180,6 +183,7 @@ impl Learner {
             &device,
         )?;
         let params = model.params().count();
+        let total_params = model.params().total_count();
         let spec = model.spec().to_string();
         let engine = build_engine(cfg, model, data.kind(), &device)?;
         let pool = thread_pool(cfg, &engine, &device)?;
@@ -191,6 +195,7 @@ impl Learner {
             task: cfg.task.to_string(),
             model: spec,
             params,
+            total_params,
             device: device_label(&device),
             device_notice: opened.notice,
             threads: pool

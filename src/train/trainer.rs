@@ -140,6 +140,15 @@ fn train_thread(
     if let Some(notice) = learner.device_notice() {
         sink(TrainEvent::Notice(notice));
     }
+    let info = learner.info();
+    if info.params < info.total_params {
+        sink(TrainEvent::Notice(format!(
+            "training {} of {} parameters ({:.2}%; the rest frozen)",
+            info.params,
+            info.total_params,
+            100.0 * info.params as f64 / info.total_params as f64
+        )));
+    }
     let initial = learner.snapshot()?;
     let started = chrono_stamp();
     for attempt in 0.. {
@@ -362,6 +371,7 @@ impl Run {
             "seed": config.seed,
             "device": info.device,
             "params": info.params,
+            "total_params": info.total_params,
             "time": unix_now(),
         });
         writeln!(log, "{}", json!({ "header": header }))?;

@@ -145,6 +145,59 @@ fn fine_tune_checkpoint_reproduces_transformers_eval_loss() {
 }
 
 #[test]
+fn lora_fine_tuning_trains_a_fraction_and_says_so() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference-models");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("lora.jsonl");
+    let out = lrtop()
+        .current_dir(dir.path())
+        .args([
+            "train",
+            "--headless",
+            "--model",
+            "llama",
+            "--seq-len",
+            "32",
+            "--batch-size",
+            "4",
+            "--steps",
+            "3",
+            "--optimizer",
+            "adamw",
+            "--lora",
+            "r=4,alpha=8",
+        ])
+        .arg("--task")
+        .arg(format!("tokens={}", base.join("progressions").display()))
+        .arg("--init")
+        .arg(base.join("tiny-llama"))
+        .arg("--log")
+        .arg(&log)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let header: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let header = &header["header"];
+    // q_proj (64 -> 64) and v_proj (64 -> 32) of 2 layers at rank 4.
+    assert_eq!(header["params"], 2 * (4 * (64 + 64) + 4 * (64 + 32)));
+    assert!(
+        header["total_params"].as_u64().unwrap() > 50_000,
+        "{header}"
+    );
+    assert!(
+        header["model"]
+            .as_str()
+            .unwrap()
+            .ends_with("+ lora(r=4,alpha=8,targets=q_proj,v_proj)"),
+        "{header}"
+    );
+    let all = format!("{stderr}{}", String::from_utf8_lossy(&out.stdout));
+    assert!(all.contains("training 1792 of "), "{all}");
+}
+
+#[test]
 fn bad_options_are_clear_errors() {
     let cases: &[(&[&str], &str)] = &[
         (&["--batch-size", "0"], "--batch-size"),
@@ -155,6 +208,11 @@ fn bad_options_are_clear_errors() {
         (&["--model", "transformer9000"], "--model"),
         (&["--optimizer", "lion"], "--optimizer"),
         (&["--device", "tpu"], "--device"),
+        (&["--lora", "r=4"], "use it with --model llama"),
+        (
+            &["--model", "llama", "--lora", "dropout=0.1"],
+            "not supported yet",
+        ),
     ];
     for (args, needle) in cases {
         let assert = lrtop()

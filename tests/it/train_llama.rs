@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::llama_checkpoints::{Checkpoint, logit_case_ids, logit_cases, tiny_llama_ids};
 use candle_core::{DType, Device, Tensor};
 use lrtop::train::models::llama_config::parse_config;
-use lrtop::train::models::{LlamaSpec, Model, ModelSpec};
+use lrtop::train::models::{LlamaSpec, LoraSpec, Model, ModelSpec};
 use lrtop::train::{
     DataKind, DeviceSpec, Learner, LearnerConfig, OptimizerKind, SampleOptions, TaskSpec,
 };
@@ -514,4 +514,153 @@ fn hf_checkpoints_match_transformers() {
         println!("{name}: lrtop {got:.6}, transformers {want:.6}, relative error {rel:.1e}");
         assert!(rel < 1e-4, "{name}: {got} vs {want}");
     }
+}
+
+fn lora_learner(dir: &Path, lora: &str) -> Learner {
+    let model = LlamaSpec {
+        lora: Some(LoraSpec::parse(lora).unwrap()),
+        ..LlamaSpec::default()
+    };
+    let cfg = LearnerConfig {
+        task: TaskSpec::Tokens {
+            dir: dir.join("progressions"),
+            vocab: None,
+        },
+        model: ModelSpec::Llama(model),
+        init: Some(dir.join("tiny-llama")),
+        optimizer: OptimizerKind::AdamW,
+        seq_len: 32,
+        // The reference learner's, so that evaluations sum in the same order.
+        batch_size: 16,
+        device: DeviceSpec::Cpu,
+        ..LearnerConfig::default()
+    };
+    Learner::new(&cfg).unwrap()
+}
+
+#[test]
+fn lora_trains_its_adapters_only_and_leaves_the_base_bit_identical() {
+    let dir = reference().expect("the reference checkpoint is in tests/fixtures/reference-models");
+    let mut learner = lora_learner(&dir, "r=4,alpha=8,targets=q_proj,v_proj,down_proj");
+    // tiny-llama: dim 64, 2 layers, 4 heads of 16, 2 kv heads, intermediate 128.
+    let per_layer = 4 * (64 + 64) + 4 * (64 + 32) + 4 * (128 + 64);
+    let info = learner.info();
+    assert_eq!(info.params, 2 * per_layer, "only the adapters train");
+    let mut base = reference_learner(&dir, OptimizerKind::AdamW);
+    assert_eq!(
+        info.total_params,
+        base.info().params + info.params,
+        "the base is frozen"
+    );
+    assert!(
+        info.model
+            .ends_with(" + lora(r=4,alpha=8,targets=q_proj,v_proj,down_proj)")
+    );
+    let before: HashMap<String, Tensor> = learner.weights().unwrap().into_iter().collect();
+    // B starts at zero: the adapted model is the base model.
+    let base_loss = base.evaluate().unwrap().loss;
+    assert_eq!(learner.evaluate().unwrap().loss, base_loss);
+    for _ in 0..3 {
+        learner.train_step(1e-3).unwrap();
+    }
+    let after: HashMap<String, Tensor> = learner.weights().unwrap().into_iter().collect();
+    assert_eq!(before.len(), after.len());
+    let values = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let mut adapters = 0;
+    for (name, old) in &before {
+        let (old, new) = (values(old), values(&after[name]));
+        if name.contains(".lora_") {
+            adapters += 1;
+            assert_ne!(old, new, "{name} did not train");
+        } else {
+            // Bit for bit: compare the bits, so -0.0 and NaN count too.
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&old), bits(&new), "{name} changed");
+        }
+    }
+    assert_eq!(adapters, 2 * 3 * 2, "A and B per target per layer");
+    assert!(learner.evaluate().unwrap().loss.is_finite());
+}
+
+#[test]
+fn merged_lora_weights_give_the_adapted_logits() {
+    let case = &logit_cases()[0];
+    let dir = tempfile::tempdir().unwrap();
+    case.write(dir.path());
+    let spec = LlamaSpec {
+        lora: Some(LoraSpec::parse("r=2,alpha=4,targets=q_proj,k_proj,o_proj,up_proj").unwrap()),
+        ..LlamaSpec::default()
+    };
+    let kind = tokens_kind(case.vocab, 12);
+    let model = Model::build(
+        &ModelSpec::Llama(spec),
+        &kind,
+        Some(dir.path()),
+        3,
+        &Device::Cpu,
+    )
+    .unwrap();
+    // Give every B a non-zero value so that the adapters matter.
+    let mut values: HashMap<String, Tensor> =
+        model.params().values().unwrap().into_iter().collect();
+    for (name, value) in values.iter_mut() {
+        if name.ends_with("lora_B.weight") {
+            *value = (value.ones_like().unwrap() * 0.05).unwrap();
+        }
+    }
+    model.params().set_values(&values, "test").unwrap();
+    let ids = Tensor::from_slice(
+        &[1u32, 5, 9, 2, 7, 3, 3, 0, 11, 4, 8, 6],
+        (1, 12),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let logits = |m: &Model| -> Vec<f32> {
+        m.forward(&ids, false)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    };
+    let adapted = logits(&model);
+    let base = Model::build(
+        &ModelSpec::Llama(LlamaSpec::default()),
+        &kind,
+        Some(dir.path()),
+        3,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let max_diff = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
+    };
+    assert!(
+        max_diff(&adapted, &logits(&base)) > 1e-3,
+        "the adapters change the output"
+    );
+    let merged_dir = tempfile::tempdir().unwrap();
+    let merged: HashMap<String, Tensor> = model
+        .llama()
+        .unwrap()
+        .merged_weights()
+        .unwrap()
+        .into_iter()
+        .collect();
+    candle_core::safetensors::save(&merged, merged_dir.path().join("model.safetensors")).unwrap();
+    std::fs::write(merged_dir.path().join("config.json"), case.config_json()).unwrap();
+    let plain = Model::build(
+        &ModelSpec::Llama(LlamaSpec::default()),
+        &kind,
+        Some(merged_dir.path()),
+        3,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let diff = max_diff(&adapted, &logits(&plain));
+    println!("merged vs adapted: max |logit difference| = {diff:.2e}");
+    assert!(diff < 1e-5, "{diff}");
 }

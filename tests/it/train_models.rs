@@ -5,7 +5,7 @@
 use candle_core::{DType, Device, Tensor};
 use lrtop::train::data::{DataKind, Dataset, TaskSpec};
 use lrtop::train::models::fused_mlp::FusedMlp;
-use lrtop::train::models::{LlamaSpec, Model, ModelSpec};
+use lrtop::train::models::{LlamaSpec, LoraSpec, Model, ModelSpec};
 use lrtop::train::optim::OptimizerConfig;
 
 fn images(shape: [usize; 3], classes: usize) -> DataKind {
@@ -129,6 +129,31 @@ fn every_variable_gets_a_gradient() {
         assert_eq!(model.params().params().len(), 20 + usize::from(!tied));
         assert_every_variable_learns(&model, &ids, &next);
     }
+    // LoRA on every module: the adapters are the only variables and each
+    // gets a gradient (A's is zero while B is, so B is set first).
+    let spec = match tiny_llama() {
+        ModelSpec::Llama(l) => ModelSpec::Llama(LlamaSpec {
+            lora: Some(
+                LoraSpec::parse(
+                    "r=2,targets=q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
+                )
+                .unwrap(),
+            ),
+            ..l
+        }),
+        _ => unreachable!(),
+    };
+    let model = Model::build(&spec, &tokens, None, 5, &Device::Cpu).unwrap();
+    assert_eq!(model.params().params().len(), 2 * 7 * 2);
+    let mut values: std::collections::HashMap<_, _> =
+        model.params().values().unwrap().into_iter().collect();
+    for (name, value) in values.iter_mut() {
+        if name.ends_with("lora_B.weight") {
+            *value = (value.ones_like().unwrap() * 0.1).unwrap();
+        }
+    }
+    model.params().set_values(&values, "test").unwrap();
+    assert_every_variable_learns(&model, &ids, &next);
 }
 
 #[test]

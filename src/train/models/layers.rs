@@ -2,14 +2,17 @@
 
 use candle_core::{Result as CResult, Tensor, Var};
 
+use super::lora::Adapter;
 use super::params::ParamBuilder;
 use crate::train::error::Result;
 
-/// `y = x W^T + b` with PyTorch's default initialisation, U(±1/sqrt(fan_in)).
+/// `y = x W^T + b` with PyTorch's default initialisation, U(±1/sqrt(fan_in)),
+/// plus a LoRA update when it has one.
 #[derive(Debug, Clone)]
 pub struct Linear {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
+    pub lora: Option<Adapter>,
 }
 
 impl Linear {
@@ -28,7 +31,11 @@ impl Linear {
             } else {
                 None
             };
-            Ok(Linear { weight, bias })
+            Ok(Linear {
+                weight,
+                bias,
+                lora: None,
+            })
         })
     }
 
@@ -41,7 +48,11 @@ impl Linear {
         std: f64,
     ) -> Result<Linear> {
         let weight = pb.scope(name, |pb| pb.normal("weight", (outputs, inputs), std))?;
-        Ok(Linear { weight, bias: None })
+        Ok(Linear {
+            weight,
+            bias: None,
+            lora: None,
+        })
     }
 
     /// `x`: `(..., inputs)`.
@@ -49,7 +60,11 @@ impl Linear {
         let dims = x.dims().to_vec();
         let inputs = dims[dims.len() - 1];
         let rows: usize = dims[..dims.len() - 1].iter().product();
-        let y = x.reshape((rows, inputs))?.matmul(&self.weight.t()?)?;
+        let x = x.reshape((rows, inputs))?;
+        let mut y = x.matmul(&self.weight.t()?)?;
+        if let Some(adapter) = &self.lora {
+            y = (y + adapter.forward(&x)?)?;
+        }
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,

@@ -10,6 +10,7 @@ use candle_core::{D, Device, Result as CResult, Tensor};
 
 use super::layers::Linear;
 use super::llama_config::{LlamaShape, RopeScaling};
+use super::lora::{Adapter, LoraSpec};
 use super::params::ParamBuilder;
 use crate::train::error::{Result, TrainError};
 
@@ -50,11 +51,14 @@ pub struct Llama {
 
 impl Llama {
     /// Creates the variables (seeded, or from the checkpoint `pb` holds).
-    /// `context` is the longest sequence the model will see.
+    /// `context` is the longest sequence the model will see. With `lora`,
+    /// every base variable is frozen and the targeted projections get
+    /// trainable adapters.
     pub fn new(
         pb: &mut ParamBuilder,
         shape: &LlamaShape,
         context: usize,
+        lora: Option<&LoraSpec>,
         device: &Device,
     ) -> Result<Llama> {
         let s = shape;
@@ -70,6 +74,16 @@ impl Llama {
                 s.head_dim
             )));
         }
+        if lora.is_some() {
+            pb.freeze();
+        }
+        let linear = |pb: &mut ParamBuilder, name: &str, inputs: usize, outputs: usize| {
+            let mut layer = Linear::normal(pb, name, inputs, outputs, INIT_STD)?;
+            if let Some(spec) = lora.filter(|spec| spec.targets(name)) {
+                layer.lora = Some(pb.scope(name, |pb| Adapter::new(pb, inputs, outputs, spec))?);
+            }
+            Ok::<_, TrainError>(layer)
+        };
         let embed = pb.scope("model", |pb| {
             pb.normal("embed_tokens.weight", (s.vocab, s.dim), INIT_STD)
         })?;
@@ -78,10 +92,10 @@ impl Llama {
             let block = pb.scope(&format!("model.layers.{i}"), |pb| {
                 let attn = pb.scope("self_attn", |pb| {
                     Ok(Attention {
-                        q: Linear::normal(pb, "q_proj", s.dim, s.heads * s.head_dim, INIT_STD)?,
-                        k: Linear::normal(pb, "k_proj", s.dim, s.kv_heads * s.head_dim, INIT_STD)?,
-                        v: Linear::normal(pb, "v_proj", s.dim, s.kv_heads * s.head_dim, INIT_STD)?,
-                        o: Linear::normal(pb, "o_proj", s.heads * s.head_dim, s.dim, INIT_STD)?,
+                        q: linear(pb, "q_proj", s.dim, s.heads * s.head_dim)?,
+                        k: linear(pb, "k_proj", s.dim, s.kv_heads * s.head_dim)?,
+                        v: linear(pb, "v_proj", s.dim, s.kv_heads * s.head_dim)?,
+                        o: linear(pb, "o_proj", s.heads * s.head_dim, s.dim)?,
                     })
                 })?;
                 let input_norm = pb.constant("input_layernorm.weight", s.dim, 1.0)?;
@@ -89,9 +103,9 @@ impl Llama {
                     pb.constant("post_attention_layernorm.weight", s.dim, 1.0)?;
                 let (gate, up, down) = pb.scope("mlp", |pb| {
                     Ok((
-                        Linear::normal(pb, "gate_proj", s.dim, s.intermediate, INIT_STD)?,
-                        Linear::normal(pb, "up_proj", s.dim, s.intermediate, INIT_STD)?,
-                        Linear::normal(pb, "down_proj", s.intermediate, s.dim, INIT_STD)?,
+                        linear(pb, "gate_proj", s.dim, s.intermediate)?,
+                        linear(pb, "up_proj", s.dim, s.intermediate)?,
+                        linear(pb, "down_proj", s.intermediate, s.dim)?,
                     ))
                 })?;
                 Ok(Block {
@@ -130,6 +144,44 @@ impl Llama {
             sin,
             mask,
         })
+    }
+
+    /// The weights under transformers' names with every LoRA update folded
+    /// in (`W + scale * B A`): a plain checkpoint that behaves as this model.
+    pub fn merged_weights(&self) -> CResult<Vec<(String, Tensor)>> {
+        let merged = |layer: &Linear| match &layer.lora {
+            Some(adapter) => adapter.merge(&layer.weight),
+            None => layer.weight.copy(),
+        };
+        let mut out = vec![("model.embed_tokens.weight".to_string(), self.embed.copy()?)];
+        for (i, block) in self.blocks.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            let a = &block.attn;
+            for (name, layer) in [
+                ("self_attn.q_proj", &a.q),
+                ("self_attn.k_proj", &a.k),
+                ("self_attn.v_proj", &a.v),
+                ("self_attn.o_proj", &a.o),
+                ("mlp.gate_proj", &block.gate),
+                ("mlp.up_proj", &block.up),
+                ("mlp.down_proj", &block.down),
+            ] {
+                out.push((format!("{p}.{name}.weight"), merged(layer)?));
+            }
+            out.push((
+                format!("{p}.input_layernorm.weight"),
+                block.input_norm.copy()?,
+            ));
+            out.push((
+                format!("{p}.post_attention_layernorm.weight"),
+                block.post_attention_norm.copy()?,
+            ));
+        }
+        out.push(("model.norm.weight".to_string(), self.norm.copy()?));
+        if !self.shape.tie_embeddings {
+            out.push(("lm_head.weight".to_string(), self.lm_head.copy()?));
+        }
+        Ok(out)
     }
 
     pub fn shape(&self) -> &LlamaShape {

@@ -6,6 +6,7 @@ mod layers;
 pub mod lenet;
 pub mod llama;
 pub mod llama_config;
+pub mod lora;
 mod matmul;
 pub mod mlp;
 pub mod params;
@@ -18,6 +19,7 @@ use candle_core::{DType, Device, Result as CResult, Tensor};
 
 pub use llama::Llama;
 pub use llama_config::{LlamaShape, RopeScaling};
+pub use lora::LoraSpec;
 pub use params::{ParamBuilder, ParamStore};
 pub use spec::{LlamaSpec, ModelSpec, parse_widths};
 
@@ -178,8 +180,8 @@ fn build_llama(
                 )));
             }
             let checkpoint = llama_config::read_weights(dir)?;
-            let mut pb = ParamBuilder::from_checkpoint(params, checkpoint);
-            let llama = Llama::new(&mut pb, &shape, seq_len, device)?;
+            let mut pb = ParamBuilder::from_checkpoint(params, checkpoint, seed);
+            let llama = Llama::new(&mut pb, &shape, seq_len, spec.lora.as_ref(), device)?;
             let resolved = ModelSpec::Llama(LlamaSpec {
                 dim: shape.dim,
                 layers: shape.layers,
@@ -189,6 +191,7 @@ fn build_llama(
                 rope_theta: shape.rope_theta,
                 rms_norm_eps: shape.rms_norm_eps,
                 tie_embeddings: shape.tie_embeddings,
+                lora: spec.lora.clone(),
             });
             Ok((llama, resolved))
         }
@@ -214,7 +217,7 @@ fn build_llama(
                 max_positions: seq_len,
             };
             let mut pb = ParamBuilder::new(params, seed);
-            let llama = Llama::new(&mut pb, &shape, seq_len, device)?;
+            let llama = Llama::new(&mut pb, &shape, seq_len, spec.lora.as_ref(), device)?;
             Ok((llama, ModelSpec::Llama(spec.clone())))
         }
     }

@@ -57,6 +57,16 @@ impl ParamStore {
         self.params.iter().map(|(_, v)| v.elem_count()).sum()
     }
 
+    /// Number of scalars, frozen ones and buffers included.
+    pub fn total_count(&self) -> usize {
+        self.count()
+            + self
+                .buffers
+                .iter()
+                .map(|(_, v)| v.elem_count())
+                .sum::<usize>()
+    }
+
     /// Deep copies of every parameter and buffer, by name.
     pub fn values(&self) -> Result<Vec<(String, Tensor)>> {
         self.params
@@ -105,6 +115,8 @@ pub struct ParamBuilder<'a> {
     rng: ChaCha8Rng,
     checkpoint: Option<Checkpoint>,
     prefix: String,
+    /// Every variable made is a frozen buffer (the base of a LoRA model).
+    frozen: bool,
 }
 
 /// Tensors read from a checkpoint and where they came from (for errors).
@@ -120,16 +132,47 @@ impl<'a> ParamBuilder<'a> {
             rng: ChaCha8Rng::seed_from_u64(seed),
             checkpoint: None,
             prefix: String::new(),
+            frozen: false,
         }
     }
 
-    pub fn from_checkpoint(store: &'a mut ParamStore, checkpoint: Checkpoint) -> ParamBuilder<'a> {
+    /// Variables from `checkpoint`; `seed` draws what it cannot hold (adapters).
+    pub fn from_checkpoint(
+        store: &'a mut ParamStore,
+        checkpoint: Checkpoint,
+        seed: u64,
+    ) -> ParamBuilder<'a> {
         ParamBuilder {
             store,
-            rng: ChaCha8Rng::seed_from_u64(0),
+            rng: ChaCha8Rng::seed_from_u64(seed),
             checkpoint: Some(checkpoint),
             prefix: String::new(),
+            frozen: false,
         }
+    }
+
+    /// From now on, variables are made frozen: kept and saved with the
+    /// weights, never given to the optimizer.
+    pub fn freeze(&mut self) {
+        self.frozen = true;
+    }
+
+    /// A trainable adapter weight drawn from U(-bound, bound) (0: zeros),
+    /// never read from the checkpoint and never frozen.
+    pub fn adapter_uniform(
+        &mut self,
+        name: &str,
+        shape: impl Into<Shape>,
+        bound: f64,
+    ) -> Result<Tensor> {
+        let shape = shape.into();
+        let full = self.full_name(name);
+        let values: Vec<f32> = (0..shape.elem_count())
+            .map(|_| ((unit(&mut self.rng) * 2.0 - 1.0) * bound) as f32)
+            .collect();
+        let device = self.store.device.clone();
+        let value = Tensor::from_vec(values, shape, &device)?.to_dtype(self.store.dtype)?;
+        self.store.push(&full, value, true)
     }
 
     /// Runs `f` with `part.` prepended to the names it creates.
@@ -220,7 +263,7 @@ impl<'a> ParamBuilder<'a> {
                 Tensor::from_vec(values, shape, &device)?.to_dtype(self.store.dtype)?
             }
         };
-        self.store.push(&full, value, trainable)
+        self.store.push(&full, value, trainable && !self.frozen)
     }
 }
 

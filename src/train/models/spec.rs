@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::lora::LoraSpec;
 use crate::train::error::TrainError;
 
 /// Shape options of the Llama model (ignored with `--init`, where the
@@ -19,6 +20,8 @@ pub struct LlamaSpec {
     pub rope_theta: f64,
     pub rms_norm_eps: f64,
     pub tie_embeddings: bool,
+    /// LoRA adapters on a frozen base (`--lora`).
+    pub lora: Option<LoraSpec>,
 }
 
 impl Default for LlamaSpec {
@@ -32,6 +35,7 @@ impl Default for LlamaSpec {
             rope_theta: 10_000.0,
             rms_norm_eps: 1e-5,
             tie_embeddings: false,
+            lora: None,
         }
     }
 }
@@ -209,18 +213,24 @@ impl fmt::Display for ModelSpec {
                 write!(f, "mlp(hidden={})", widths.join(","))
             }
             ModelSpec::LeNet5 | ModelSpec::ResNet { .. } => f.write_str(&self.name()),
-            ModelSpec::Llama(l) => write!(
-                f,
-                "llama(dim={},layers={},heads={},kv_heads={},intermediate={},rope_theta={},rms_norm_eps={},tied={})",
-                l.dim,
-                l.layers,
-                l.heads,
-                l.kv_heads,
-                l.intermediate_size(),
-                l.rope_theta,
-                l.rms_norm_eps,
-                l.tie_embeddings
-            ),
+            ModelSpec::Llama(l) => {
+                write!(
+                    f,
+                    "llama(dim={},layers={},heads={},kv_heads={},intermediate={},rope_theta={},rms_norm_eps={},tied={})",
+                    l.dim,
+                    l.layers,
+                    l.heads,
+                    l.kv_heads,
+                    l.intermediate_size(),
+                    l.rope_theta,
+                    l.rms_norm_eps,
+                    l.tie_embeddings
+                )?;
+                match &l.lora {
+                    Some(lora) => write!(f, " + lora({lora})"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }

@@ -1,0 +1,210 @@
+//! LoRA (Hu et al., 2021) as PEFT implements it: a frozen linear layer
+//! `W` gains `scale * B A` with `A: (r, in)` drawn like a linear layer's
+//! weight, `B: (out, r)` zero (so training starts from the base model) and
+//! `scale = alpha / r`. Only `A` and `B` train; the base weights stay as
+//! loaded, bit for bit.
+
+use std::fmt;
+
+use candle_core::{Result as CResult, Tensor};
+
+use super::params::ParamBuilder;
+use crate::train::error::Result;
+
+/// The Llama modules adapters may be put on, by their Hugging Face names.
+pub const MODULES: [&str; 7] = [
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+];
+
+/// `--lora r=8,alpha=16,targets=q_proj,v_proj`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoraSpec {
+    pub rank: usize,
+    pub alpha: f64,
+    /// Module names from [`MODULES`], in that order.
+    pub targets: Vec<String>,
+}
+
+impl Default for LoraSpec {
+    /// PEFT's `LoraConfig` defaults: r 8, alpha 8, query and value projections.
+    fn default() -> Self {
+        LoraSpec {
+            rank: 8,
+            alpha: 8.0,
+            targets: vec!["q_proj".into(), "v_proj".into()],
+        }
+    }
+}
+
+impl LoraSpec {
+    /// Parses `r=8,alpha=16,dropout=0,targets=q_proj,k_proj` (a word after
+    /// `targets=` without `=` is one more target; an empty text keeps the
+    /// defaults).
+    pub fn parse(text: &str) -> std::result::Result<LoraSpec, String> {
+        let mut spec = LoraSpec::default();
+        let mut targets: Option<Vec<String>> = None;
+        let mut in_targets = false;
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let Some((key, value)) = part.split_once('=') else {
+                if in_targets {
+                    targets.get_or_insert_with(Vec::new).push(part.to_string());
+                    continue;
+                }
+                return Err(format!(
+                    "'{part}' is not key=value (keys: r, alpha, dropout, targets)"
+                ));
+            };
+            let (key, value) = (key.trim(), value.trim());
+            in_targets = key == "targets" || key == "target_modules";
+            match key {
+                "r" | "rank" => {
+                    spec.rank = value
+                        .parse()
+                        .ok()
+                        .filter(|r| (1..=65_536).contains(r))
+                        .ok_or_else(|| {
+                            format!("r must be an integer from 1 to 65536, found '{value}'")
+                        })?
+                }
+                "alpha" | "lora_alpha" => {
+                    spec.alpha = value
+                        .parse()
+                        .ok()
+                        .filter(|a: &f64| a.is_finite() && *a > 0.0)
+                        .ok_or_else(|| {
+                            format!("alpha must be a positive number, found '{value}'")
+                        })?
+                }
+                "dropout" | "lora_dropout" => {
+                    let p: f64 = value
+                        .parse()
+                        .map_err(|_| format!("dropout must be a number, found '{value}'"))?;
+                    if p != 0.0 {
+                        return Err(format!(
+                            "dropout {p}: LoRA dropout is not supported yet (use dropout=0)"
+                        ));
+                    }
+                }
+                "targets" | "target_modules" => {
+                    targets.get_or_insert_with(Vec::new).push(value.to_string());
+                }
+                other => {
+                    return Err(format!(
+                        "LoRA has no option '{other}' (options: r, alpha, dropout, targets)"
+                    ));
+                }
+            }
+        }
+        if let Some(mut named) = targets {
+            for t in &named {
+                if !MODULES.contains(&t.as_str()) {
+                    return Err(format!(
+                        "LoRA target '{t}' is not a Llama module (one of {})",
+                        MODULES.join(", ")
+                    ));
+                }
+            }
+            named.sort_by_key(|t| MODULES.iter().position(|m| m == t));
+            named.dedup();
+            spec.targets = named;
+        }
+        Ok(spec)
+    }
+
+    pub fn scale(&self) -> f64 {
+        self.alpha / self.rank as f64
+    }
+
+    pub fn targets(&self, module: &str) -> bool {
+        self.targets.iter().any(|t| t == module)
+    }
+}
+
+impl fmt::Display for LoraSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "r={},alpha={},targets={}",
+            self.rank,
+            self.alpha,
+            self.targets.join(",")
+        )
+    }
+}
+
+/// The trainable low-rank update of one linear layer.
+#[derive(Debug, Clone)]
+pub struct Adapter {
+    /// `(r, in)`.
+    pub a: Tensor,
+    /// `(out, r)`.
+    pub b: Tensor,
+    pub scale: f64,
+}
+
+impl Adapter {
+    /// `lora_A.weight` and `lora_B.weight` under the current scope, drawn
+    /// from the builder's seed even when the base comes from a checkpoint.
+    pub fn new(
+        pb: &mut ParamBuilder,
+        inputs: usize,
+        outputs: usize,
+        spec: &LoraSpec,
+    ) -> Result<Adapter> {
+        // PEFT: kaiming_uniform_(a=sqrt(5)) for A, i.e. U(±1/sqrt(in)); zeros for B.
+        let bound = 1.0 / (inputs as f64).sqrt();
+        let a = pb.adapter_uniform("lora_A.weight", (spec.rank, inputs), bound)?;
+        let b = pb.adapter_uniform("lora_B.weight", (outputs, spec.rank), 0.0)?;
+        Ok(Adapter {
+            a,
+            b,
+            scale: spec.scale(),
+        })
+    }
+
+    /// `scale * x A^T B^T` for `x: (rows, in)`.
+    pub fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        x.matmul(&self.a.t()?)?.matmul(&self.b.t()?)? * self.scale
+    }
+
+    /// The base weight with this update folded in: `W + scale * B A`.
+    pub fn merge(&self, weight: &Tensor) -> CResult<Tensor> {
+        weight + (self.b.matmul(&self.a)? * self.scale)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_with_peft_defaults_and_clear_errors() {
+        assert_eq!(LoraSpec::parse("").unwrap(), LoraSpec::default());
+        let spec = LoraSpec::parse("r=4,alpha=16,dropout=0,targets=v_proj,q_proj,o_proj").unwrap();
+        assert_eq!(spec.rank, 4);
+        assert_eq!(spec.scale(), 4.0);
+        assert_eq!(spec.targets, ["q_proj", "v_proj", "o_proj"]);
+        assert_eq!(
+            spec.to_string(),
+            "r=4,alpha=16,targets=q_proj,v_proj,o_proj"
+        );
+        assert_eq!(LoraSpec::parse(&spec.to_string()).unwrap(), spec);
+        for (bad, says) in [
+            ("r=0", "r must be"),
+            ("alpha=-1", "alpha must be"),
+            ("dropout=0.05", "not supported yet"),
+            ("targets=qkv", "not a Llama module"),
+            ("rank=2,beta=1", "no option 'beta'"),
+            ("q_proj", "not key=value"),
+        ] {
+            let err = LoraSpec::parse(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+}
