@@ -13,6 +13,8 @@ pub struct Linear {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
     pub lora: Option<Adapter>,
+    /// A frozen weight (the base of a LoRA model): no gradient computed for it.
+    pub frozen: bool,
 }
 
 impl Linear {
@@ -35,6 +37,7 @@ impl Linear {
                 weight,
                 bias,
                 lora: None,
+                frozen: false,
             })
         })
     }
@@ -52,6 +55,7 @@ impl Linear {
             weight,
             bias: None,
             lora: None,
+            frozen: false,
         })
     }
 
@@ -61,7 +65,11 @@ impl Linear {
         let inputs = dims[dims.len() - 1];
         let rows: usize = dims[..dims.len() - 1].iter().product();
         let x = x.reshape((rows, inputs))?;
-        let mut y = x.matmul(&self.weight.t()?)?;
+        let mut y = if self.frozen {
+            super::lora::frozen_matmul(&x, &self.weight)?
+        } else {
+            x.matmul(&self.weight.t()?)?
+        };
         if let Some(adapter) = &self.lora {
             y = (y + adapter.forward(&x)?)?;
         }

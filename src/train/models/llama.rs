@@ -42,6 +42,8 @@ pub struct Llama {
     blocks: Vec<Block>,
     norm: Tensor,
     lm_head: Tensor,
+    /// A LoRA model: every base weight is frozen.
+    frozen: bool,
     /// `(context, head_dim)` tables, the halves repeated as transformers does.
     cos: Tensor,
     sin: Tensor,
@@ -79,6 +81,7 @@ impl Llama {
         }
         let linear = |pb: &mut ParamBuilder, name: &str, inputs: usize, outputs: usize| {
             let mut layer = Linear::normal(pb, name, inputs, outputs, INIT_STD)?;
+            layer.frozen = lora.is_some();
             if let Some(spec) = lora.filter(|spec| spec.targets(name)) {
                 layer.lora = Some(pb.scope(name, |pb| Adapter::new(pb, inputs, outputs, spec))?);
             }
@@ -140,6 +143,7 @@ impl Llama {
             blocks,
             norm,
             lm_head,
+            frozen: lora.is_some(),
             cos,
             sin,
             mask,
@@ -218,9 +222,12 @@ impl Llama {
             x = (x + block.down.forward(&mlp)?)?;
         }
         let x = candle_nn::ops::rms_norm_slow(&x, &self.norm, eps)?;
-        let logits = x
-            .reshape((n * len, self.shape.dim))?
-            .matmul(&self.lm_head.t()?)?;
+        let x = x.reshape((n * len, self.shape.dim))?;
+        let logits = if self.frozen {
+            super::lora::frozen_matmul(&x, &self.lm_head)?
+        } else {
+            x.matmul(&self.lm_head.t()?)?
+        };
         logits.reshape((n, len, self.shape.vocab))
     }
 

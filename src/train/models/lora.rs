@@ -179,9 +179,82 @@ impl Adapter {
     }
 }
 
+/// `x W^T` for a frozen `W` on the CPU, as a custom op whose backward
+/// gives `x` its gradient and nothing else: Candle's matmul backward also
+/// computes the weight's gradient (a matmul as large as the forward one)
+/// even when the weight is not a variable.
+pub fn frozen_matmul(x: &Tensor, weight: &Tensor) -> CResult<Tensor> {
+    if !x.device().is_cpu() {
+        return x.matmul(&weight.t()?);
+    }
+    x.apply_op1(FrozenMatmul {
+        weight_t: weight.t()?.contiguous()?,
+    })
+}
+
+struct FrozenMatmul {
+    /// `(in, out)`.
+    weight_t: Tensor,
+}
+
+impl candle_core::CustomOp1 for FrozenMatmul {
+    fn name(&self) -> &'static str {
+        "frozen-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> CResult<(candle_core::CpuStorage, candle_core::Shape)> {
+        use candle_core::CpuStorage;
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("frozen-matmul: the input must be contiguous");
+        };
+        let device = candle_core::Device::Cpu;
+        let x = match storage {
+            CpuStorage::F32(v) => Tensor::from_slice(&v[start..end], layout.shape(), &device)?,
+            CpuStorage::F64(v) => Tensor::from_slice(&v[start..end], layout.shape(), &device)?,
+            _ => candle_core::bail!("frozen-matmul: f32 or f64 inputs only"),
+        };
+        let y = x.matmul(&self.weight_t.to_dtype(x.dtype())?)?;
+        let shape = y.shape().clone();
+        let flat = y.flatten_all()?;
+        let out = match storage {
+            CpuStorage::F64(_) => CpuStorage::F64(flat.to_vec1()?),
+            _ => CpuStorage::F32(flat.to_vec1()?),
+        };
+        Ok((out, shape))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> CResult<Option<Tensor>> {
+        let weight = self.weight_t.t()?.to_dtype(arg.dtype())?;
+        Ok(Some(grad_res.matmul(&weight)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frozen_matmul_equals_the_matmul_and_gives_the_input_its_gradient() {
+        let device = candle_core::Device::Cpu;
+        let w = Tensor::new(&[[1f32, 2., 3.], [-1., 0.5, 2.]], &device).unwrap();
+        let x = candle_core::Var::new(&[[0.5f32, -1., 2.], [3., 1., -2.]], &device).unwrap();
+        let plain = x.matmul(&w.t().unwrap()).unwrap();
+        let frozen = frozen_matmul(x.as_tensor(), &w).unwrap();
+        assert_eq!(
+            plain.to_vec2::<f32>().unwrap(),
+            frozen.to_vec2::<f32>().unwrap()
+        );
+        let g = |y: &Tensor| {
+            let loss = (y * y).unwrap().sum_all().unwrap();
+            let grads = loss.backward().unwrap();
+            grads.get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap()
+        };
+        assert_eq!(g(&plain), g(&frozen));
+    }
 
     #[test]
     fn specs_parse_with_peft_defaults_and_clear_errors() {

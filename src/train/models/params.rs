@@ -263,7 +263,11 @@ impl<'a> ParamBuilder<'a> {
                 Tensor::from_vec(values, shape, &device)?.to_dtype(self.store.dtype)?
             }
         };
-        self.store.push(&full, value, trainable && !self.frozen)
+        let tensor = self.store.push(&full, value, trainable && !self.frozen)?;
+        // A frozen variable enters the graph as a plain tensor (same
+        // storage, so restoring a snapshot still reaches it): nothing that
+        // depends only on it is tracked or differentiated.
+        Ok(if self.frozen { tensor.detach() } else { tensor })
     }
 }
 
