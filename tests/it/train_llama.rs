@@ -33,12 +33,17 @@ fn reference() -> Option<PathBuf> {
 }
 
 fn reference_learner(dir: &Path, optimizer: OptimizerKind) -> Learner {
+    reference_learner_with(dir, LlamaSpec::default(), optimizer)
+}
+
+/// The shared tiny checkpoint on its progressions, batch 16, seq-len 32.
+fn reference_learner_with(dir: &Path, model: LlamaSpec, optimizer: OptimizerKind) -> Learner {
     let cfg = LearnerConfig {
         task: TaskSpec::Tokens {
             dir: dir.join("progressions"),
             vocab: None,
         },
-        model: ModelSpec::Llama(LlamaSpec::default()),
+        model: ModelSpec::Llama(model),
         init: Some(dir.join("tiny-llama")),
         optimizer,
         seq_len: 32,
@@ -521,21 +526,7 @@ fn lora_learner(dir: &Path, lora: &str) -> Learner {
         lora: Some(LoraSpec::parse(lora).unwrap()),
         ..LlamaSpec::default()
     };
-    let cfg = LearnerConfig {
-        task: TaskSpec::Tokens {
-            dir: dir.join("progressions"),
-            vocab: None,
-        },
-        model: ModelSpec::Llama(model),
-        init: Some(dir.join("tiny-llama")),
-        optimizer: OptimizerKind::AdamW,
-        seq_len: 32,
-        // The reference learner's, so that evaluations sum in the same order.
-        batch_size: 16,
-        device: DeviceSpec::Cpu,
-        ..LearnerConfig::default()
-    };
-    Learner::new(&cfg).unwrap()
+    reference_learner_with(dir, model, OptimizerKind::AdamW)
 }
 
 #[test]
