@@ -103,6 +103,21 @@ fn digits_headless_summary_and_log() {
     );
 }
 
+/// `lrtop train --headless --model llama --seq-len 32` on the tiny
+/// checkpoint `base` holds and its progressions, in `dir`, with `args`.
+fn fine_tune(base: &Path, dir: &Path, args: &[&str]) -> std::process::Output {
+    lrtop()
+        .current_dir(dir)
+        .args(["train", "--headless", "--model", "llama", "--seq-len", "32"])
+        .args(args)
+        .arg("--task")
+        .arg(format!("tokens={}", base.join("progressions").display()))
+        .arg("--init")
+        .arg(base.join("tiny-llama"))
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn fine_tune_checkpoint_reproduces_transformers_eval_loss() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -113,24 +128,7 @@ fn fine_tune_checkpoint_reproduces_transformers_eval_loss() {
         root.join("tests/fixtures/reference-models")
     };
     let dir = tempfile::tempdir().unwrap();
-    let out = lrtop()
-        .current_dir(dir.path())
-        .args([
-            "train",
-            "--headless",
-            "--model",
-            "llama",
-            "--seq-len",
-            "32",
-            "--steps",
-            "0",
-        ])
-        .arg("--task")
-        .arg(format!("tokens={}", base.join("progressions").display()))
-        .arg("--init")
-        .arg(base.join("tiny-llama"))
-        .output()
-        .unwrap();
+    let out = fine_tune(&base, dir.path(), &["--steps", "0"]);
     assert!(
         out.status.success(),
         "{}",
@@ -149,15 +147,11 @@ fn lora_fine_tuning_trains_a_fraction_and_says_so() {
     let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference-models");
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("lora.jsonl");
-    let out = lrtop()
-        .current_dir(dir.path())
-        .args([
-            "train",
-            "--headless",
-            "--model",
-            "llama",
-            "--seq-len",
-            "32",
+    let log_arg = log.display().to_string();
+    let out = fine_tune(
+        &base,
+        dir.path(),
+        &[
             "--batch-size",
             "4",
             "--steps",
@@ -166,15 +160,10 @@ fn lora_fine_tuning_trains_a_fraction_and_says_so() {
             "adamw",
             "--lora",
             "r=4,alpha=8",
-        ])
-        .arg("--task")
-        .arg(format!("tokens={}", base.join("progressions").display()))
-        .arg("--init")
-        .arg(base.join("tiny-llama"))
-        .arg("--log")
-        .arg(&log)
-        .output()
-        .unwrap();
+            "--log",
+            &log_arg,
+        ],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let text = std::fs::read_to_string(&log).unwrap();

@@ -615,14 +615,17 @@ fn merged_lora_weights_give_the_adapted_logits() {
             .unwrap()
     };
     let adapted = logits(&model);
-    let base = Model::build(
-        &ModelSpec::Llama(LlamaSpec::default()),
-        &kind,
-        Some(dir.path()),
-        3,
-        &Device::Cpu,
-    )
-    .unwrap();
+    let plain_model = |dir: &Path| {
+        Model::build(
+            &ModelSpec::Llama(LlamaSpec::default()),
+            &kind,
+            Some(dir),
+            3,
+            &Device::Cpu,
+        )
+        .unwrap()
+    };
+    let base = plain_model(dir.path());
     let max_diff = |a: &[f32], b: &[f32]| {
         a.iter()
             .zip(b)
@@ -643,14 +646,7 @@ fn merged_lora_weights_give_the_adapted_logits() {
         .collect();
     candle_core::safetensors::save(&merged, merged_dir.path().join("model.safetensors")).unwrap();
     std::fs::write(merged_dir.path().join("config.json"), case.config_json()).unwrap();
-    let plain = Model::build(
-        &ModelSpec::Llama(LlamaSpec::default()),
-        &kind,
-        Some(merged_dir.path()),
-        3,
-        &Device::Cpu,
-    )
-    .unwrap();
+    let plain = plain_model(merged_dir.path());
     let diff = max_diff(&adapted, &logits(&plain));
     println!("merged vs adapted: max |logit difference| = {diff:.2e}");
     assert!(diff < 1e-5, "{diff}");

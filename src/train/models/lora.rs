@@ -187,8 +187,9 @@ pub fn frozen_matmul(x: &Tensor, weight: &Tensor) -> CResult<Tensor> {
     if !x.device().is_cpu() {
         return x.matmul(&weight.t()?);
     }
+    // A transposed view: Candle's CPU matmul reads it without a copy.
     x.apply_op1(FrozenMatmul {
-        weight_t: weight.t()?.contiguous()?,
+        weight_t: weight.t()?,
     })
 }
 

@@ -167,9 +167,7 @@ impl<'a> ParamBuilder<'a> {
     ) -> Result<Tensor> {
         let shape = shape.into();
         let full = self.full_name(name);
-        let values: Vec<f32> = (0..shape.elem_count())
-            .map(|_| ((unit(&mut self.rng) * 2.0 - 1.0) * bound) as f32)
-            .collect();
+        let values = uniform_values(&mut self.rng, shape.elem_count(), bound);
         let device = self.store.device.clone();
         let value = Tensor::from_vec(values, shape, &device)?.to_dtype(self.store.dtype)?;
         self.store.push(&full, value, true)
@@ -203,11 +201,7 @@ impl<'a> ParamBuilder<'a> {
     /// A parameter drawn from U(-bound, bound).
     pub fn uniform(&mut self, name: &str, shape: impl Into<Shape>, bound: f64) -> Result<Tensor> {
         let shape = shape.into();
-        self.make(name, shape, true, |rng, n| {
-            (0..n)
-                .map(|_| ((unit(rng) * 2.0 - 1.0) * bound) as f32)
-                .collect()
-        })
+        self.make(name, shape, true, |rng, n| uniform_values(rng, n, bound))
     }
 
     /// A parameter drawn from N(0, std²).
@@ -269,6 +263,13 @@ impl<'a> ParamBuilder<'a> {
         // depends only on it is tracked or differentiated.
         Ok(if self.frozen { tensor.detach() } else { tensor })
     }
+}
+
+/// `n` draws from U(-bound, bound).
+fn uniform_values(rng: &mut ChaCha8Rng, n: usize, bound: f64) -> Vec<f32> {
+    (0..n)
+        .map(|_| ((unit(rng) * 2.0 - 1.0) * bound) as f32)
+        .collect()
 }
 
 /// A uniform draw in [0, 1) from 53 random bits.
