@@ -169,12 +169,9 @@ fn empty_session_renders() {
     assert!(screen.contains("waiting for records"), "{screen}");
 }
 
-#[test]
-fn the_lr_chart_shows_its_peak() {
-    use lrtop::metrics::Record;
-    use lrtop::session::{MonitorSetup, Session};
-    // A triangular cyclic LR peaking at 0.2: the peak is a set value, not an
-    // outlier to clip.
+/// A triangular cyclic LR peaking at 0.2: the peak is a set value, not an
+/// outlier to clip.
+fn cyclic_app() -> App {
     let mut session = Session::new(MonitorSetup::default());
     let run = session.add_run("cyclic.jsonl".into(), None);
     let records: Vec<Record> = (1..=400u64)
@@ -191,8 +188,12 @@ fn the_lr_chart_shows_its_peak() {
         })
         .collect();
     session.apply(lrtop::ingest::SourceEvent::Records { run, records }.into());
-    let mut app =
-        lrtop::tui::app::App::new(session, lrtop::tui::theme::Theme::default(), "t".into());
+    App::new(session, Theme::default(), "t".into())
+}
+
+#[test]
+fn the_lr_chart_shows_its_peak() {
+    let mut app = cyclic_app();
     let screen = render(&mut app, 80, 24);
     let lr_panel: String = screen.lines().take(8).collect::<Vec<_>>().join("\n");
     let top: f64 = lr_panel
@@ -408,6 +409,91 @@ fn help_lists_every_key_the_handler_knows_from_one_table() {
             "{keys:?} {what:?} missing:\n{screen}"
         );
     }
+}
+
+#[test]
+fn cyclic_lr_80x24() {
+    insta::assert_snapshot!(render(&mut cyclic_app(), 80, 24));
+}
+
+#[test]
+fn cyclic_lr_200x60() {
+    insta::assert_snapshot!(render(&mut cyclic_app(), 200, 60));
+}
+
+/// Alerts of every level, logged in an order that is not the pane's:
+/// critical first, then newest.
+fn mixed_alerts_app() -> App {
+    use lrtop::monitor::{Alert, AlertKind, Level};
+    let mut app = app();
+    app.session.alerts.clear();
+    let alerts = [
+        (
+            Level::Info,
+            AlertKind::Plateau,
+            40,
+            "loss has been flat for 200 steps",
+        ),
+        (
+            Level::Critical,
+            AlertKind::Divergence,
+            120,
+            "loss is NaN: the run has diverged",
+        ),
+        (
+            Level::Warn,
+            AlertKind::Spike,
+            150,
+            "loss spiked to 4.1x its recent median",
+        ),
+        (
+            Level::Info,
+            AlertKind::Plateau,
+            260,
+            "loss has been flat for 100 steps",
+        ),
+        (
+            Level::Critical,
+            AlertKind::Divergence,
+            90,
+            "grad norm is inf: the run has diverged",
+        ),
+    ];
+    for (level, kind, step, message) in alerts {
+        app.session.alerts.push((
+            0,
+            Alert::new(level, kind, Some(step), message.to_string(), ""),
+        ));
+    }
+    app
+}
+
+#[test]
+fn alerts_sorted_80x24() {
+    let screen = render(&mut mixed_alerts_app(), 80, 24);
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn alerts_sorted_200x60() {
+    let screen = render(&mut mixed_alerts_app(), 200, 60);
+    let at = |needle: &str| {
+        screen
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle}:\n{screen}"))
+    };
+    // Critical first (the newer of the two on top), then warning, then info.
+    assert!(
+        at("step 90: grad norm") < at("step 120: loss is NaN"),
+        "{screen}"
+    );
+    assert!(
+        at("is NaN") < at("spiked")
+            && at("spiked") < at("flat for 100")
+            && at("flat for 100") < at("flat for 200"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
 }
 
 #[test]
