@@ -116,6 +116,9 @@ pub struct RunData {
     /// Whether the epoch stands in for the step (a log that has none, like
     /// Keras' CSV): unknown until the first record says.
     epoch_steps: Option<bool>,
+    /// The first row that logged a step of its own: the rows before it are
+    /// the only ones whose step depends on the rows before them.
+    first_logged_step_row: Option<u32>,
     has_time: bool,
     has_epoch: bool,
     /// Whether every row has a value on the axis and the values never
@@ -172,6 +175,7 @@ impl RunData {
         let own = self.step_for(rec);
         if rec.step.is_some() {
             self.epoch_steps = Some(false);
+            self.first_logged_step_row.get_or_insert(row);
         } else if self.epoch_steps.is_none() && rec.epoch.is_some() {
             // The first step-less record with an epoch decides: a fraction
             // (HF's printed dicts) means the epoch is not an index.
@@ -235,22 +239,7 @@ impl RunData {
     /// rows of `other` that had no step take this run's last step.
     pub fn append(&mut self, mut other: RunData) {
         let offset = self.steps.len() as u32;
-        if let Some(last) = self.last_step {
-            for s in other.steps.iter_mut() {
-                if !s.is_nan() {
-                    break;
-                }
-                *s = last as f64;
-            }
-        }
-        if let Some(&last) = self.times.last().filter(|t| !t.is_nan()) {
-            for t in other.times.iter_mut() {
-                if !t.is_nan() {
-                    break;
-                }
-                *t = last;
-            }
-        }
+        other.continue_after(self);
         for (axis, (mine, theirs)) in [
             (&self.steps, &other.steps),
             (&self.epochs, &other.epochs),
@@ -281,6 +270,9 @@ impl RunData {
             (Some(false), _) | (_, Some(false)) => Some(false),
             (a, b) => a.or(b),
         };
+        if self.first_logged_step_row.is_none() {
+            self.first_logged_step_row = other.first_logged_step_row.map(|r| r + offset);
+        }
         for (name, col) in other.names.iter().zip(other.columns) {
             let Some(target) = self.column_mut(name) else {
                 self.dropped_values += col.values.len() as u64;
@@ -291,6 +283,49 @@ impl RunData {
             for (row, value) in col.rows.into_iter().zip(col.values) {
                 target.push(row + offset, value);
             }
+        }
+    }
+
+    /// Makes these rows (parsed apart, as a chunk of a larger file) what
+    /// pushing them after `earlier`'s would have made: leading rows without
+    /// a step or time take its last ones, and whether a whole epoch stands
+    /// in for a missing step is `earlier`'s decision once it has made one.
+    /// Only rows before this run's first logged step can change.
+    pub fn continue_after(&mut self, earlier: &RunData) {
+        if let Some(&last) = earlier.times.last().filter(|t| !t.is_nan()) {
+            for t in self.times.iter_mut() {
+                if !t.is_nan() {
+                    break;
+                }
+                *t = last;
+            }
+        }
+        // Undecided before means no step before either: what these rows
+        // decided on their own is what a push would have decided.
+        let Some(epoch_steps) = earlier.epoch_steps else {
+            return;
+        };
+        let end = self
+            .first_logged_step_row
+            .map_or(self.steps.len(), |r| r as usize);
+        let mut carried = earlier.last_step;
+        for (step, &epoch) in self.steps[..end].iter_mut().zip(&self.epochs) {
+            let own = Some(epoch)
+                .filter(|e| epoch_steps && (0.0..1e15).contains(e) && e.fract() == 0.0)
+                .map(|e| e as u64);
+            carried = own.or(carried);
+            *step = carried.map_or(f64::NAN, |s| s as f64);
+        }
+        if self.first_logged_step_row.is_none() {
+            self.last_step = carried;
+            self.epoch_steps = Some(epoch_steps);
+        } else {
+            self.epoch_steps = Some(false);
+        }
+        if end > 0 {
+            let steps = &self.steps;
+            self.sorted[0] =
+                steps.iter().all(|v| !v.is_nan()) && steps.windows(2).all(|w| w[0] <= w[1]);
         }
     }
 
@@ -313,6 +348,7 @@ impl RunData {
             }
             *col = rebuilt;
         }
+        self.first_logged_step_row = self.first_logged_step_row.filter(|&r| (r as usize) < rows);
         self.last_step = self
             .steps
             .iter()
@@ -734,5 +770,51 @@ mod tests {
         assert_eq!(a.step_at(loss.min_row), Some(1));
         assert_eq!(loss.first_nonfinite_row, Some(2));
         assert_eq!(a.last_step(), Some(2));
+    }
+
+    /// Whether a whole epoch stands in for the step is decided by the run's
+    /// first step-less record with an epoch; a chunk parsed apart must not
+    /// decide it again for itself (found by the jsonl_record fuzz target).
+    #[test]
+    fn a_chunk_appended_follows_the_runs_epoch_decision() {
+        let step_less = |e: f64| epoch_rec(None, e);
+        let cases: [(&[Record], &[Record]); 4] = [
+            // The run decided "not an index" (a fraction); the chunk's whole
+            // epoch must not become a step.
+            (&[step_less(0.5)], &[step_less(5.0), step_less(6.0)]),
+            // The run decided "an index"; the chunk's first fraction must not
+            // turn its later whole epochs into step-less rows.
+            (&[step_less(1.0)], &[step_less(1.5), step_less(2.0)]),
+            // Undecided run: the chunk decides, as pushing would.
+            (&[rec(None, Some(1.0))], &[step_less(3.0), step_less(4.5)]),
+            // A logged step ends epoch indexing, in the chunk as in a push.
+            (
+                &[step_less(1.0)],
+                &[step_less(2.0), epoch_rec(Some(7), 2.5), step_less(3.0)],
+            ),
+        ];
+        for (first, second) in cases {
+            let mut pushed = RunData::new();
+            for r in first.iter().chain(second) {
+                pushed.push(r, 0.0);
+            }
+            let mut joined = RunData::new();
+            let mut chunk = RunData::new();
+            first.iter().for_each(|r| joined.push(r, 0.0));
+            second.iter().for_each(|r| chunk.push(r, 0.0));
+            joined.append(chunk);
+            // (Debug text: NaN, a missing step, equals itself there.)
+            let same = |a: &RunData, b: &RunData| format!("{a:?}") == format!("{b:?}");
+            assert!(
+                same(&joined, &pushed),
+                "{first:?} then {second:?}:\n{joined:?}\n{pushed:?}"
+            );
+            // And a third chunk sees the same decision as a push would.
+            let mut more = RunData::new();
+            more.push(&step_less(9.0), 0.0);
+            joined.append(more);
+            pushed.push(&step_less(9.0), 0.0);
+            assert!(same(&joined, &pushed), "{first:?} then {second:?} then 9");
+        }
     }
 }

@@ -495,7 +495,9 @@ impl Merge {
         }
     }
 
-    fn add(&mut self, chunk: Chunk) {
+    fn add(&mut self, mut chunk: Chunk) {
+        // The observer sees the rows as they will be stored.
+        chunk.data.continue_after(&self.data);
         if let Some(observer) = &self.observer {
             (observer.0)(&chunk.data);
         }
