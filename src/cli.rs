@@ -169,9 +169,15 @@ pub struct TrainArgs {
     /// Report the first evaluation at which test accuracy reaches this.
     #[arg(long, value_name = "ACC")]
     pub target_acc: Option<f64>,
-    /// Save the final weights (safetensors).
-    #[arg(long, value_name = "FILE")]
+    /// Save the final weights (one safetensors file); with --lora, the
+    /// adapters as a PEFT folder (adapter_model.safetensors and
+    /// adapter_config.json) that `peft` loads.
+    #[arg(long, value_name = "PATH")]
     pub save: Option<PathBuf>,
+    /// Llama: also write a transformers checkpoint folder (config.json and
+    /// model.safetensors); with --lora, the adapters merged into the base.
+    #[arg(long, value_name = "DIR", alias = "merge-lora")]
+    pub save_hf: Option<PathBuf>,
     /// JSONL log path (default: runs/<time>-<n>-<policy>.jsonl).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,

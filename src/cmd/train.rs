@@ -141,9 +141,10 @@ pub fn parse_policy(spec: &str) -> Result<Policy> {
         .map_err(|e| anyhow::Error::new(e).context(format!("invalid --policy '{spec}'")))
 }
 
-/// `--log` and `--save` checked before training: not a directory, not the
-/// same file, in a directory lrtop can write (or create).
-fn check_output_paths(log: Option<&Path>, save: Option<&Path>) -> Result<()> {
+/// `--log` and `--save` checked before training: not a directory (for a
+/// LoRA run `--save` is a folder: not a file), not the same file, in a
+/// directory lrtop can write (or create).
+fn check_output_paths(log: Option<&Path>, save: Option<&Path>, save_folder: bool) -> Result<()> {
     if let (Some(l), Some(s)) = (log, save)
         && (l == s
             || (l.exists() && std::fs::canonicalize(l).ok() == std::fs::canonicalize(s).ok()))
@@ -155,7 +156,14 @@ fn check_output_paths(log: Option<&Path>, save: Option<&Path>) -> Result<()> {
     }
     for (flag, path) in [("--log", log), ("--save", save)] {
         let Some(path) = path else { continue };
-        if path.is_dir() {
+        if flag == "--save" && save_folder {
+            if path.is_file() {
+                return Err(usage(format!(
+                    "--save {} is a file; with --lora it names a folder for the PEFT adapter",
+                    path.display()
+                )));
+            }
+        } else if path.is_dir() {
             return Err(usage(format!(
                 "{flag} {} is a directory; name a file",
                 path.display()
@@ -214,13 +222,29 @@ pub fn run_plan(args: &TrainArgs, interactive: bool) -> Result<RunPlan> {
     {
         return Err(usage(format!("--target-acc must be in (0, 1], got {t}")));
     }
-    check_output_paths(args.log.as_deref(), args.save.as_deref())?;
+    let lora = args.model.lora.is_some();
+    check_output_paths(args.log.as_deref(), args.save.as_deref(), lora)?;
+    if let Some(dir) = &args.save_hf {
+        if !args.model.model.trim().starts_with("llama") {
+            return Err(usage(format!(
+                "--save-hf writes Llama checkpoints: use it with --model llama, not {}",
+                args.model.model
+            )));
+        }
+        if dir.is_file() {
+            return Err(usage(format!(
+                "--save-hf {} is a file; name a folder",
+                dir.display()
+            )));
+        }
+    }
     Ok(RunPlan {
         steps,
         eval_every: args.eval_every.unwrap_or((steps / 10).max(1)),
         target_acc: args.target_acc,
         log: args.log.clone(),
         save: args.save.clone(),
+        save_hf: args.save_hf.clone(),
         interactive,
         stop_on_divergence: !args.keep_going,
     })

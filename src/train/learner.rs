@@ -13,7 +13,7 @@ pub use super::eval::EvalStats;
 use super::eval::{ClassTally, TokenTally};
 use super::generate::{self, SampleOptions};
 use super::models::fused_mlp::FusedMlp;
-use super::models::{Model, ModelSpec};
+use super::models::{LoraSpec, Model, ModelSpec, hf_export};
 use super::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 
 /// Separates the sampler's random stream from the weight initialiser's.
@@ -157,6 +157,8 @@ pub struct Learner {
     pool: Option<rayon::ThreadPool>,
     batch_size: usize,
     eval_limit: Option<usize>,
+    /// The checkpoint the model started from (named in a PEFT adapter).
+    init: Option<PathBuf>,
     indices: Vec<usize>,
     features: Vec<f32>,
     labels: Vec<u32>,
@@ -227,6 +229,7 @@ impl Learner {
             pool,
             batch_size: cfg.batch_size,
             eval_limit: cfg.eval_limit,
+            init: cfg.init.clone(),
             indices: Vec::new(),
             features: Vec::new(),
             labels: Vec::new(),
@@ -432,6 +435,46 @@ impl Learner {
             .map_err(|e| TrainError::file(path, format!("cannot write safetensors: {e}")))?;
         // A full disk leaves the previous file at the path as it was.
         crate::write_file::write_whole(path, &bytes).map_err(|e| TrainError::io(path, e))
+    }
+
+    /// `--save`: a LoRA run writes its adapters as a PEFT folder at `path`,
+    /// any other run its weights as one safetensors file.
+    pub fn save_result(&self, path: &Path) -> Result<()> {
+        let Some(spec) = self.lora() else {
+            return self.save(path);
+        };
+        let Engine::Graph { model, .. } = &self.engine else {
+            return self.save(path);
+        };
+        // Only the adapters are copied, not the frozen base.
+        let adapters = model
+            .params()
+            .params()
+            .iter()
+            .filter(|(name, _)| name.contains(".lora_A.") || name.contains(".lora_B."))
+            .map(|(name, var)| Ok((name.clone(), var.as_tensor().copy()?)))
+            .collect::<Result<Vec<_>>>()?;
+        hf_export::write_adapter(path, spec, self.init.as_deref(), adapters)
+    }
+
+    /// `--save-hf`: a transformers checkpoint folder of this Llama, with
+    /// LoRA adapters merged into the weights they adapt.
+    pub fn save_hf(&self, dir: &Path) -> Result<()> {
+        let llama = match &self.engine {
+            Engine::Graph { model, .. } => model.llama(),
+            Engine::Fused { .. } => None,
+        }
+        .ok_or_else(|| TrainError::Config("--save-hf writes Llama checkpoints only".into()))?;
+        let weights = llama.merged_weights()?;
+        hf_export::write_checkpoint(dir, llama.shape(), weights)
+    }
+
+    /// The adapters' configuration of a LoRA run.
+    pub fn lora(&self) -> Option<&LoraSpec> {
+        match self.model_spec() {
+            ModelSpec::Llama(l) => l.lora.as_ref(),
+            _ => None,
+        }
     }
 
     /// Loads weights written by [`Learner::save`] for the same model.

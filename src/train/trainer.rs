@@ -31,7 +31,10 @@ pub struct RunPlan {
     pub target_acc: Option<f64>,
     /// Log file; None writes under `runs/`.
     pub log: Option<PathBuf>,
+    /// `--save`: a file, or for a LoRA run a PEFT adapter folder.
     pub save: Option<PathBuf>,
+    /// `--save-hf`: a transformers checkpoint folder (adapters merged).
+    pub save_hf: Option<PathBuf>,
     /// Whether the thread waits for a restart after a run ends (the TUI) or
     /// returns (headless).
     pub interactive: bool,
@@ -189,10 +192,36 @@ fn train_thread(
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
             }
-            learner.save(&path).context("saving weights")?;
+            // An interrupted run without --save gets a plain checkpoint.
+            let what = if Some(&path) == plan.save.as_ref() {
+                learner.save_result(&path).context("saving weights")?;
+                if learner.lora().is_some() {
+                    "LoRA adapters (PEFT folder)"
+                } else {
+                    "weights"
+                }
+            } else {
+                learner.save(&path).context("saving weights")?;
+                "weights"
+            };
             sink(TrainEvent::Notice(format!(
-                "saved weights to {}",
+                "saved {what} to {}",
                 path.display()
+            )));
+        }
+        if let (Some(dir), EndReason::Completed | EndReason::Stopped) = (&plan.save_hf, summary.end)
+        {
+            learner
+                .save_hf(dir)
+                .context("saving the transformers checkpoint")?;
+            let merged = if learner.lora().is_some() {
+                " (LoRA merged)"
+            } else {
+                ""
+            };
+            sink(TrainEvent::Notice(format!(
+                "saved a transformers checkpoint{merged} to {}",
+                dir.display()
             )));
         }
         let (end, steps_done) = (summary.end, summary.steps);

@@ -186,6 +186,128 @@ fn lora_fine_tuning_trains_a_fraction_and_says_so() {
     assert!(all.contains("training 1792 of "), "{all}");
 }
 
+/// The eval loss `lrtop train --steps 0` measures on the progressions for
+/// the checkpoint in `init`.
+fn eval_loss_of(base: &Path, init: &Path) -> f64 {
+    let logs = tempfile::tempdir().unwrap();
+    let out = lrtop()
+        .args([
+            "train",
+            "--headless",
+            "--model",
+            "llama",
+            "--seq-len",
+            "32",
+            "--steps",
+            "0",
+        ])
+        .arg("--task")
+        .arg(format!("tokens={}", base.join("progressions").display()))
+        .arg("--init")
+        .arg(init)
+        .arg("--log")
+        .arg(logs.path().join("eval.jsonl"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    last_json_line(&out.stdout)["eval_loss"].as_f64().unwrap()
+}
+
+#[test]
+fn lora_runs_save_a_peft_adapter_and_a_merged_checkpoint_that_reloads() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference-models");
+    let dir = tempfile::tempdir().unwrap();
+    let (adapter, merged) = (dir.path().join("adapter"), dir.path().join("merged"));
+    let out = fine_tune(
+        &base,
+        dir.path(),
+        &[
+            "--batch-size",
+            "4",
+            "--steps",
+            "5",
+            "--optimizer",
+            "adamw",
+            "--policy",
+            "FIX(k0=0.01)",
+            "--lora",
+            "r=4,alpha=8,targets=q_proj,down_proj",
+            "--save",
+            "adapter",
+            "--save-hf",
+            "merged",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let trained = last_json_line(&out.stdout)["eval_loss"].as_f64().unwrap();
+
+    // PEFT's folder: its config keys and its tensor names, adapters only.
+    let config: Value = serde_json::from_str(
+        &std::fs::read_to_string(adapter.join("adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["peft_type"], "LORA");
+    assert_eq!(config["task_type"], "CAUSAL_LM");
+    assert_eq!(config["r"], 4);
+    assert_eq!(config["lora_alpha"], 8.0);
+    assert_eq!(
+        config["target_modules"],
+        serde_json::json!(["q_proj", "down_proj"])
+    );
+    let bytes = std::fs::read(adapter.join("adapter_model.safetensors")).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<String> = tensors.names().into_iter().map(String::from).collect();
+    names.sort();
+    assert_eq!(names.len(), 2 * 2 * 2, "{names:?}");
+    assert_eq!(
+        names[0],
+        "base_model.model.model.layers.0.mlp.down_proj.lora_A.weight"
+    );
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("base_model.model.model.layers.")
+                && (n.ends_with(".lora_A.weight") || n.ends_with(".lora_B.weight")))
+    );
+    let b = tensors
+        .tensor("base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight")
+        .unwrap();
+    assert_eq!(b.shape(), [64, 4]);
+    assert!(b.data().iter().any(|&x| x != 0), "B trained away from zero");
+
+    // The merged checkpoint is the adapted model: the same eval loss.
+    assert!(merged.join("config.json").is_file());
+    let reloaded = eval_loss_of(&base, &merged);
+    assert!(
+        (reloaded - trained).abs() <= 1e-5 * trained.abs(),
+        "merged {reloaded} vs trained {trained}"
+    );
+    let untouched = eval_loss_of(&base, &base.join("tiny-llama"));
+    assert!(
+        (untouched - trained).abs() > 1e-4,
+        "training changed the model"
+    );
+}
+
+#[test]
+fn save_hf_of_a_plain_llama_reloads_as_itself() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference-models");
+    let dir = tempfile::tempdir().unwrap();
+    let out = fine_tune(&base, dir.path(), &["--steps", "0", "--save-hf", "hf"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = last_json_line(&out.stdout)["eval_loss"].as_f64().unwrap();
+    assert_eq!(eval_loss_of(&base, &dir.path().join("hf")), before);
+}
+
 #[test]
 fn bad_options_are_clear_errors() {
     let cases: &[(&[&str], &str)] = &[
@@ -201,6 +323,11 @@ fn bad_options_are_clear_errors() {
         (
             &["--model", "llama", "--lora", "dropout=0.1"],
             "not supported yet",
+        ),
+        (&["--save-hf", "out"], "use it with --model llama"),
+        (
+            &["--model", "llama", "--lora", "r=2", "--save", "Cargo.toml"],
+            "with --lora it names a folder",
         ),
     ];
     for (args, needle) in cases {

@@ -2,6 +2,7 @@
 //! variables, and the fused CPU path for MLPs.
 
 pub mod fused_mlp;
+pub mod hf_export;
 mod layers;
 pub mod lenet;
 pub mod llama;

@@ -1,0 +1,161 @@
+//! Writing what Hugging Face tools load: a transformers checkpoint folder
+//! (`config.json` + `model.safetensors`, `LlamaForCausalLM` names) and a
+//! PEFT LoRA adapter folder (`adapter_config.json` +
+//! `adapter_model.safetensors`, PEFT's key names).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::Tensor;
+use serde_json::{Value, json};
+
+use super::llama_config::LlamaShape;
+use super::lora::LoraSpec;
+use crate::train::error::{Result, TrainError};
+
+/// PEFT saves adapter weights under the wrapped model's names with this
+/// prefix and without the adapter's name (`default`).
+pub const PEFT_PREFIX: &str = "base_model.model.";
+
+/// The `config.json` transformers builds this shape from.
+pub fn config_json(shape: &LlamaShape) -> Value {
+    let rope_scaling = shape.rope_scaling.as_ref().map_or(Value::Null, |r| {
+        json!({
+            "rope_type": "llama3",
+            "factor": r.factor,
+            "low_freq_factor": r.low_freq_factor,
+            "high_freq_factor": r.high_freq_factor,
+            "original_max_position_embeddings": r.original_max_position_embeddings,
+        })
+    });
+    json!({
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": shape.vocab,
+        "hidden_size": shape.dim,
+        "intermediate_size": shape.intermediate,
+        "num_hidden_layers": shape.layers,
+        "num_attention_heads": shape.heads,
+        "num_key_value_heads": shape.kv_heads,
+        "head_dim": shape.head_dim,
+        "hidden_act": "silu",
+        "max_position_embeddings": shape.max_positions,
+        "rms_norm_eps": shape.rms_norm_eps,
+        "rope_theta": shape.rope_theta,
+        "rope_scaling": rope_scaling,
+        "tie_word_embeddings": shape.tie_embeddings,
+        "attention_bias": false,
+        "mlp_bias": false,
+        "torch_dtype": "float32",
+    })
+}
+
+/// `dir/config.json` and `dir/model.safetensors` (the folder is made).
+pub fn write_checkpoint(
+    dir: &Path,
+    shape: &LlamaShape,
+    weights: Vec<(String, Tensor)>,
+) -> Result<()> {
+    let config = serde_json::to_string_pretty(&config_json(shape)).unwrap_or_default();
+    write_folder(dir, ("config.json", config), "model.safetensors", weights)
+}
+
+/// The adapter weights of a LoRA model by lrtop's names (those of
+/// transformers plus `.lora_A.weight` / `.lora_B.weight`): PEFT's folder.
+/// `base` is the checkpoint the adapter was trained on, when there was one.
+pub fn write_adapter(
+    dir: &Path,
+    spec: &LoraSpec,
+    base: Option<&Path>,
+    adapters: Vec<(String, Tensor)>,
+) -> Result<()> {
+    let weights = adapters
+        .into_iter()
+        .map(|(name, t)| (format!("{PEFT_PREFIX}{name}"), t))
+        .collect();
+    let config = json!({
+        "peft_type": "LORA",
+        "task_type": "CAUSAL_LM",
+        "base_model_name_or_path": base.map(|b| b.display().to_string()),
+        "r": spec.rank,
+        "lora_alpha": spec.alpha,
+        "lora_dropout": 0.0,
+        "target_modules": spec.targets,
+        "bias": "none",
+        "fan_in_fan_out": false,
+        "inference_mode": true,
+        "init_lora_weights": true,
+        "modules_to_save": null,
+        "use_rslora": false,
+        "use_dora": false,
+        "revision": null,
+    });
+    let config = serde_json::to_string_pretty(&config).unwrap_or_default();
+    write_folder(
+        dir,
+        ("adapter_config.json", config),
+        "adapter_model.safetensors",
+        weights,
+    )
+}
+
+fn write_folder(
+    dir: &Path,
+    (config_name, config): (&str, String),
+    weights_name: &str,
+    weights: Vec<(String, Tensor)>,
+) -> Result<()> {
+    if dir.is_file() {
+        return Err(TrainError::file(dir, "is a file; name a folder"));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+    let weights_path = dir.join(weights_name);
+    let values: HashMap<String, Tensor> = weights.into_iter().collect();
+    // transformers reads the format from the metadata ("pt": PyTorch tensors).
+    let metadata = Some(HashMap::from([("format".to_string(), "pt".to_string())]));
+    let bytes = safetensors::serialize(&values, metadata)
+        .map_err(|e| TrainError::file(&weights_path, format!("cannot write safetensors: {e}")))?;
+    crate::write_file::write_whole(&weights_path, &bytes)
+        .map_err(|e| TrainError::io(&weights_path, e))?;
+    let config_path = dir.join(config_name);
+    crate::write_file::write_whole(&config_path, config.as_bytes())
+        .map_err(|e| TrainError::io(&config_path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::models::RopeScaling;
+
+    #[test]
+    fn the_config_written_reads_back_as_the_same_shape() {
+        let mut shape = LlamaShape {
+            vocab: 96,
+            dim: 32,
+            layers: 2,
+            heads: 4,
+            kv_heads: 2,
+            head_dim: 8,
+            intermediate: 64,
+            rope_theta: 500_000.0,
+            rope_scaling: None,
+            rms_norm_eps: 1e-5,
+            tie_embeddings: true,
+            max_positions: 128,
+        };
+        for scaling in [
+            None,
+            Some(RopeScaling {
+                factor: 8.0,
+                low_freq_factor: 1.0,
+                high_freq_factor: 4.0,
+                original_max_position_embeddings: 64,
+            }),
+        ] {
+            shape.rope_scaling = scaling;
+            let text = config_json(&shape).to_string();
+            let back = super::super::llama_config::parse_config(&text).unwrap();
+            assert_eq!(back, shape, "{text}");
+        }
+    }
+}
