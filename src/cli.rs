@@ -145,6 +145,10 @@ pub struct ModelArgs {
     /// auto, cpu, cuda:N, metal.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// Micro-batches of --batch-size averaged into each update (gradient
+    /// accumulation). `step` in the log and the LR policy count updates.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub grad_accum: usize,
     /// CPU threads for the math (default: all cores, or RAYON_NUM_THREADS).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -451,6 +455,9 @@ pub fn model_flags(m: &ModelArgs) -> Vec<String> {
         push("clip-grad-norm", c.to_string());
     }
     push("batch-size", m.batch_size.to_string());
+    if m.grad_accum != 1 {
+        push("grad-accum", m.grad_accum.to_string());
+    }
     push("seq-len", m.seq_len.to_string());
     push("seed", m.seed.to_string());
     push("device", m.device.clone());

@@ -74,6 +74,12 @@ pub fn learner_config(args: &ModelArgs) -> Result<LearnerConfig> {
     if args.batch_size == 0 {
         return Err(usage("--batch-size must be at least 1"));
     }
+    if !(1..=65_536).contains(&args.grad_accum) {
+        return Err(usage(format!(
+            "--grad-accum must be from 1 to 65536, got {}",
+            args.grad_accum
+        )));
+    }
     if args.seq_len < 2 {
         return Err(usage("--seq-len must be at least 2"));
     }
@@ -113,6 +119,7 @@ pub fn learner_config(args: &ModelArgs) -> Result<LearnerConfig> {
         momentum: args.momentum,
         clip_grad_norm: args.clip_grad_norm,
         batch_size: args.batch_size,
+        grad_accum: args.grad_accum,
         seq_len: args.seq_len,
         seed: args.seed,
         device,

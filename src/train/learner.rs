@@ -30,6 +30,9 @@ pub struct LearnerConfig {
     pub momentum: f64,
     pub clip_grad_norm: Option<f64>,
     pub batch_size: usize,
+    /// Micro-batches of `batch_size` whose gradients one update averages
+    /// (gradient accumulation; 1: none). The LR policy sees updates.
+    pub grad_accum: usize,
     /// Tokens per training window and per evaluation block (token tasks).
     pub seq_len: usize,
     /// Seeds the initial weights and the batch order: same seed, same run.
@@ -58,6 +61,7 @@ impl Default for LearnerConfig {
             momentum: 0.9,
             clip_grad_norm: None,
             batch_size: 64,
+            grad_accum: 1,
             seq_len: 64,
             seed: 0,
             device: DeviceSpec::Auto,
@@ -156,6 +160,7 @@ pub struct Learner {
     engine: Engine,
     pool: Option<rayon::ThreadPool>,
     batch_size: usize,
+    grad_accum: usize,
     eval_limit: Option<usize>,
     /// The checkpoint the model started from (named in a PEFT adapter).
     init: Option<PathBuf>,
@@ -228,6 +233,7 @@ impl Learner {
             engine,
             pool,
             batch_size: cfg.batch_size,
+            grad_accum: cfg.grad_accum.max(1),
             eval_limit: cfg.eval_limit,
             init: cfg.init.clone(),
             indices: Vec::new(),
@@ -266,6 +272,9 @@ impl Learner {
     }
 
     fn step_inner(&mut self, lr: f64) -> Result<StepStats> {
+        if self.grad_accum > 1 {
+            return self.accumulated_step(lr);
+        }
         self.sampler.next_batch(self.batch_size, &mut self.indices);
         let (loss, grad_norm) = match &mut self.engine {
             Engine::Fused { mlp, .. } => {
@@ -295,6 +304,51 @@ impl Learner {
             grad_norm,
             epoch: self.sampler.epoch(),
             samples: self.batch_size,
+            samples_seen: self.sampler.samples_seen(),
+        })
+    }
+
+    /// One update from `grad_accum` micro-batches: each backward pass is of
+    /// its loss over `grad_accum`, and the gradients are summed, so the
+    /// update is that of their mean (one big batch of the same examples).
+    fn accumulated_step(&mut self, lr: f64) -> Result<StepStats> {
+        let Engine::Graph { model, optimizer } = &mut self.engine else {
+            return Err(TrainError::Config(
+                "gradient accumulation needs the autograd engine".into(),
+            ));
+        };
+        let n = self.grad_accum;
+        let mut total: Option<candle_core::backprop::GradStore> = None;
+        let mut loss_sum = 0.0;
+        for _ in 0..n {
+            self.sampler.next_batch(self.batch_size, &mut self.indices);
+            let batch = self.data.train_batch(&self.indices, &self.device)?;
+            let loss = batch_loss(model, &batch)?;
+            loss_sum += f64::from(loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?);
+            let grads = (loss / n as f64)?.backward()?;
+            total = Some(match total {
+                None => grads,
+                Some(mut sum) => {
+                    for (_, var) in model.params().params() {
+                        if let Some(g) = grads.get(var.as_tensor()) {
+                            let summed = match sum.remove(var.as_tensor()) {
+                                Some(s) => (s + g)?,
+                                None => g.clone(),
+                            };
+                            sum.insert(var.as_tensor(), summed);
+                        }
+                    }
+                    sum
+                }
+            });
+        }
+        let grads = total.ok_or_else(|| TrainError::Config("no micro-batch".into()))?;
+        let stats = optimizer.step(model.params().params(), &grads, lr)?;
+        Ok(StepStats {
+            loss: loss_sum / n as f64,
+            grad_norm: stats.grad_norm,
+            epoch: self.sampler.epoch(),
+            samples: self.batch_size * n,
             samples_seen: self.sampler.samples_seen(),
         })
     }
@@ -572,6 +626,8 @@ fn build_engine(
         Device::Cpu,
     ) = (model.spec(), data, device)
         && cfg.fused_cpu_mlp
+        // The fused step updates from one batch.
+        && cfg.grad_accum == 1
     {
         let mut widths = vec![input_shape.iter().product()];
         widths.extend_from_slice(hidden);

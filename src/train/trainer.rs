@@ -395,6 +395,9 @@ impl Run {
             "optimizer": config.optimizer.to_string(),
             "weight_decay": config.weight_decay,
             "batch_size": config.batch_size,
+            // `step` counts updates, each of grad_accum micro-batches.
+            "grad_accum": config.grad_accum,
+            "step_counts": "updates",
             "policy": policy.to_string(),
             "total_steps": plan.steps,
             "seed": config.seed,

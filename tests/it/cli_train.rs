@@ -325,6 +325,7 @@ fn bad_options_are_clear_errors() {
             "not supported yet",
         ),
         (&["--save-hf", "out"], "use it with --model llama"),
+        (&["--grad-accum", "0"], "--grad-accum must be"),
         (
             &["--model", "llama", "--lora", "r=2", "--save", "Cargo.toml"],
             "with --lora it names a folder",
@@ -494,4 +495,45 @@ fn a_negative_number_and_a_bad_theme_get_messages_about_the_value_in_every_mode(
             "{args:?}"
         );
     }
+}
+
+#[test]
+fn gradient_accumulation_is_in_the_header_and_steps_count_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("accum.jsonl");
+    let out = lrtop()
+        .current_dir(dir.path())
+        .args([
+            "train",
+            "--headless",
+            "--steps",
+            "4",
+            "--batch-size",
+            "8",
+            "--grad-accum",
+            "3",
+        ])
+        .arg("--log")
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let header = &lines[0]["header"];
+    assert_eq!(header["grad_accum"], 3, "{header}");
+    assert_eq!(header["step_counts"], "updates");
+    let steps: Vec<u64> = lines
+        .iter()
+        .filter(|l| l.get("loss").is_some())
+        .filter_map(|l| l["step"].as_u64())
+        .collect();
+    assert_eq!(steps, [1, 2, 3, 4], "{text}");
 }

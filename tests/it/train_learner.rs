@@ -332,3 +332,60 @@ fn other_models_train_on_digits() {
         );
     }
 }
+
+#[test]
+fn gradient_accumulation_updates_as_one_big_batch_of_the_same_examples() {
+    // Plain SGD: the update is the gradient itself, so 2 micro-batches of 8
+    // and one batch of the same 16 examples must give the same weights.
+    // (The fused engine updates from one batch: accumulation asks for the
+    // autograd one, which the big batch uses too.)
+    let config = |batch_size, grad_accum| LearnerConfig {
+        optimizer: OptimizerKind::Sgd,
+        batch_size,
+        grad_accum,
+        fused_cpu_mlp: grad_accum > 1,
+        ..digits("mlp", false)
+    };
+    let mut big = Learner::new(&config(16, 1)).unwrap();
+    let mut accumulated = Learner::new(&config(8, 2)).unwrap();
+    assert_eq!(big.info().engine, "candle-autograd");
+    assert_eq!(accumulated.info().engine, "candle-autograd");
+    for _ in 0..3 {
+        let (a, b) = (
+            big.train_step(0.5).unwrap(),
+            accumulated.train_step(0.5).unwrap(),
+        );
+        assert!((a.loss - b.loss).abs() < 1e-5, "{} vs {}", a.loss, b.loss);
+        assert_eq!(a.samples, b.samples);
+        assert_eq!(a.samples_seen, b.samples_seen);
+    }
+    let mut worst = 0f32;
+    for ((name, x), (_, y)) in big
+        .weights()
+        .unwrap()
+        .iter()
+        .zip(accumulated.weights().unwrap().iter())
+    {
+        let d = (x - y)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap();
+        worst = worst.max(d.to_scalar::<f32>().unwrap());
+        assert!(worst < 1e-5, "{name}: {worst}");
+    }
+    // And the updates did move the weights.
+    let fresh = Learner::new(&config(16, 1)).unwrap();
+    let moved = (&big.weights().unwrap()[0].1 - &fresh.weights().unwrap()[0].1)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(moved > 1e-3, "{moved}");
+}
