@@ -121,6 +121,10 @@ pub struct ModelArgs {
     /// Load a Hugging Face Llama checkpoint (config.json + model.safetensors) to fine-tune.
     #[arg(long, value_name = "DIR")]
     pub init: Option<PathBuf>,
+    /// Hugging Face `tokenizer.json` for `--task text=FILE` (default: the
+    /// one in the --init folder; without either, byte-level).
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
     /// Llama: train LoRA adapters on a frozen base, e.g. "r=8,alpha=16,targets=q_proj,v_proj"
     /// ("" for PEFT's defaults: r=8, alpha=8, q_proj and v_proj).
     #[arg(long, value_name = "SPEC")]

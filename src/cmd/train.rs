@@ -124,6 +124,10 @@ pub fn learner_config(args: &ModelArgs) -> Result<LearnerConfig> {
         seed: args.seed,
         device,
         init: args.init.clone(),
+        tokenizer: args.tokenizer.clone().or_else(|| {
+            let found = args.init.as_ref()?.join("tokenizer.json");
+            found.is_file().then_some(found)
+        }),
         threads: args.threads,
         ..LearnerConfig::default()
     })

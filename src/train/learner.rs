@@ -40,6 +40,8 @@ pub struct LearnerConfig {
     pub device: DeviceSpec,
     /// A Hugging Face Llama checkpoint folder to start from.
     pub init: Option<PathBuf>,
+    /// `tokenizer.json` for text tasks (None: byte-level).
+    pub tokenizer: Option<PathBuf>,
     /// CPU threads for Candle's kernels; `None`: RAYON_NUM_THREADS, else the
     /// physical cores. (The fused MLP is single-threaded.)
     pub threads: Option<usize>,
@@ -66,6 +68,7 @@ impl Default for LearnerConfig {
             seed: 0,
             device: DeviceSpec::Auto,
             init: None,
+            tokenizer: None,
             threads: None,
             eval_limit: None,
             fused_cpu_mlp: true,
@@ -181,7 +184,7 @@ impl Learner {
         }
         let opened = cfg.device.open()?;
         let device = opened.device;
-        let data = Dataset::load(&cfg.task, cfg.seq_len)?;
+        let data = Dataset::load_with(&cfg.task, cfg.seq_len, cfg.tokenizer.as_deref())?;
         let model = Model::build(
             &cfg.model,
             data.kind(),

@@ -698,16 +698,17 @@ fn generate_sample(learner: &Learner, step: u64) -> Option<String> {
         return None;
     }
     let out = learner.sample_text(&prompt, 48, 0.8, step).ok()?;
-    let bytes_task = matches!(learner.dataset().task(), super::TaskSpec::Text(_));
-    Some(if bytes_task {
-        let bytes: Vec<u8> = prompt.iter().chain(&out).map(|&t| t as u8).collect();
-        String::from_utf8_lossy(&bytes)
+    let text_task = matches!(learner.dataset().task(), super::TaskSpec::Text(_));
+    let ids: Vec<u32> = prompt.iter().chain(&out).copied().collect();
+    Some(match tokens.decode(&ids, text_task) {
+        Some(text) => text
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
-            .collect()
-    } else {
-        let ids: Vec<String> = prompt.iter().chain(&out).map(|t| t.to_string()).collect();
-        ids.join(" ")
+            .collect(),
+        None => {
+            let ids: Vec<String> = ids.iter().map(|t| t.to_string()).collect();
+            ids.join(" ")
+        }
     })
 }
 

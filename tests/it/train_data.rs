@@ -482,3 +482,48 @@ fn sampler_shuffles_whole_epochs() {
     again.next_batch(4, &mut batch);
     assert_eq!(batch, seen[..4]);
 }
+
+#[test]
+fn text_is_tokenized_as_hugging_face_tokenizers_does() {
+    // The fixture's ids come from the `tokenizers` Python library
+    // (scripts/make_tokenizer_fixture.py).
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let ids: Vec<u32> = expected["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    let task = TaskSpec::Text(dir.join("text.txt"));
+    let data = Dataset::load_with(&task, 8, Some(&dir.join("tokenizer.json"))).unwrap();
+    assert_eq!(
+        data.kind(),
+        &lrtop::train::DataKind::LanguageModel {
+            vocab: 320,
+            seq_len: 8
+        }
+    );
+    let tokens = data.tokens().unwrap();
+    let mut got = Vec::new();
+    tokens
+        .train
+        .read_into(0, tokens.train.len(), &mut got)
+        .unwrap();
+    tokens.val.read_into(0, tokens.val.len(), &mut got).unwrap();
+    assert_eq!(got, ids);
+    assert_eq!(
+        tokens.decode(&ids[..40], true).unwrap(),
+        expected["decoded_first_40"].as_str().unwrap()
+    );
+    // Without a tokenizer, the same file is bytes.
+    let bytes = Dataset::load(&task, 8).unwrap();
+    assert_eq!(
+        bytes.kind(),
+        &lrtop::train::DataKind::LanguageModel {
+            vocab: 256,
+            seq_len: 8
+        }
+    );
+}

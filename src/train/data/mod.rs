@@ -67,6 +67,12 @@ pub struct Dataset {
 impl Dataset {
     /// Loads `task`; `seq_len` matters only for language modelling.
     pub fn load(task: &TaskSpec, seq_len: usize) -> Result<Dataset> {
+        Dataset::load_with(task, seq_len, None)
+    }
+
+    /// As [`Dataset::load`]; a text task is tokenized with the
+    /// `tokenizer.json` at `tokenizer` when there is one.
+    pub fn load_with(task: &TaskSpec, seq_len: usize, tokenizer: Option<&Path>) -> Result<Dataset> {
         let splits = match task {
             TaskSpec::Digits => {
                 let (train, test) = digits::load().map_err(TrainError::Config)?;
@@ -86,7 +92,7 @@ impl Dataset {
                 Splits::Tokens { data, seq_len }
             }
             TaskSpec::Text(file) => {
-                let data = tokens::load_text(file)?;
+                let data = tokens::load_text(file, tokenizer)?;
                 check_token_lengths(&data, seq_len, file, file)?;
                 Splits::Tokens { data, seq_len }
             }

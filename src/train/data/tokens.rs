@@ -15,6 +15,8 @@ const SCAN_CHUNK: usize = 1 << 22;
 #[derive(Debug)]
 pub enum TokenStream {
     Memory(Vec<u16>),
+    /// Ids of a tokenizer whose vocabulary may pass 65,536 (Llama 3's).
+    Wide(Vec<u32>),
     File {
         path: PathBuf,
         file: File,
@@ -26,6 +28,7 @@ impl TokenStream {
     pub fn len(&self) -> usize {
         match self {
             TokenStream::Memory(t) => t.len(),
+            TokenStream::Wide(t) => t.len(),
             TokenStream::File { len, .. } => *len,
         }
     }
@@ -39,6 +42,10 @@ impl TokenStream {
         match self {
             TokenStream::Memory(t) => {
                 out.extend(t[start..start + count].iter().map(|&v| u32::from(v)));
+                Ok(())
+            }
+            TokenStream::Wide(t) => {
+                out.extend_from_slice(&t[start..start + count]);
                 Ok(())
             }
             TokenStream::File { path, file, .. } => {
@@ -79,6 +86,23 @@ pub struct TokenData {
     pub train: TokenStream,
     pub val: TokenStream,
     pub vocab: usize,
+    /// The tokenizer that made the ids (text tasks with `tokenizer.json`).
+    pub tokenizer: Option<Box<tokenizers::Tokenizer>>,
+}
+
+impl TokenData {
+    /// Text for ids: the tokenizer's decoding, bytes for byte-level text;
+    /// None for pre-tokenized data (ids without a known tokenizer).
+    pub fn decode(&self, ids: &[u32], byte_level: bool) -> Option<String> {
+        match &self.tokenizer {
+            Some(t) => t.decode(ids, true).ok(),
+            None if byte_level => {
+                let bytes: Vec<u8> = ids.iter().map(|&t| t as u8).collect();
+                Some(String::from_utf8_lossy(&bytes).into_owned())
+            }
+            None => None,
+        }
+    }
 }
 
 /// nanoGPT's `train.bin` and `val.bin` in `dir`; vocab = max id + 1 unless given.
@@ -104,7 +128,12 @@ pub fn load_bins(dir: &Path, vocab: Option<usize>) -> Result<TokenData> {
         Some(v) => v,
         None => max_id + 1,
     };
-    Ok(TokenData { train, val, vocab })
+    Ok(TokenData {
+        train,
+        val,
+        vocab,
+        tokenizer: None,
+    })
 }
 
 /// A uint16 token file and its largest id.
@@ -163,9 +192,29 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
-/// Byte-level text: vocab 256, the last 10% of the bytes for validation.
-pub fn load_text(path: &Path) -> Result<TokenData> {
+/// Text tokenized with Hugging Face's `tokenizer.json` at `tokenizer`
+/// (the vocabulary is the tokenizer's, added tokens included), or without
+/// one byte-level (vocab 256); the last 10% of the ids for validation.
+pub fn load_text(path: &Path, tokenizer: Option<&Path>) -> Result<TokenData> {
     let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
+    if let Some(file) = tokenizer {
+        let tok = tokenizers::Tokenizer::from_file(file).map_err(|e| {
+            TrainError::file(file, format!("not a tokenizer.json lrtop can read: {e}"))
+        })?;
+        let text = String::from_utf8_lossy(&bytes);
+        let ids = tok
+            .encode(text.as_ref(), false)
+            .map_err(|e| TrainError::file(path, format!("cannot tokenize: {e}")))?
+            .get_ids()
+            .to_vec();
+        let split = ids.len() - ids.len() / 10;
+        return Ok(TokenData {
+            train: TokenStream::Wide(ids[..split].to_vec()),
+            val: TokenStream::Wide(ids[split..].to_vec()),
+            vocab: tok.get_vocab_size(true),
+            tokenizer: Some(Box::new(tok)),
+        });
+    }
     let val_len = bytes.len() / 10;
     let split = bytes.len() - val_len;
     let to_tokens = |b: &[u8]| b.iter().map(|&v| u16::from(v)).collect::<Vec<_>>();
@@ -173,5 +222,6 @@ pub fn load_text(path: &Path) -> Result<TokenData> {
         train: TokenStream::Memory(to_tokens(&bytes[..split])),
         val: TokenStream::Memory(to_tokens(&bytes[split..])),
         vocab: 256,
+        tokenizer: None,
     })
 }
