@@ -293,11 +293,8 @@ impl Learner {
                 mlp.train_step(&self.features, &self.labels, lr)?
             }
             Engine::Graph { model, optimizer } => {
-                let batch = self.data.train_batch(&self.indices, &self.device)?;
-                let loss = batch_loss(model, &batch)?;
-                let grads = loss.backward()?;
-                let value = f64::from(loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?);
-                drop(loss);
+                let (value, grads) =
+                    loss_and_grads(model, &self.data, &self.indices, &self.device, 1)?;
                 let stats = optimizer.step(model.params().params(), &grads, lr)?;
                 (value, stats.grad_norm)
             }
@@ -325,10 +322,8 @@ impl Learner {
         let mut loss_sum = 0.0;
         for _ in 0..n {
             self.sampler.next_batch(self.batch_size, &mut self.indices);
-            let batch = self.data.train_batch(&self.indices, &self.device)?;
-            let loss = batch_loss(model, &batch)?;
-            loss_sum += f64::from(loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?);
-            let grads = (loss / n as f64)?.backward()?;
+            let (value, grads) = loss_and_grads(model, &self.data, &self.indices, &self.device, n)?;
+            loss_sum += value;
             total = Some(match total {
                 None => grads,
                 Some(mut sum) => {
@@ -669,6 +664,28 @@ fn thread_pool(
         .build()
         .map(Some)
         .map_err(|e| TrainError::Config(format!("cannot start {threads} CPU threads: {e}")))
+}
+
+/// The loss of the batch at `indices` and the gradients of its share of
+/// an update made of `parts` such batches (1: the whole update). Only the
+/// loss's value is kept, not its graph.
+fn loss_and_grads(
+    model: &Model,
+    data: &Dataset,
+    indices: &[usize],
+    device: &Device,
+    parts: usize,
+) -> Result<(f64, candle_core::backprop::GradStore)> {
+    let batch = data.train_batch(indices, device)?;
+    let loss = batch_loss(model, &batch)?;
+    let value = f64::from(loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?);
+    // A whole batch needs no extra op in its graph.
+    let grads = if parts == 1 {
+        loss.backward()?
+    } else {
+        (loss / parts as f64)?.backward()?
+    };
+    Ok((value, grads))
 }
 
 /// Mean cross-entropy of a batch, keeping the graph for backward.
