@@ -13,6 +13,7 @@ pub mod format;
 pub mod ingest;
 pub mod metrics;
 pub mod monitor;
+pub mod oom;
 pub mod policy;
 pub mod session;
 pub mod signals;

@@ -2,6 +2,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// A refused allocation prints what to do and exits 1, instead of aborting.
+#[global_allocator]
+static ALLOCATOR: lrtop::oom::ReportingAllocator = lrtop::oom::ReportingAllocator;
+
 fn main() -> ExitCode {
     let cli = lrtop::cli::Cli::parse();
     match lrtop::cmd::run(cli) {

@@ -48,12 +48,64 @@ pub fn estimate_bytes(
     (params * 4.0 + activations) * F32
 }
 
-/// Memory the system can give now (Linux `MemAvailable`), in bytes.
+/// Memory this process may still get, in bytes: the least of the system's
+/// `MemAvailable`, the headroom under `ulimit -v` (RLIMIT_AS less the
+/// address space in use) and the headroom of its cgroup v2 (`memory.max`
+/// less `memory.current`): a job in a container or under a limit is judged
+/// by its limit, not by the host's RAM.
 pub fn available_bytes() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024.0)
+    let system = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| meminfo_kib(&text, "MemAvailable:"))
+        .map(|kib| kib * 1024.0);
+    let address_space = address_space_headroom();
+    let cgroup = cgroup_headroom();
+    [system, address_space, cgroup]
+        .into_iter()
+        .flatten()
+        .reduce(f64::min)
+}
+
+/// A `Name:  123 kB` line of /proc/meminfo or /proc/self/status, in KiB.
+fn meminfo_kib(text: &str, name: &str) -> Option<f64> {
+    let line = text.lines().find(|l| l.starts_with(name))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn address_space_headroom() -> Option<f64> {
+    // SAFETY: getrlimit writes into the struct it is given.
+    let limit = unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        (libc::getrlimit(libc::RLIMIT_AS, &mut limit) == 0).then_some(limit)
+    }?;
+    if limit.rlim_cur == libc::RLIM_INFINITY {
+        return None;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let used = meminfo_kib(&status, "VmSize:")? * 1024.0;
+    Some((limit.rlim_cur as f64 - used).max(0.0))
+}
+
+fn cgroup_headroom() -> Option<f64> {
+    let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let dir = std::path::Path::new("/sys/fs/cgroup").join(cgroup_v2_path(&membership)?);
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+    headroom(&read("memory.max")?, &read("memory.current")?)
+}
+
+/// The cgroup v2 path in /proc/self/cgroup's `0::/path` line, relative.
+fn cgroup_v2_path(membership: &str) -> Option<&str> {
+    let path = membership.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let relative = path.trim().trim_start_matches('/');
+    // `..` would leave /sys/fs/cgroup; the kernel never writes it.
+    (!relative.split('/').any(|part| part == "..")).then_some(relative)
+}
+
+/// `memory.max` ("max" when unlimited) less `memory.current`.
+fn headroom(max: &str, current: &str) -> Option<f64> {
+    let max: f64 = max.trim().parse().ok()?;
+    let current: f64 = current.trim().parse().ok()?;
+    Some((max - current).max(0.0))
 }
 
 /// "1.5 GiB"
@@ -75,6 +127,33 @@ pub fn human(bytes: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_are_read_from_the_kernels_files() {
+        let meminfo = "MemTotal:       24000000 kB\nMemAvailable:   20000000 kB\n";
+        assert_eq!(meminfo_kib(meminfo, "MemAvailable:"), Some(20_000_000.0));
+        assert_eq!(meminfo_kib(meminfo, "VmSize:"), None);
+        assert_eq!(
+            cgroup_v2_path("0::/user.slice/job-7\n"),
+            Some("user.slice/job-7")
+        );
+        assert_eq!(cgroup_v2_path("0::/\n"), Some(""));
+        assert_eq!(cgroup_v2_path("1:memory:/x\n"), None);
+        assert_eq!(cgroup_v2_path("0::/a/../../etc\n"), None);
+        assert_eq!(headroom("max\n", "123\n"), None);
+        assert_eq!(headroom("1000\n", "300\n"), Some(700.0));
+        assert_eq!(headroom("1000", "3000"), Some(0.0));
+    }
+
+    #[test]
+    fn the_available_memory_is_never_more_than_the_system_has() {
+        let system = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|t| meminfo_kib(&t, "MemAvailable:"));
+        if let (Some(system), Some(available)) = (system, available_bytes()) {
+            assert!(available <= system * 1024.0 + 1.0);
+        }
+    }
 
     #[test]
     fn the_default_job_is_small_and_absurd_ones_are_huge() {

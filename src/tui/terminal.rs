@@ -18,6 +18,7 @@ pub fn enter(mouse: bool) -> io::Result<DefaultTerminal> {
             previous(info);
         }));
     });
+    crate::oom::entering_full_screen();
     let terminal = ratatui::try_init()?;
     if mouse {
         execute!(io::stdout(), EnableMouseCapture)?;
@@ -33,6 +34,7 @@ pub fn restore() {
     // (the signal watchdog's) must too.
     let _ = execute!(io::stdout(), crossterm::cursor::Show);
     let _ = io::stdout().flush();
+    crate::oom::left_full_screen();
 }
 
 /// Draws once into an off-screen buffer of `width` x `height` and returns

@@ -293,3 +293,103 @@ fn ten_thousand_followed_files_take_a_few_threads_and_little_cpu() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// Runs lrtop with its address space limited to `mib` MiB (`ulimit -v`):
+/// allocations past it are refused, as on a full machine or in a cgroup.
+#[cfg(target_os = "linux")]
+fn lrtop_with_memory_limit(dir: &Path, mib: u64, args: &[&str]) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("lrtop"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env("LRTOP_CONFIG", "/nonexistent/lrtop/config.toml")
+        // Rust's own report would print a backtrace with this set.
+        .env("RUST_BACKTRACE", "1");
+    let bytes = mib * 1024 * 1024;
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_memory_limit_counts_in_the_estimate_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    // About 1 GiB of weights, gradients and moments; the machine may have
+    // far more, the limit is 400 MiB.
+    let args = [
+        "train",
+        "--headless",
+        "--model",
+        "mlp",
+        "--hidden",
+        "8000,8000",
+        "--steps",
+        "2",
+    ];
+    let out = lrtop_with_memory_limit(dir.path(), 400, &args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("this job needs about 997.6 MiB"), "{err}");
+    assert!(
+        !err.contains("backtrace") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn running_out_of_memory_prints_a_sentence_not_an_abort() {
+    use std::fmt::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = String::new();
+    for step in 1..=200_000 {
+        let _ = writeln!(
+            log,
+            r#"{{"loss": {:.4}, "grad_norm": {:.3}, "learning_rate": 3e-4, "epoch": {:.4}, "step": {step}}}"#,
+            4.0 / (1.0 + step as f64 / 1000.0),
+            1.0 + (step % 7) as f64 / 10.0,
+            step as f64 / 20_000.0
+        );
+    }
+    std::fs::write(dir.path().join("big.jsonl"), log).unwrap();
+    let args = ["attach", "big.jsonl", "--no-follow", "--summary"];
+    let mut refused = Vec::new();
+    // Somewhere between "cannot start" and "enough" the store is refused
+    // memory; every limit ends in a result or in the sentence.
+    for mib in [48, 64, 96, 128, 192, 4096] {
+        let out = lrtop_with_memory_limit(dir.path(), mib, &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        match out.status.code() {
+            Some(0) => {}
+            Some(1) => {
+                assert!(
+                    err.contains("error: out of memory: the system refused"),
+                    "{mib} MiB: {err}"
+                );
+                refused.push(mib);
+            }
+            other => panic!("{mib} MiB: exit {other:?}: {err}"),
+        }
+        assert!(
+            !err.contains("backtrace") && !err.contains("memory allocation of"),
+            "{mib} MiB: {err}"
+        );
+    }
+    assert!(
+        !refused.is_empty(),
+        "no limit was small enough to be refused"
+    );
+    assert!(!refused.contains(&4096), "4 GiB is enough for a 20 MB log");
+}
