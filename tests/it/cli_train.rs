@@ -321,8 +321,8 @@ fn bad_options_are_clear_errors() {
         (&["--device", "tpu"], "--device"),
         (&["--lora", "r=4"], "use it with --model llama"),
         (
-            &["--model", "llama", "--lora", "dropout=0.1"],
-            "not supported yet",
+            &["--model", "llama", "--lora", "dropout=1.5"],
+            "dropout must be a probability in [0, 1)",
         ),
         (&["--save-hf", "out"], "use it with --model llama"),
         (&["--grad-accum", "0"], "--grad-accum must be"),

@@ -651,3 +651,65 @@ fn merged_lora_weights_give_the_adapted_logits() {
     println!("merged vs adapted: max |logit difference| = {diff:.2e}");
     assert!(diff < 1e-5, "{diff}");
 }
+
+#[test]
+fn lora_dropout_drops_in_training_only_and_repeats_from_its_seed() {
+    let case = &logit_cases()[0];
+    let dir = tempfile::tempdir().unwrap();
+    case.write(dir.path());
+    let kind = tokens_kind(case.vocab, 12);
+    let build = |lora: &str| {
+        let spec = LlamaSpec {
+            lora: Some(LoraSpec::parse(lora).unwrap()),
+            ..LlamaSpec::default()
+        };
+        let model = Model::build(
+            &ModelSpec::Llama(spec),
+            &kind,
+            Some(dir.path()),
+            3,
+            &Device::Cpu,
+        )
+        .unwrap();
+        // Non-zero B, so that what the adapters see matters.
+        let mut values: HashMap<String, Tensor> =
+            model.params().values().unwrap().into_iter().collect();
+        for (name, value) in values.iter_mut() {
+            if name.ends_with("lora_B.weight") {
+                *value = (value.ones_like().unwrap() * 0.05).unwrap();
+            }
+        }
+        model.params().set_values(&values, "test").unwrap();
+        model
+    };
+    let ids = Tensor::from_slice(
+        &[1u32, 5, 9, 2, 7, 3, 3, 0, 11, 4, 8, 6],
+        (1, 12),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let logits = |m: &Model, train: bool| -> Vec<f32> {
+        m.forward(&ids, train)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    };
+    let plain = build("r=2,alpha=4,targets=q_proj,v_proj");
+    let dropped = build("r=2,alpha=4,dropout=0.5,targets=q_proj,v_proj");
+    // The same initialisation, with or without dropout.
+    let weights = |m: &Model| format!("{:?}", m.params().values().unwrap());
+    assert_eq!(weights(&plain), weights(&dropped));
+    // Evaluation sees the whole input; training drops half of it.
+    assert_eq!(logits(&plain, false), logits(&dropped, false));
+    assert_eq!(logits(&plain, true), logits(&plain, false));
+    let first = logits(&dropped, true);
+    assert_ne!(first, logits(&dropped, false));
+    // A fresh mask per step, and the same masks from the same seed.
+    let second = logits(&dropped, true);
+    assert_ne!(first, second);
+    let again = build("r=2,alpha=4,dropout=0.5,targets=q_proj,v_proj");
+    assert_eq!(logits(&again, true), first);
+    assert_eq!(logits(&again, true), second);
+}

@@ -79,7 +79,7 @@ pub fn write_adapter(
         "base_model_name_or_path": base.map(|b| b.display().to_string()),
         "r": spec.rank,
         "lora_alpha": spec.alpha,
-        "lora_dropout": 0.0,
+        "lora_dropout": spec.dropout,
         "target_modules": spec.targets,
         "bias": "none",
         "fan_in_fan_out": false,

@@ -61,6 +61,11 @@ impl Linear {
 
     /// `x`: `(..., inputs)`.
     pub fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        self.forward_t(x, false)
+    }
+
+    /// As [`Linear::forward`]; `train` turns the adapter's dropout on.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> CResult<Tensor> {
         let dims = x.dims().to_vec();
         let inputs = dims[dims.len() - 1];
         let rows: usize = dims[..dims.len() - 1].iter().product();
@@ -71,7 +76,7 @@ impl Linear {
             x.matmul(&self.weight.t()?)?
         };
         if let Some(adapter) = &self.lora {
-            y = (y + adapter.forward(&x)?)?;
+            y = (y + adapter.forward(&x, train)?)?;
         }
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,

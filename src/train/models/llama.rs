@@ -197,8 +197,13 @@ impl Llama {
         self.mask.dim(0).unwrap_or(0)
     }
 
-    /// Logits `(n, L, vocab)` for token ids `(n, L)` u32.
+    /// Logits `(n, L, vocab)` for token ids `(n, L)` u32, as in evaluation.
     pub fn forward(&self, ids: &Tensor) -> CResult<Tensor> {
+        self.forward_t(ids, false)
+    }
+
+    /// As [`Llama::forward`]; `train` turns the adapters' dropout on.
+    pub fn forward_t(&self, ids: &Tensor, train: bool) -> CResult<Tensor> {
         let (n, len) = ids.dims2()?;
         if len > self.context() {
             candle_core::bail!(
@@ -216,10 +221,11 @@ impl Llama {
         let mask = self.mask.narrow(0, 0, len)?.narrow(1, 0, len)?;
         for block in &self.blocks {
             let h = candle_nn::ops::rms_norm_slow(&x, &block.input_norm, eps)?;
-            x = (x + self.attention(&block.attn, &h, &cos, &sin, &mask)?)?;
+            x = (x + self.attention(&block.attn, &h, &cos, &sin, &mask, train)?)?;
             let h = candle_nn::ops::rms_norm_slow(&x, &block.post_attention_norm, eps)?;
-            let mlp = (block.gate.forward(&h)?.silu()? * block.up.forward(&h)?)?;
-            x = (x + block.down.forward(&mlp)?)?;
+            let mlp =
+                (block.gate.forward_t(&h, train)?.silu()? * block.up.forward_t(&h, train)?)?;
+            x = (x + block.down.forward_t(&mlp, train)?)?;
         }
         let x = candle_nn::ops::rms_norm_slow(&x, &self.norm, eps)?;
         let x = x.reshape((n * len, self.shape.dim))?;
@@ -238,6 +244,7 @@ impl Llama {
         cos: &Tensor,
         sin: &Tensor,
         mask: &Tensor,
+        train: bool,
     ) -> CResult<Tensor> {
         let s = &self.shape;
         let (n, len, _) = x.dims3()?;
@@ -246,9 +253,9 @@ impl Llama {
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = rope(&heads(a.q.forward(x)?, s.heads)?, cos, sin)?;
-        let k = rope(&heads(a.k.forward(x)?, s.kv_heads)?, cos, sin)?;
-        let v = heads(a.v.forward(x)?, s.kv_heads)?;
+        let q = rope(&heads(a.q.forward_t(x, train)?, s.heads)?, cos, sin)?;
+        let k = rope(&heads(a.k.forward_t(x, train)?, s.kv_heads)?, cos, sin)?;
+        let v = heads(a.v.forward_t(x, train)?, s.kv_heads)?;
         let groups = s.heads / s.kv_heads;
         let k = repeat_kv(k, groups)?;
         let v = repeat_kv(v, groups)?.contiguous()?;
@@ -259,7 +266,7 @@ impl Llama {
             .matmul(&v)?
             .transpose(1, 2)?
             .reshape((n, len, s.heads * s.head_dim))?;
-        a.o.forward(&y)
+        a.o.forward_t(&y, train)
     }
 }
 

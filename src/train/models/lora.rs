@@ -27,6 +27,9 @@ pub const MODULES: [&str; 7] = [
 pub struct LoraSpec {
     pub rank: usize,
     pub alpha: f64,
+    /// The probability PEFT's `lora_dropout` zeroes an adapter's input
+    /// with, in training only.
+    pub dropout: f64,
     /// Module names from [`MODULES`], in that order.
     pub targets: Vec<String>,
 }
@@ -37,6 +40,7 @@ impl Default for LoraSpec {
         LoraSpec {
             rank: 8,
             alpha: 8.0,
+            dropout: 0.0,
             targets: vec!["q_proj".into(), "v_proj".into()],
         }
     }
@@ -82,14 +86,13 @@ impl LoraSpec {
                         })?
                 }
                 "dropout" | "lora_dropout" => {
-                    let p: f64 = value
+                    spec.dropout = value
                         .parse()
-                        .map_err(|_| format!("dropout must be a number, found '{value}'"))?;
-                    if p != 0.0 {
-                        return Err(format!(
-                            "dropout {p}: LoRA dropout is not supported yet (use dropout=0)"
-                        ));
-                    }
+                        .ok()
+                        .filter(|p: &f64| (0.0..1.0).contains(p))
+                        .ok_or_else(|| {
+                            format!("dropout must be a probability in [0, 1), found '{value}'")
+                        })?;
                 }
                 "targets" | "target_modules" => {
                     targets.get_or_insert_with(Vec::new).push(value.to_string());
@@ -128,13 +131,11 @@ impl LoraSpec {
 
 impl fmt::Display for LoraSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "r={},alpha={},targets={}",
-            self.rank,
-            self.alpha,
-            self.targets.join(",")
-        )
+        write!(f, "r={},alpha={}", self.rank, self.alpha)?;
+        if self.dropout > 0.0 {
+            write!(f, ",dropout={}", self.dropout)?;
+        }
+        write!(f, ",targets={}", self.targets.join(","))
     }
 }
 
@@ -146,6 +147,54 @@ pub struct Adapter {
     /// `(out, r)`.
     pub b: Tensor,
     pub scale: f64,
+    /// Dropout on the adapter's input while training (PEFT's order:
+    /// `B A dropout(x)`); `None` when the spec's dropout is 0.
+    pub dropout: Option<Dropout>,
+}
+
+/// Inverted dropout with its own seeded stream, so that a run is repeated
+/// exactly from its seed (Candle's CPU random tensors cannot be seeded).
+#[derive(Debug, Clone)]
+pub struct Dropout {
+    pub p: f64,
+    rng: std::sync::Arc<std::sync::Mutex<rand_chacha::ChaCha8Rng>>,
+}
+
+impl Dropout {
+    pub fn new(p: f64, seed: u64) -> Dropout {
+        use rand::SeedableRng;
+        Dropout {
+            p,
+            rng: std::sync::Arc::new(std::sync::Mutex::new(
+                rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+            )),
+        }
+    }
+
+    /// `x` with each element zeroed with probability `p`, the rest scaled
+    /// by `1 / (1 - p)`.
+    pub fn apply(&self, x: &Tensor) -> CResult<Tensor> {
+        use rand::Rng;
+        let keep = 1.0 - self.p;
+        let scale = (1.0 / keep) as f32;
+        let mask: Vec<f32> = {
+            let mut rng = self
+                .rng
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            (0..x.elem_count())
+                .map(|_| {
+                    if rng.random::<f64>() < keep {
+                        scale
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        };
+        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+        x * mask
+    }
 }
 
 impl Adapter {
@@ -161,15 +210,23 @@ impl Adapter {
         let bound = 1.0 / (inputs as f64).sqrt();
         let a = pb.adapter_uniform("lora_A.weight", (spec.rank, inputs), bound)?;
         let b = pb.adapter_uniform("lora_B.weight", (outputs, spec.rank), 0.0)?;
+        let dropout = (spec.dropout > 0.0)
+            .then(|| Dropout::new(spec.dropout, pb.stream_seed("lora_dropout")));
         Ok(Adapter {
             a,
             b,
             scale: spec.scale(),
+            dropout,
         })
     }
 
-    /// `scale * x A^T B^T` for `x: (rows, in)`.
-    pub fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+    /// `scale * x A^T B^T` for `x: (rows, in)`, its input dropped out
+    /// when `train`.
+    pub fn forward(&self, x: &Tensor, train: bool) -> CResult<Tensor> {
+        let x = match (&self.dropout, train) {
+            (Some(dropout), true) => dropout.apply(x)?,
+            _ => x.clone(),
+        };
         x.matmul(&self.a.t()?)?.matmul(&self.b.t()?)? * self.scale
     }
 
@@ -258,6 +315,24 @@ mod tests {
     }
 
     #[test]
+    fn dropout_zeroes_about_p_and_keeps_the_mean() {
+        let device = candle_core::Device::Cpu;
+        let x = Tensor::ones(20_000, candle_core::DType::F32, &device).unwrap();
+        let y: Vec<f32> = Dropout::new(0.25, 7).apply(&x).unwrap().to_vec1().unwrap();
+        let zeros = y.iter().filter(|v| **v == 0.0).count() as f64 / y.len() as f64;
+        assert!((zeros - 0.25).abs() < 0.02, "{zeros}");
+        assert!(
+            y.iter()
+                .all(|v| *v == 0.0 || (*v - 1.0 / 0.75).abs() < 1e-6)
+        );
+        let mean = y.iter().map(|v| f64::from(*v)).sum::<f64>() / y.len() as f64;
+        assert!((mean - 1.0).abs() < 0.03, "{mean}");
+        let spec = LoraSpec::parse("r=4,dropout=0.05,targets=q_proj").unwrap();
+        assert_eq!(spec.dropout, 0.05);
+        assert_eq!(spec.to_string(), "r=4,alpha=8,dropout=0.05,targets=q_proj");
+    }
+
+    #[test]
     fn specs_parse_with_peft_defaults_and_clear_errors() {
         assert_eq!(LoraSpec::parse("").unwrap(), LoraSpec::default());
         let spec = LoraSpec::parse("r=4,alpha=16,dropout=0,targets=v_proj,q_proj,o_proj").unwrap();
@@ -272,7 +347,8 @@ mod tests {
         for (bad, says) in [
             ("r=0", "r must be"),
             ("alpha=-1", "alpha must be"),
-            ("dropout=0.05", "not supported yet"),
+            ("dropout=1", "probability in [0, 1)"),
+            ("dropout=-0.1", "probability in [0, 1)"),
             ("targets=qkv", "not a Llama module"),
             ("rank=2,beta=1", "no option 'beta'"),
             ("q_proj", "not key=value"),

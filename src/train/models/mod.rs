@@ -149,7 +149,7 @@ impl Model {
             Net::Mlp(m) => m.forward(input),
             Net::LeNet5(m) => m.forward(input),
             Net::ResNet(m) => m.forward(input, train),
-            Net::Llama(m) => m.forward(input),
+            Net::Llama(m) => m.forward_t(input, train),
         }
     }
 

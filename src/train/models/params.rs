@@ -113,6 +113,7 @@ impl ParamStore {
 pub struct ParamBuilder<'a> {
     store: &'a mut ParamStore,
     rng: ChaCha8Rng,
+    seed: u64,
     checkpoint: Option<Checkpoint>,
     prefix: String,
     /// Every variable made is a frozen buffer (the base of a LoRA model).
@@ -130,6 +131,7 @@ impl<'a> ParamBuilder<'a> {
         ParamBuilder {
             store,
             rng: ChaCha8Rng::seed_from_u64(seed),
+            seed,
             checkpoint: None,
             prefix: String::new(),
             frozen: false,
@@ -145,6 +147,7 @@ impl<'a> ParamBuilder<'a> {
         ParamBuilder {
             store,
             rng: ChaCha8Rng::seed_from_u64(seed),
+            seed,
             checkpoint: Some(checkpoint),
             prefix: String::new(),
             frozen: false,
@@ -171,6 +174,18 @@ impl<'a> ParamBuilder<'a> {
         let device = self.store.device.clone();
         let value = Tensor::from_vec(values, shape, &device)?.to_dtype(self.store.dtype)?;
         self.store.push(&full, value, true)
+    }
+
+    /// A seed for a random stream of the model's own (dropout) named
+    /// `name` in the current scope: derived from the run's seed and the
+    /// name (FNV-1a), so that it draws nothing from the initialiser's
+    /// stream and the weights are the same with or without it.
+    pub fn stream_seed(&self, name: &str) -> u64 {
+        self.full_name(name)
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325 ^ self.seed, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            })
     }
 
     /// Runs `f` with `part.` prepended to the names it creates.
