@@ -58,6 +58,27 @@ pub fn short(x: f64) -> String {
     num(x, 4)
 }
 
+/// A count for a label: "812", "6.14k", "1.24M", "7B" (3 significant
+/// digits at most).
+pub fn format_count(n: usize) -> String {
+    let x = n as f64;
+    let (value, unit) = match x {
+        _ if x >= 1e12 => (x / 1e12, "T"),
+        _ if x >= 1e9 => (x / 1e9, "B"),
+        _ if x >= 1e6 => (x / 1e6, "M"),
+        _ if x >= 1e3 => (x / 1e3, "k"),
+        _ => return n.to_string(),
+    };
+    let text = num(value, 3);
+    // 999.95k rounds to "1000k": say 1M.
+    if text == "1000" && unit != "T" {
+        let next = ["k", "M", "B", "T"];
+        let i = next.iter().position(|u| *u == unit).unwrap_or(0);
+        return format!("1{}", next[(i + 1).min(3)]);
+    }
+    format!("{text}{unit}")
+}
+
 /// A relative change as a signed percentage, e.g. "+8.1%".
 pub fn percent(rel: f64) -> String {
     format!("{:+.1}%", rel * 100.0)
@@ -191,6 +212,16 @@ pub fn fit_labels(names: &[String], width: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_short_with_a_unit() {
+        assert_eq!(format_count(812), "812");
+        assert_eq!(format_count(6_144), "6.14k");
+        assert_eq!(format_count(1_240_000), "1.24M");
+        assert_eq!(format_count(7_000_000_000), "7B");
+        assert_eq!(format_count(999_960), "1M");
+        assert_eq!(format_count(0), "0");
+    }
 
     #[test]
     fn numbers_are_short_and_parseable() {

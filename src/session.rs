@@ -117,6 +117,8 @@ pub struct RunState {
     pub total_steps: Option<u64>,
     /// The policy a training run used, for labels.
     pub policy: Option<String>,
+    /// A training run's parameters, trainable and all.
+    pub params: Option<crate::train::trainer::ParamCount>,
     /// The latest text a language model generated, with its step.
     pub sample: Option<(u64, String)>,
     /// Steps at which the log went back to an earlier step (a job resumed
@@ -543,10 +545,12 @@ impl Session {
                 policy,
                 log,
                 steps,
+                params,
             } => {
                 let id = self.add_run(train_label(attempt, &policy), Some(log));
                 let run = &mut self.runs[id];
                 run.total_steps = Some(steps);
+                run.params = Some(params);
                 run.status = RunStatus::Training;
                 run.caught_up = true;
                 run.policy = Some(policy.to_string());
@@ -671,6 +675,7 @@ impl Session {
             last_arrival: None,
             total_steps: None,
             policy: None,
+            params: None,
             sample: None,
             resumed_at: Vec::new(),
             continued_in: None,

@@ -93,6 +93,7 @@ pub enum TrainEvent {
         log: PathBuf,
         /// Updates planned for this run.
         steps: u64,
+        params: ParamCount,
     },
     Records {
         attempt: usize,
@@ -112,6 +113,14 @@ pub enum TrainEvent {
         text: String,
     },
     Failed(String),
+}
+
+/// A model's parameters: those the optimizer updates and all (a LoRA
+/// run's frozen base included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ParamCount {
+    pub trainable: usize,
+    pub total: usize,
 }
 
 /// Starts the trainer thread. `sink` returns false when nobody listens any more.
@@ -164,6 +173,10 @@ fn train_thread(
             policy: policy.clone(),
             log: log_path.clone(),
             steps: plan.steps,
+            params: ParamCount {
+                trainable: info.params,
+                total: info.total_params,
+            },
         }) {
             return Ok(());
         }

@@ -55,6 +55,10 @@ fn training_events() -> Vec<SessionEvent> {
         policy: policy.clone(),
         log: PathBuf::from(format!("runs/{attempt}.jsonl")),
         steps: 50,
+        params: lrtop::train::trainer::ParamCount {
+            trainable: 1_000,
+            total: 1_000,
+        },
     };
     vec![
         TrainEvent::Notice("training on the CPU".into()),

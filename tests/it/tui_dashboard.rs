@@ -231,6 +231,10 @@ fn quitting_a_live_training_run_takes_two_presses_and_esc_never_does() {
         policy,
         log: "runs/a.jsonl".into(),
         steps: 100,
+        params: lrtop::train::trainer::ParamCount {
+            trainable: 6_144,
+            total: 1_240_000,
+        },
     }));
     let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
     assert!(
@@ -746,4 +750,41 @@ fn runs_whose_lrs_differ_by_more_than_100x_get_a_log_lr_axis() {
     // `l` takes over from the automatic choice.
     app.on_key(KeyEvent::new(KeyCode::Char('l'), KeyModifiers::NONE));
     assert_eq!(app.lr_shown_log(), app.view.log_y);
+}
+
+#[test]
+fn a_training_run_shows_its_trainable_and_total_parameters() {
+    use lrtop::session::{MonitorSetup, Session, SessionEvent};
+    use lrtop::train::trainer::{ParamCount, TrainEvent};
+    let policy = lrtop::policy::Policy::parse("FIX(k0=0.1)").unwrap();
+    let mut app = App::new(
+        Session::new(MonitorSetup::default()),
+        Theme::default(),
+        "t".into(),
+    );
+    app.train = Some(lrtop::tui::train_view::TrainView::new(100, &policy));
+    let start = |attempt, trainable| {
+        SessionEvent::Train(TrainEvent::RunStarted {
+            attempt,
+            policy: policy.clone(),
+            log: format!("runs/{attempt}.jsonl").into(),
+            steps: 100,
+            params: ParamCount {
+                trainable,
+                total: 1_240_000,
+            },
+        })
+    };
+    app.apply(start(0, 6_144));
+    let screen = render(&mut app, 120, 36);
+    assert!(
+        screen.contains("trainable 6.14k of 1.24M (0.50%)"),
+        "{screen}"
+    );
+    // A model trained whole says just its size.
+    app.apply(start(1, 1_240_000));
+    app.view.selected_run = 1;
+    let screen = render(&mut app, 120, 36);
+    assert!(screen.contains("params 1.24M"), "{screen}");
+    assert!(!screen.contains("trainable"), "{screen}");
 }

@@ -118,6 +118,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         (None, Some(fit)) => notes.push(fit.description.clone()),
         (None, None) => {}
     }
+    if let Some(params) = run.params {
+        use crate::format::format_count;
+        notes.push(if params.trainable < params.total {
+            format!(
+                "trainable {} of {} ({:.2}%)",
+                format_count(params.trainable),
+                format_count(params.total),
+                100.0 * params.trainable as f64 / params.total.max(1) as f64
+            )
+        } else {
+            format!("params {}", format_count(params.total))
+        });
+    }
     if let Some((step, text)) = &run.sample {
         notes.push(format!("sample @{step}: {text}"));
     }
