@@ -97,7 +97,9 @@ pub struct AttachArgs {
 /// What to train: task, model, optimizer, and the engine's settings.
 #[derive(Debug, Args, Clone)]
 pub struct ModelArgs {
-    /// digits (embedded), mnist=DIR, cifar10=DIR, tokens=DIR, text=FILE.
+    /// digits (embedded), mnist=DIR, cifar10=DIR, tokens=DIR, text=FILE,
+    /// instruct=FILE.jsonl (prompt/completion, Alpaca or chat messages; loss
+    /// on the responses only).
     #[arg(long, default_value = "digits")]
     pub task: String,
     /// mlp, lenet5, resnet20, resnet32, llama (or NAME(key=value,...)).
@@ -121,7 +123,8 @@ pub struct ModelArgs {
     /// Load a Hugging Face Llama checkpoint (config.json + model.safetensors) to fine-tune.
     #[arg(long, value_name = "DIR")]
     pub init: Option<PathBuf>,
-    /// Hugging Face `tokenizer.json` for `--task text=FILE` (default: the
+    /// Hugging Face `tokenizer.json` for `--task text=FILE` or
+    /// `instruct=FILE` (default: the
     /// one in the --init folder; without either, byte-level).
     #[arg(long, value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,

@@ -336,7 +336,7 @@ fn check_memory(
         TaskSpec::Mnist(_) => (784, 0),
         TaskSpec::Cifar10(_) => (3072, 0),
         TaskSpec::Tokens { vocab, .. } => (0, vocab.unwrap_or(65_536)),
-        TaskSpec::Text(_) => (0, 256),
+        TaskSpec::Text(_) | TaskSpec::Instruct(_) => (0, 256),
         #[allow(unreachable_patterns)]
         _ => (1024, 65_536),
     };

@@ -23,6 +23,10 @@ pub struct EvalStats {
     pub confidence_std: Option<f64>,
     /// Examples, or predicted tokens, evaluated.
     pub count: usize,
+    /// Instruction tasks: the share of validation examples whose whole
+    /// response greedy decoding reproduces (every response token the most
+    /// likely one given the true tokens before it — the same thing).
+    pub exact_match: Option<f64>,
 }
 
 /// Running sums over classifier logits.
@@ -71,6 +75,7 @@ impl ClassTally {
             confidence_mean: Some(mean),
             confidence_std: Some((self.confidence_sq / n - mean * mean).max(0.0).sqrt()),
             count: self.count,
+            exact_match: None,
         }
     }
 }
@@ -81,26 +86,49 @@ pub struct TokenTally {
     count: usize,
     loss: f64,
     correct: usize,
+    /// Weighted rows (examples) seen, and those with every scored target hit.
+    rows: usize,
+    exact: usize,
 }
 
 impl TokenTally {
-    /// Adds logits `(n, L, vocab)` against targets `(n, L)`.
-    pub fn add(&mut self, logits: &Tensor, targets: &Tensor) -> Result<()> {
+    /// Adds logits `(n, L, vocab)` against targets `(n, L)`; with
+    /// `weight` `(n, L)` (1 scored, 0 ignored), only the scored targets.
+    pub fn add(
+        &mut self,
+        logits: &Tensor,
+        targets: &Tensor,
+        weight: Option<&Tensor>,
+    ) -> Result<()> {
         let (n, len, vocab) = logits.dims3()?;
         let logits = logits.reshape((n * len, vocab))?.to_dtype(DType::F32)?;
         let targets = targets.reshape(n * len)?;
         let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-        let picked = log_probs.gather(&targets.unsqueeze(1)?, 1)?;
-        let loss_sum = picked.sum_all()?.to_scalar::<f32>()?;
-        let correct = logits
+        let picked = log_probs.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
+        let hits = logits
             .argmax(D::Minus1)?
             .eq(&targets)?
-            .to_dtype(DType::F32)?
-            .sum_all()?
-            .to_scalar::<f32>()?;
-        self.loss -= f64::from(loss_sum);
-        self.correct += correct as usize;
-        self.count += n * len;
+            .to_dtype(DType::F32)?;
+        let (picked, hits, count) = match weight {
+            None => (picked, hits, n * len),
+            Some(w) => {
+                let w = w.reshape(n * len)?.to_dtype(DType::F32)?;
+                let count = w.sum_all()?.to_scalar::<f32>()?.round() as usize;
+                let hits = (hits * &w)?;
+                let per_row_hits: Vec<f32> = hits.reshape((n, len))?.sum(1)?.to_vec1()?;
+                let per_row_scored: Vec<f32> = w.reshape((n, len))?.sum(1)?.to_vec1()?;
+                self.rows += n;
+                self.exact += per_row_hits
+                    .iter()
+                    .zip(&per_row_scored)
+                    .filter(|(h, s)| (*h - *s).abs() < 0.5)
+                    .count();
+                ((picked * &w)?, hits, count)
+            }
+        };
+        self.loss -= f64::from(picked.sum_all()?.to_scalar::<f32>()?);
+        self.correct += hits.sum_all()?.to_scalar::<f32>()?.round() as usize;
+        self.count += count;
         Ok(())
     }
 
@@ -110,6 +138,7 @@ impl TokenTally {
             loss: self.loss / n,
             acc: Some(self.correct as f64 / n),
             count: self.count,
+            exact_match: (self.rows > 0).then(|| self.exact as f64 / self.rows as f64),
             ..EvalStats::default()
         }
     }

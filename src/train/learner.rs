@@ -415,14 +415,18 @@ impl Learner {
             (DataKind::LanguageModel { .. }, Engine::Graph { model, .. }) => {
                 let mut tally = TokenTally::default();
                 for start in (0..total).step_by(batch) {
-                    let Batch::Tokens { input, target } = self
+                    let Batch::Tokens {
+                        input,
+                        target,
+                        weight,
+                    } = self
                         .data
                         .test_batch(start..(start + batch).min(total), &self.device)?
                     else {
                         return Err(TrainError::Config("expected a token batch".into()));
                     };
                     let logits = model.forward(&input, false)?.detach();
-                    tally.add(&logits, &target)?;
+                    tally.add(&logits, &target, weight.as_ref())?;
                 }
                 Ok(tally.finish())
             }
@@ -695,14 +699,28 @@ fn batch_loss(model: &Model, batch: &Batch) -> Result<Tensor> {
             let logits = model.forward(x, true)?;
             Ok(candle_nn::loss::cross_entropy(&logits, y)?)
         }
-        Batch::Tokens { input, target } => {
+        Batch::Tokens {
+            input,
+            target,
+            weight,
+        } => {
             let logits = model.forward(input, true)?;
             let (n, len, vocab) = logits.dims3()?;
             let logits = logits.reshape((n * len, vocab))?;
-            Ok(candle_nn::loss::cross_entropy(
-                &logits,
-                &target.reshape(n * len)?,
-            )?)
+            let target = target.reshape(n * len)?;
+            match weight {
+                None => Ok(candle_nn::loss::cross_entropy(&logits, &target)?),
+                // The mean over the scored targets only (transformers'
+                // -100 labels).
+                Some(weight) => {
+                    let weight = weight.reshape(n * len)?.to_dtype(logits.dtype())?;
+                    let log_probs = candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?;
+                    let picked = log_probs.gather(&target.unsqueeze(1)?, 1)?.squeeze(1)?;
+                    let scored = weight.sum_all()?.to_dtype(candle_core::DType::F32)?;
+                    let count = f64::from(scored.to_scalar::<f32>()?).max(1.0);
+                    Ok(((picked * weight)?.sum_all()? * (-1.0 / count))?)
+                }
+            }
         }
     }
 }

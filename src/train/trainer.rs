@@ -536,6 +536,9 @@ impl Run {
         if let Some(top5) = stats.top5 {
             extra.push(("eval_top5".into(), top5));
         }
+        if let Some(exact) = stats.exact_match {
+            extra.push(("eval_exact_match".into(), exact));
+        }
         if let Some(c) = stats.confidence_mean {
             extra.push(("eval_confidence".into(), c));
         }
@@ -701,6 +704,9 @@ impl Run {
 /// A short continuation of the validation text's first tokens, for
 /// language models: bytes as text for byte-level tasks, token ids otherwise.
 fn generate_sample(learner: &Learner, step: u64) -> Option<String> {
+    if let Some(data) = learner.dataset().instructions() {
+        return instruction_sample(learner, data);
+    }
     let tokens = learner.dataset().tokens()?;
     let mut prompt = Vec::new();
     tokens
@@ -723,6 +729,45 @@ fn generate_sample(learner: &Learner, step: u64) -> Option<String> {
             ids.join(" ")
         }
     })
+}
+
+/// The greedy answer to the first validation prompt, cut at the
+/// end-of-sequence token: `…prompt's end → answer`.
+fn instruction_sample(
+    learner: &Learner,
+    data: &super::data::instruct::InstructData,
+) -> Option<String> {
+    let example = data.val.first()?;
+    let options = super::SampleOptions {
+        temperature: 0.0,
+        top_p: None,
+        seed: 0,
+    };
+    let room = learner
+        .dataset()
+        .kind()
+        .seq_len()?
+        .saturating_sub(example.prompt_len);
+    let mut answer = learner
+        .sample_text_with(example.prompt(), room.clamp(1, 48), &options)
+        .ok()?;
+    if let Some(end) = data
+        .eos
+        .and_then(|eos| answer.iter().position(|&t| t == eos))
+    {
+        answer.truncate(end);
+    }
+    let flat = |text: String| -> String {
+        text.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    };
+    let prompt = flat(data.decode(example.prompt()));
+    let tail: String = {
+        let chars: Vec<char> = prompt.trim_end().chars().collect();
+        chars[chars.len().saturating_sub(24)..].iter().collect()
+    };
+    Some(format!("…{tail} → {}", flat(data.decode(&answer)).trim()))
 }
 
 /// Metric-driven policies in "max" mode watch accuracy; the rest watch eval loss.

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use assert_cmd::Command;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn lrtop() -> Command {
     Command::cargo_bin("lrtop").unwrap()
@@ -536,4 +536,106 @@ fn gradient_accumulation_is_in_the_header_and_steps_count_updates() {
         .filter_map(|l| l["step"].as_u64())
         .collect();
     assert_eq!(steps, [1, 2, 3, 4], "{text}");
+}
+
+#[test]
+fn instruction_tuning_runs_on_every_shape_with_a_real_tokenizer() {
+    use std::fmt::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for i in 0..30 {
+        let (a, b) = (i % 10, i / 10);
+        let line = match i % 3 {
+            0 => json!({"prompt": format!("{a}+{b}="), "completion": format!("{}", a + b)}),
+            1 => {
+                json!({"instruction": "Add the numbers.", "input": format!("{a} and {b}"), "output": format!("{}", a + b)})
+            }
+            _ => {
+                json!({"messages": [{"role": "user", "content": format!("{a}+{b}?")}, {"role": "assistant", "content": format!("{}", a + b)}]})
+            }
+        };
+        let _ = writeln!(text, "{line}");
+    }
+    std::fs::write(dir.path().join("sums.jsonl"), text).unwrap();
+    let tokenizer =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer/tokenizer.json");
+    let out = lrtop()
+        .current_dir(dir.path())
+        .args([
+            "train",
+            "--headless",
+            "--task",
+            "instruct=sums.jsonl",
+            "--tokenizer",
+        ])
+        .arg(&tokenizer)
+        .args([
+            "--model",
+            "llama",
+            "--dim",
+            "32",
+            "--layers",
+            "1",
+            "--heads",
+            "2",
+            "--kv-heads",
+            "1",
+        ])
+        .args([
+            "--seq-len",
+            "64",
+            "--batch-size",
+            "4",
+            "--steps",
+            "4",
+            "--eval-every",
+            "2",
+        ])
+        .args(["--optimizer", "adamw", "--log", "run.jsonl"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("sample @4: …"), "{stdout}");
+    let log = std::fs::read_to_string(dir.path().join("run.jsonl")).unwrap();
+    let header: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(header["header"]["task"], "instruct=sums.jsonl");
+    let evals: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("eval_exact_match").is_some())
+        .collect();
+    assert_eq!(evals.len(), 2, "{log}");
+    for e in &evals {
+        let exact = e["eval_exact_match"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&exact) && e["eval_loss"].as_f64().unwrap().is_finite());
+    }
+    // A line that is no example names its line.
+    std::fs::write(
+        dir.path().join("bad.jsonl"),
+        "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"text\": 1}\n",
+    )
+    .unwrap();
+    let out = lrtop()
+        .current_dir(dir.path())
+        .args([
+            "train",
+            "--headless",
+            "--task",
+            "instruct=bad.jsonl",
+            "--model",
+            "llama",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("bad.jsonl") && stderr.contains("line 2: expected"),
+        "{stderr}"
+    );
 }

@@ -350,7 +350,7 @@ fn token_bins_windows_and_blocks() {
     assert_eq!(data.train_size(), 12);
     // Validation blocks of 8 tokens from offset 0, last partial dropped.
     assert_eq!(data.test_size(), 3);
-    let Batch::Tokens { input, target } = data.train_batch(&[2], &Device::Cpu).unwrap() else {
+    let Batch::Tokens { input, target, .. } = data.train_batch(&[2], &Device::Cpu).unwrap() else {
         panic!()
     };
     assert_eq!(
@@ -361,7 +361,7 @@ fn token_bins_windows_and_blocks() {
         target.to_vec2::<u32>().unwrap(),
         vec![(17..25).collect::<Vec<u32>>()]
     );
-    let Batch::Tokens { input, target } = data.test_batch(1..3, &Device::Cpu).unwrap() else {
+    let Batch::Tokens { input, target, .. } = data.test_batch(1..3, &Device::Cpu).unwrap() else {
         panic!()
     };
     // Block 1 is val[8..16]: tokens 0..7 predict 1..8.

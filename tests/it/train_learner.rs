@@ -389,3 +389,102 @@ fn gradient_accumulation_updates_as_one_big_batch_of_the_same_examples() {
         .unwrap();
     assert!(moved > 1e-3, "{moved}");
 }
+
+/// Instruction examples whose answers a model can learn: `a+b=` → `a+b`.
+fn sums_file(dir: &std::path::Path, count: usize) -> std::path::PathBuf {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    for i in 0..count {
+        let (a, b) = (i % 10, i / 10 % 10);
+        let _ = writeln!(
+            text,
+            r#"{{"prompt": "{a}+{b}=", "completion": "{}"}}"#,
+            a + b
+        );
+    }
+    let file = dir.join("sums.jsonl");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+#[test]
+fn instruction_loss_scores_responses_only_and_exact_match_is_greedy_decoding() {
+    use candle_core::{D, Device, Tensor};
+    use lrtop::train::SampleOptions;
+    use lrtop::train::models::{LlamaSpec, Model};
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ModelSpec::Llama(LlamaSpec {
+        dim: 32,
+        layers: 1,
+        heads: 2,
+        kv_heads: 1,
+        ..LlamaSpec::default()
+    });
+    let cfg = LearnerConfig {
+        task: TaskSpec::Instruct(sums_file(dir.path(), 100)),
+        model: spec.clone(),
+        optimizer: OptimizerKind::AdamW,
+        seq_len: 8,
+        batch_size: 8,
+        device: DeviceSpec::Cpu,
+        ..LearnerConfig::default()
+    };
+    let mut learner = Learner::new(&cfg).unwrap();
+    for _ in 0..30 {
+        learner.train_step(0.01).unwrap();
+    }
+    let stats = learner.evaluate().unwrap();
+    // The same weights, scored by hand: -log p(response token | true
+    // tokens before it), averaged over response tokens only.
+    let model = Model::build(
+        &spec,
+        learner.dataset().kind(),
+        None,
+        cfg.seed,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let weights: std::collections::HashMap<_, _> = learner.weights().unwrap().into_iter().collect();
+    model.params().set_values(&weights, "test").unwrap();
+    let data = learner.dataset().instructions().unwrap();
+    assert_eq!(data.val.len(), 10);
+    let (mut nll, mut scored, mut exact) = (0.0, 0usize, 0usize);
+    for ex in &data.val {
+        let inputs = &ex.ids[..ex.ids.len() - 1];
+        let ids = Tensor::from_slice(inputs, (1, inputs.len()), &Device::Cpu).unwrap();
+        let log_probs =
+            candle_nn::ops::log_softmax(&model.forward(&ids, false).unwrap(), D::Minus1)
+                .unwrap()
+                .squeeze(0)
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap();
+        for i in ex.prompt_len - 1..inputs.len() {
+            nll -= f64::from(log_probs[i][ex.ids[i + 1] as usize]);
+            scored += 1;
+        }
+        let greedy = SampleOptions {
+            temperature: 0.0,
+            top_p: None,
+            seed: 0,
+        };
+        let answer = learner
+            .sample_text_with(ex.prompt(), ex.response().len(), &greedy)
+            .unwrap();
+        exact += usize::from(answer == ex.response());
+    }
+    assert_eq!(stats.count, scored, "only response tokens are scored");
+    let want = nll / scored as f64;
+    assert!(
+        (stats.loss - want).abs() < 1e-5 * want.max(1.0),
+        "{} vs {want}",
+        stats.loss
+    );
+    // (30 updates: 1 of the 10 answers right here; the count agreed at 0
+    // and at 10 of 10 too.)
+    assert_eq!(
+        stats.exact_match,
+        Some(exact as f64 / data.val.len() as f64)
+    );
+    assert!(stats.loss.is_finite());
+}

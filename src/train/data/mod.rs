@@ -6,6 +6,7 @@ mod digits;
 mod files;
 mod idx;
 mod images;
+pub mod instruct;
 mod sampler;
 mod task;
 mod tokens;
@@ -35,19 +36,46 @@ pub enum DataKind {
     LanguageModel { vocab: usize, seq_len: usize },
 }
 
+impl DataKind {
+    /// The window of a language model.
+    pub fn seq_len(&self) -> Option<usize> {
+        match self {
+            DataKind::LanguageModel { seq_len, .. } => Some(*seq_len),
+            DataKind::Classification { .. } => None,
+        }
+    }
+}
+
 /// One batch on the training device.
 #[derive(Debug, Clone)]
 pub enum Batch {
     /// Inputs `(n, C, H, W)` f32, labels `(n,)` u32.
     Images { x: Tensor, y: Tensor },
-    /// Token ids `(n, L)` u32 and the ids that follow each, `(n, L)` u32.
-    Tokens { input: Tensor, target: Tensor },
+    /// Token ids `(n, L)` u32 and the ids that follow each, `(n, L)` u32;
+    /// `weight` `(n, L)` f32 scores only some targets (1) and ignores the
+    /// rest (0: an instruction's prompt, padding), `None` scores all.
+    Tokens {
+        input: Tensor,
+        target: Tensor,
+        weight: Option<Tensor>,
+    },
 }
 
 #[derive(Debug)]
 enum Splits {
-    Images { train: ImageSet, test: ImageSet },
-    Tokens { data: TokenData, seq_len: usize },
+    Images {
+        train: ImageSet,
+        test: ImageSet,
+    },
+    Tokens {
+        data: TokenData,
+        seq_len: usize,
+    },
+    /// Instruction examples, one per sequence.
+    Instruct {
+        data: instruct::InstructData,
+        seq_len: usize,
+    },
 }
 
 /// A loaded data set with a fixed train/test split.
@@ -96,6 +124,15 @@ impl Dataset {
                 check_token_lengths(&data, seq_len, file, file)?;
                 Splits::Tokens { data, seq_len }
             }
+            TaskSpec::Instruct(file) => {
+                if seq_len < 2 {
+                    return Err(TrainError::Config(format!(
+                        "seq-len must be at least 2, found {seq_len}"
+                    )));
+                }
+                let data = instruct::load(file, tokenizer, seq_len)?;
+                Splits::Instruct { data, seq_len }
+            }
         };
         let kind = match &splits {
             Splits::Images { train, test } => {
@@ -120,6 +157,10 @@ impl Dataset {
                 vocab: data.vocab,
                 seq_len: *seq_len,
             },
+            Splits::Instruct { data, seq_len } => DataKind::LanguageModel {
+                vocab: data.vocab,
+                seq_len: *seq_len,
+            },
         };
         Ok(Dataset {
             task: task.clone(),
@@ -141,6 +182,7 @@ impl Dataset {
         match &self.splits {
             Splits::Images { train, .. } => train.len(),
             Splits::Tokens { data, seq_len } => (data.train.len() - 1) / seq_len,
+            Splits::Instruct { data, .. } => data.train.len(),
         }
     }
 
@@ -149,6 +191,7 @@ impl Dataset {
         match &self.splits {
             Splits::Images { test, .. } => test.len(),
             Splits::Tokens { data, seq_len } => data.val.len() / seq_len,
+            Splits::Instruct { data, .. } => data.val.len(),
         }
     }
 
@@ -156,7 +199,7 @@ impl Dataset {
     pub fn images(&self) -> Option<(&ImageSet, &ImageSet)> {
         match &self.splits {
             Splits::Images { train, test } => Some((train, test)),
-            Splits::Tokens { .. } => None,
+            Splits::Tokens { .. } | Splits::Instruct { .. } => None,
         }
     }
 
@@ -164,7 +207,15 @@ impl Dataset {
     pub fn tokens(&self) -> Option<&TokenData> {
         match &self.splits {
             Splits::Tokens { data, .. } => Some(data),
-            Splits::Images { .. } => None,
+            Splits::Images { .. } | Splits::Instruct { .. } => None,
+        }
+    }
+
+    /// The instruction examples, for instruct tasks.
+    pub fn instructions(&self) -> Option<&instruct::InstructData> {
+        match &self.splits {
+            Splits::Instruct { data, .. } => Some(data),
+            _ => None,
         }
     }
 
@@ -178,6 +229,9 @@ impl Dataset {
             Splits::Tokens { data, seq_len } => {
                 let starts = indices.iter().map(|&k| k * seq_len);
                 token_batch(&data.train, starts, *seq_len, device)
+            }
+            Splits::Instruct { data, seq_len } => {
+                instruct_batch(indices.iter().map(|&k| &data.train[k]), *seq_len, device)
             }
         }
     }
@@ -193,6 +247,9 @@ impl Dataset {
             Splits::Tokens { data, seq_len } => {
                 let starts = range.map(|k| k * seq_len);
                 token_batch(&data.val, starts, seq_len - 1, device)
+            }
+            Splits::Instruct { data, seq_len } => {
+                instruct_batch(data.val[range].iter(), *seq_len, device)
             }
         }
     }
@@ -218,6 +275,21 @@ fn token_batch(
     Ok(Batch::Tokens {
         input: Tensor::from_vec(input, (n, len), device)?,
         target: Tensor::from_vec(target, (n, len), device)?,
+        weight: None,
+    })
+}
+
+fn instruct_batch<'a>(
+    examples: impl ExactSizeIterator<Item = &'a instruct::Example>,
+    seq_len: usize,
+    device: &Device,
+) -> Result<Batch> {
+    let n = examples.len();
+    let (input, target, weight) = instruct::batch_vectors(examples, seq_len);
+    Ok(Batch::Tokens {
+        input: Tensor::from_vec(input, (n, seq_len), device)?,
+        target: Tensor::from_vec(target, (n, seq_len), device)?,
+        weight: Some(Tensor::from_vec(weight, (n, seq_len), device)?),
     })
 }
 

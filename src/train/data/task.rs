@@ -21,15 +21,21 @@ pub enum TaskSpec {
     Tokens { dir: PathBuf, vocab: Option<usize> },
     /// Byte-level language modelling over a file (vocab 256, last 10% validation).
     Text(PathBuf),
+    /// Instruction examples in JSONL (prompt/completion, Alpaca, chat
+    /// messages): loss on the responses only.
+    Instruct(PathBuf),
 }
 
 impl TaskSpec {
     pub fn is_language_model(&self) -> bool {
-        matches!(self, TaskSpec::Tokens { .. } | TaskSpec::Text(_))
+        matches!(
+            self,
+            TaskSpec::Tokens { .. } | TaskSpec::Text(_) | TaskSpec::Instruct(_)
+        )
     }
 }
 
-const EXPECTED: &str = "expected digits, mnist=DIR, cifar10=DIR, tokens=DIR[,vocab=N] or text=FILE";
+const EXPECTED: &str = "expected digits, mnist=DIR, cifar10=DIR, tokens=DIR[,vocab=N], text=FILE or instruct=FILE.jsonl";
 
 impl FromStr for TaskSpec {
     type Err = TrainError;
@@ -61,6 +67,7 @@ impl FromStr for TaskSpec {
             "mnist" | "fashion-mnist" | "fashion_mnist" => Ok(TaskSpec::Mnist(path("dir")?)),
             "cifar10" | "cifar-10" => Ok(TaskSpec::Cifar10(path("dir")?)),
             "text" => Ok(TaskSpec::Text(path("file")?)),
+            "instruct" => Ok(TaskSpec::Instruct(path("file")?)),
             "tokens" => {
                 let raw = path("dir")?;
                 let raw = raw.to_string_lossy().into_owned();
@@ -108,6 +115,7 @@ impl fmt::Display for TaskSpec {
                 vocab: Some(v),
             } => write!(f, "tokens={},vocab={v}", dir.display()),
             TaskSpec::Text(file) => write!(f, "text={}", file.display()),
+            TaskSpec::Instruct(file) => write!(f, "instruct={}", file.display()),
         }
     }
 }
