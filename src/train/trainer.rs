@@ -152,6 +152,12 @@ fn train_thread(
     if let Some(notice) = learner.device_notice() {
         sink(TrainEvent::Notice(notice));
     }
+    if let (Some(data), Some(seq_len)) = (
+        learner.dataset().instructions(),
+        learner.dataset().kind().seq_len(),
+    ) {
+        sink(TrainEvent::Notice(data.summary(seq_len)));
+    }
     let info = learner.info();
     if info.params < info.total_params {
         sink(TrainEvent::Notice(format!(

@@ -10,9 +10,12 @@
 //!   Alpaca's own prompt text;
 //! - `{"messages": [{"role": …, "content": …}, …]}` (chat): the last
 //!   message is the response (it must be the assistant's) and the ones
-//!   before it the prompt, each rendered as `<|role|>\ncontent\n` followed
-//!   by `<|assistant|>\n` (the Zephyr-style layout; checkpoints' own Jinja
-//!   chat templates are not applied yet).
+//!   before it the prompt. With the tokenizer's chat template (see
+//!   [`super::chat_template`]) the prompt is the earlier turns rendered
+//!   with the generation prompt and the response what the whole
+//!   conversation adds (its end-of-turn text included, so no EOS is
+//!   appended); without one, each turn is `<|role|>\ncontent\n`, then
+//!   `<|assistant|>\n` (the Zephyr layout).
 
 use std::borrow::Borrow;
 use std::path::Path;
@@ -20,6 +23,7 @@ use std::path::Path;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
+use super::chat_template::{ChatTemplate, Message};
 use crate::train::error::{Result, TrainError};
 
 /// Alpaca's prompt (tatsu-lab/stanford_alpaca, `PROMPT_DICT`).
@@ -46,6 +50,45 @@ const SPLIT_SEED: u64 = 0x5eed_f1a5;
 pub struct TextExample {
     pub prompt: String,
     pub response: String,
+}
+
+/// A line of the file: text already split, or a conversation.
+#[derive(Debug, Clone)]
+pub enum Parsed {
+    Text(TextExample),
+    Chat(Vec<Message>),
+}
+
+impl Parsed {
+    /// The prompt and response; `true` when a chat template made them
+    /// (it ends the response itself).
+    pub fn split(
+        &self,
+        template: Option<&ChatTemplate>,
+    ) -> std::result::Result<(TextExample, bool), String> {
+        match (self, template) {
+            (Parsed::Text(t), _) => Ok((t.clone(), false)),
+            (Parsed::Chat(messages), Some(template)) => {
+                let (prompt, response) = template.split(messages)?;
+                Ok((TextExample { prompt, response }, true))
+            }
+            (Parsed::Chat(messages), None) => {
+                let (last, before) = messages.split_last().ok_or("no messages")?;
+                let mut prompt = String::new();
+                for m in before {
+                    prompt.push_str(&format!("<|{}|>\n{}\n", m.role, m.content));
+                }
+                prompt.push_str("<|assistant|>\n");
+                Ok((
+                    TextExample {
+                        prompt,
+                        response: last.content.clone(),
+                    },
+                    false,
+                ))
+            }
+        }
+    }
 }
 
 /// A tokenized example: `ids[..prompt_len]` is the prompt, the rest the
@@ -75,11 +118,46 @@ pub struct InstructData {
     /// Examples dropped because their prompt leaves no room for a response
     /// token in `seq_len`.
     pub dropped: usize,
+    /// Examples whose response was cut at `seq_len`.
+    pub truncated: usize,
     /// The end-of-sequence id appended to responses, if any.
     pub eos: Option<u32>,
+    /// Whether chat examples went through the tokenizer's chat template.
+    pub chat_template: bool,
 }
 
 impl InstructData {
+    /// One line on what was read, for the run's notices: the split, what
+    /// was dropped or cut, and how chat turns and ends were rendered.
+    pub fn summary(&self, seq_len: usize) -> String {
+        let mut parts = vec![format!(
+            "instruct: {} examples to train on, {} to validate",
+            self.train.len(),
+            self.val.len()
+        )];
+        if self.dropped > 0 {
+            parts.push(format!(
+                "{} dropped (prompt of {seq_len} tokens or more)",
+                self.dropped
+            ));
+        }
+        if self.truncated > 0 {
+            parts.push(format!(
+                "{} responses cut at --seq-len {seq_len}",
+                self.truncated
+            ));
+        }
+        if self.chat_template {
+            parts.push("chat turns rendered with the tokenizer's chat template".into());
+        }
+        if self.eos.is_some() {
+            parts.push("EOS appended to untemplated responses".into());
+        } else {
+            parts.push("no EOS token (the tokenizer has none)".into());
+        }
+        parts.join("; ")
+    }
+
     /// Text for `ids`: the tokenizer's decoding, or bytes.
     pub fn decode(&self, ids: &[u32]) -> String {
         match &self.tokenizer {
@@ -94,10 +172,10 @@ impl InstructData {
 
 /// Reads `path` and tokenizes it (bytes without a tokenizer); a tenth of
 /// the examples (at least one), chosen by a fixed seed, are validation.
-pub fn load(path: &Path, tokenizer: Option<&Path>, seq_len: usize) -> Result<InstructData> {
+pub fn load(path: &Path, tokenizer_file: Option<&Path>, seq_len: usize) -> Result<InstructData> {
     let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
     let examples = parse(&text).map_err(|e| TrainError::file(path, e))?;
-    let tokenizer = match tokenizer {
+    let tokenizer = match tokenizer_file {
         Some(file) => Some(Box::new(tokenizers::Tokenizer::from_file(file).map_err(
             |e| TrainError::file(file, format!("not a tokenizer.json lrtop can read: {e}")),
         )?)),
@@ -106,6 +184,10 @@ pub fn load(path: &Path, tokenizer: Option<&Path>, seq_len: usize) -> Result<Ins
     let eos = tokenizer
         .as_ref()
         .and_then(|t| EOS_TOKENS.iter().find_map(|name| t.token_to_id(name)));
+    let template = match tokenizer_file.and_then(Path::parent) {
+        Some(dir) => ChatTemplate::find(dir).map_err(|e| TrainError::file(path, e))?,
+        None => None,
+    };
     let encode = |text: &str| -> Result<Vec<u32>> {
         match &tokenizer {
             Some(t) => Ok(t
@@ -118,18 +200,27 @@ pub fn load(path: &Path, tokenizer: Option<&Path>, seq_len: usize) -> Result<Ins
     };
     let mut tokenized = Vec::with_capacity(examples.len());
     let mut dropped = 0;
-    for example in &examples {
+    let mut truncated = 0;
+    for (line, parsed) in &examples {
+        let (example, templated) = parsed
+            .split(template.as_ref())
+            .map_err(|e| TrainError::file(path, format!("line {line}: {e}")))?;
         let mut ids = encode(&example.prompt)?;
         let prompt_len = ids.len();
         ids.extend(encode(&example.response)?);
-        ids.extend(eos);
+        if !templated {
+            ids.extend(eos);
+        }
         // A window of seq_len inputs predicts seq_len targets: at least
         // one of them must be a response token.
         if prompt_len >= seq_len || ids.len() == prompt_len {
             dropped += 1;
             continue;
         }
-        ids.truncate(seq_len + 1);
+        if ids.len() > seq_len + 1 {
+            truncated += 1;
+            ids.truncate(seq_len + 1);
+        }
         tokenized.push(Example { ids, prompt_len });
     }
     if tokenized.len() < 2 {
@@ -164,12 +255,15 @@ pub fn load(path: &Path, tokenizer: Option<&Path>, seq_len: usize) -> Result<Ins
         vocab,
         tokenizer,
         dropped,
+        truncated,
         eos,
+        chat_template: template.is_some(),
     })
 }
 
-/// The examples of a JSONL file; an error names the line.
-pub fn parse(text: &str) -> std::result::Result<Vec<TextExample>, String> {
+/// The examples of a JSONL file with their line numbers; an error names
+/// the line.
+pub fn parse(text: &str) -> std::result::Result<Vec<(usize, Parsed)>, String> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -178,7 +272,10 @@ pub fn parse(text: &str) -> std::result::Result<Vec<TextExample>, String> {
         }
         let value: serde_json::Value =
             serde_json::from_str(line).map_err(|e| format!("line {}: not JSON: {e}", i + 1))?;
-        out.push(example(&value).map_err(|e| format!("line {}: {e}", i + 1))?);
+        out.push((
+            i + 1,
+            example(&value).map_err(|e| format!("line {}: {e}", i + 1))?,
+        ));
     }
     if out.is_empty() {
         return Err("no examples (one JSON object per line)".into());
@@ -186,7 +283,7 @@ pub fn parse(text: &str) -> std::result::Result<Vec<TextExample>, String> {
     Ok(out)
 }
 
-fn example(value: &serde_json::Value) -> std::result::Result<TextExample, String> {
+fn example(value: &serde_json::Value) -> std::result::Result<Parsed, String> {
     let text = |key: &str| -> std::result::Result<Option<String>, String> {
         match value.get(key) {
             None | Some(serde_json::Value::Null) => Ok(None),
@@ -198,10 +295,10 @@ fn example(value: &serde_json::Value) -> std::result::Result<TextExample, String
         return chat(messages);
     }
     if let (Some(prompt), Some(completion)) = (text("prompt")?, text("completion")?) {
-        return Ok(TextExample {
+        return Ok(Parsed::Text(TextExample {
             prompt,
             response: completion,
-        });
+        }));
     }
     if let (Some(instruction), Some(output)) = (text("instruction")?, text("output")?) {
         let input = text("input")?.unwrap_or_default();
@@ -212,15 +309,15 @@ fn example(value: &serde_json::Value) -> std::result::Result<TextExample, String
                 .replace("{instruction}", &instruction)
                 .replace("{input}", &input)
         };
-        return Ok(TextExample {
+        return Ok(Parsed::Text(TextExample {
             prompt,
             response: output,
-        });
+        }));
     }
     Err("expected {\"prompt\",\"completion\"}, Alpaca's {\"instruction\",\"input\",\"output\"} or {\"messages\":[{\"role\",\"content\"}…]}".into())
 }
 
-fn chat(messages: &serde_json::Value) -> std::result::Result<TextExample, String> {
+fn chat(messages: &serde_json::Value) -> std::result::Result<Parsed, String> {
     let list = messages
         .as_array()
         .filter(|l| !l.is_empty())
@@ -230,27 +327,22 @@ fn chat(messages: &serde_json::Value) -> std::result::Result<TextExample, String
         let field = |key: &str| {
             m.get(key)
                 .and_then(|v| v.as_str())
+                .map(str::to_string)
                 .ok_or_else(|| format!("each message needs a string \"{key}\""))
         };
-        turns.push((field("role")?, field("content")?));
+        turns.push(Message {
+            role: field("role")?,
+            content: field("content")?,
+        });
     }
-    let Some(((role, response), before)) = turns.split_last() else {
-        return Err("\"messages\" must be a non-empty list".into());
-    };
-    if *role != "assistant" {
-        return Err(format!(
-            "the last message is the response and must be the assistant's, found \"{role}\""
-        ));
+    match turns.last() {
+        Some(last) if last.role == "assistant" => Ok(Parsed::Chat(turns)),
+        Some(last) => Err(format!(
+            "the last message is the response and must be the assistant's, found \"{}\"",
+            last.role
+        )),
+        None => Err("\"messages\" must be a non-empty list".into()),
     }
-    let mut prompt = String::new();
-    for (role, content) in before {
-        prompt.push_str(&format!("<|{role}|>\n{content}\n"));
-    }
-    prompt.push_str("<|assistant|>\n");
-    Ok(TextExample {
-        prompt,
-        response: response.to_string(),
-    })
 }
 
 /// Inputs, targets and target weights `(n, seq_len)` for `examples`: the
@@ -290,7 +382,11 @@ mod tests {
 {"instruction": "Say hi.", "output": "hi"}
 {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}
 "#;
-        let got = parse(text).unwrap();
+        let got: Vec<TextExample> = parse(text)
+            .unwrap()
+            .into_iter()
+            .map(|(_, p)| p.split(None).unwrap().0)
+            .collect();
         assert_eq!(got.len(), 4);
         assert_eq!(got[0].prompt, "2+2=");
         assert!(
@@ -364,5 +460,73 @@ mod tests {
         assert_eq!(a.val, b.val);
         assert_eq!(a.vocab, 256);
         assert_eq!(a.decode(a.val[0].prompt()).chars().next(), Some('q'));
+        assert_eq!(a.truncated, 0);
+        assert_eq!(
+            a.summary(16),
+            "instruct: 36 examples to train on, 4 to validate; 1 dropped (prompt of 16 tokens or more); no EOS token (the tokenizer has none)"
+        );
+    }
+
+    #[test]
+    fn responses_longer_than_the_window_are_cut_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("d.jsonl");
+        let long = format!(
+            "{{\"prompt\": \"q=\", \"completion\": \"{}\"}}\n",
+            "z".repeat(40)
+        );
+        std::fs::write(&file, format!("{long}{long}{long}")).unwrap();
+        let data = load(&file, None, 16).unwrap();
+        assert_eq!(data.truncated, 3);
+        assert!(
+            data.train
+                .iter()
+                .chain(&data.val)
+                .all(|e| e.ids.len() == 17)
+        );
+        assert!(data.summary(16).contains("3 responses cut at --seq-len 16"));
+    }
+
+    #[test]
+    fn chat_examples_go_through_the_tokenizers_chat_template() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            fixtures.join("tokenizer/tokenizer.json"),
+            dir.path().join("tokenizer.json"),
+        )
+        .unwrap();
+        std::fs::copy(
+            fixtures.join("chat-templates/chatml/tokenizer_config.json"),
+            dir.path().join("tokenizer_config.json"),
+        )
+        .unwrap();
+        let file = dir.path().join("chat.jsonl");
+        let mut text = String::new();
+        for i in 0..10 {
+            text.push_str(&format!(
+                "{{\"messages\": [{{\"role\": \"user\", \"content\": \"{i}+1?\"}}, {{\"role\": \"assistant\", \"content\": \"{}\"}}]}}\n",
+                i + 1
+            ));
+        }
+        std::fs::write(&file, text).unwrap();
+        let data = load(&file, Some(&dir.path().join("tokenizer.json")), 128).unwrap();
+        assert!(data.chat_template);
+        assert!(
+            data.summary(64).contains("chat template"),
+            "{}",
+            data.summary(64)
+        );
+        let ex = &data.train[0];
+        let prompt = data.decode(ex.prompt());
+        assert!(
+            prompt.starts_with("<|im_start|>system\nYou are a helpful assistant.<|im_end|>"),
+            "{prompt}"
+        );
+        assert!(prompt.ends_with("<|im_start|>assistant\n"), "{prompt}");
+        // The template ends the turn; no EOS id is added after it.
+        let response = data.decode(ex.response());
+        assert!(response.ends_with("<|im_end|>\n"), "{response:?}");
+        assert_ne!(ex.response().last().copied(), data.eos);
     }
 }

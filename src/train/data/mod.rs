@@ -1,6 +1,7 @@
 //! Training data: the `--task` spec, loaders for each format, the seeded
 //! epoch sampler and batches as tensors.
 
+mod chat_template;
 mod cifar;
 mod digits;
 mod files;
