@@ -303,7 +303,8 @@ pub struct TuneArgs {
     /// What ranks the trials.
     #[arg(long, value_enum, default_value_t = crate::tune::results::Objective::Acc)]
     pub objective: crate::tune::results::Objective,
-    /// Trials run at once (default: the number of cores).
+    /// Trials run at once (default: the number of cores; with --executor
+    /// slurm the array's `%K` limit, default none).
     #[arg(long, value_name = "K")]
     pub jobs: Option<usize>,
     /// Successive halving: keep the best 1/ETA at each rung (grid search).

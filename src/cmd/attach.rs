@@ -28,7 +28,26 @@ use crate::tui::app::App;
 use crate::tui::app::Command;
 use crate::tui::event_loop::{self, Driver, QuitOnly};
 
-pub fn run(args: AttachArgs) -> Result<()> {
+/// A Slurm tune's directory (`tune --emit DIR`) holds the trials' logs in
+/// `logs/` beside the tasks' printed output (`slurm/*.out`, which would
+/// read as printed logs) and results: attaching to it means its logs.
+fn tune_logs(paths: &[String]) -> Vec<String> {
+    paths
+        .iter()
+        .map(|p| {
+            let dir = std::path::Path::new(p);
+            let logs = dir.join("logs");
+            if dir.join(crate::tune::manifest::FILE_NAME).is_file() && logs.is_dir() {
+                logs.to_string_lossy().into_owned()
+            } else {
+                p.clone()
+            }
+        })
+        .collect()
+}
+
+pub fn run(mut args: AttachArgs) -> Result<()> {
+    args.paths = tune_logs(&args.paths);
     let interval = args.dashboard.interval;
     // Also keeps `Duration::from_secs_f64` below from panicking on inf or NaN.
     if !(interval > 0.0 && interval <= 86_400.0) {

@@ -379,6 +379,7 @@ fn run_local(args: &TuneArgs, plan: Plan) -> Result<()> {
         halving: outcome.halving,
         full_grid: outcome.full_grid,
         interrupted,
+        partial: false,
     };
     print_report(&report, args.format)?;
     if interrupted {
@@ -575,7 +576,10 @@ fn emit_slurm(args: &TuneArgs, plan: &Plan) -> Result<()> {
     }
     let workdir = std::env::current_dir().context("reading the current directory")?;
     let exe = std::env::current_exe().context("finding the lrtop binary")?;
-    let cpus = args.model.threads.unwrap_or(1);
+    let shape = slurm::ArrayShape {
+        cpus: args.model.threads.unwrap_or(1),
+        concurrent: args.jobs,
+    };
     let manifest = Manifest {
         id: format!("tune-{}", unix_millis()),
         executor: "slurm".into(),
@@ -586,7 +590,7 @@ fn emit_slurm(args: &TuneArgs, plan: &Plan) -> Result<()> {
         halving: None,
         trials: slurm::entries(&plan.specs),
     };
-    slurm::emit(&manifest, &dir, &workdir, &exe, cpus)?;
+    slurm::emit(&manifest, &dir, &workdir, &exe, shape)?;
     let script = dir.join(slurm::SCRIPT);
     let mut out = std::io::stdout().lock();
     match args.format {
@@ -607,7 +611,7 @@ fn emit_slurm(args: &TuneArgs, plan: &Plan) -> Result<()> {
                 dir.display()
             )?;
             writeln!(out, "submit:  sbatch {}", script.display())?;
-            writeln!(out, "watch:   lrtop attach {}", dir.join("logs").display())?;
+            writeln!(out, "watch:   lrtop attach {}", dir.display())?;
             writeln!(out, "rank:    lrtop tune collect {}", dir.display())?;
         }
     }
@@ -625,7 +629,11 @@ fn collect(dir: &Path, objective: Option<Objective>, format: OutputFormat) -> Re
     let manifest = Manifest::read(dir)?;
     let objective = objective.unwrap_or(manifest.objective);
     let mut trials = manifest.collect(dir);
+    if manifest.executor == "slurm" {
+        crate::tune::slurm_state::annotate(&manifest, dir, &mut trials);
+    }
     rank(&mut trials, objective);
+    let partial = TuneReport::is_partial(&trials);
     let report = TuneReport {
         id: manifest.id.clone(),
         dir: dir.display().to_string(),
@@ -638,6 +646,7 @@ fn collect(dir: &Path, objective: Option<Objective>, format: OutputFormat) -> Re
         halving: None,
         full_grid: None,
         interrupted: false,
+        partial,
     };
     print_report(&report, format)
 }

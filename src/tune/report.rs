@@ -25,9 +25,25 @@ pub struct TuneReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub full_grid: Option<Vec<Trial>>,
     pub interrupted: bool,
+    /// Collected while trials still wait, run, or after they were
+    /// cancelled: the ranking covers the finished ones only.
+    #[serde(default)]
+    pub partial: bool,
 }
 
 impl TuneReport {
+    /// Whether some trial has not ended (waiting, running) or never will
+    /// (cancelled before it ran).
+    pub fn is_partial(trials: &[Trial]) -> bool {
+        trials.iter().any(|t| {
+            t.status == "running"
+                || t.status == "pending"
+                || t.status == "started"
+                || t.status == "cancelled"
+                || t.status.starts_with("not run")
+        })
+    }
+
     /// The best trial, if it finished.
     pub fn pick_best(trials: &[Trial]) -> Option<Trial> {
         trials.first().filter(|t| t.is_ok()).cloned()
@@ -162,6 +178,18 @@ pub fn text(report: &TuneReport) -> String {
     }
     if report.interrupted {
         out.push_str("interrupted: unfinished trials are listed as such\n");
+    }
+    if report.partial {
+        let ended = report
+            .trials
+            .iter()
+            .filter(|t| !TuneReport::is_partial(std::slice::from_ref(t)))
+            .count();
+        let _ = writeln!(
+            out,
+            "partial: {ended} of {} trials ended; the ranking covers those (collect again later)",
+            report.trials.len()
+        );
     }
     out
 }

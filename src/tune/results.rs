@@ -46,6 +46,12 @@ pub struct Trial {
     pub log: String,
     /// `ok`, or why the trial did not finish.
     pub status: String,
+    /// The Slurm state of the trial's array task, when collect asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<String>,
+    /// The last lines of a failed task's output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_tail: Option<String>,
 }
 
 impl Trial {
@@ -74,6 +80,8 @@ impl Trial {
                 None | Some("completed") => "ok".into(),
                 Some(other) => other.to_string(),
             },
+            scheduler: None,
+            output_tail: None,
         }
     }
 
@@ -94,6 +102,8 @@ impl Trial {
             wall_s: 0.0,
             log: String::new(),
             status: why,
+            scheduler: None,
+            output_tail: None,
         }
     }
 }

@@ -11,6 +11,9 @@ use super::manifest::{Manifest, ManifestTrial};
 
 pub const SCRIPT: &str = "run.sbatch";
 pub const TRIALS: &str = "trials.txt";
+/// Per-task files the script writes: `trial-N.out` (the task's stdout and
+/// stderr) and `trial-N.status` (`key=value` lines: start, end, exit).
+pub const TASKS: &str = "slurm";
 
 /// A word the shell takes literally.
 pub fn quote(s: &str) -> String {
@@ -36,10 +39,37 @@ pub fn entries(specs: &[String]) -> Vec<ManifestTrial> {
         .collect()
 }
 
+/// How the array is laid out on the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArrayShape {
+    /// `--cpus-per-task`, also the trial's `--threads`.
+    pub cpus: usize,
+    /// At most this many tasks at once (`--array=0-N%K`).
+    pub concurrent: Option<usize>,
+}
+
+/// The job name of a tune's array: how `collect` finds its tasks in
+/// `squeue` and `sacct` without a job id.
+pub fn job_name(manifest: &Manifest) -> String {
+    format!("lrtop-{}", manifest.id)
+}
+
 /// The job array script. `dir` and `workdir` are absolute; `exe` is the
 /// lrtop binary (overridable with LRTOP at submission).
-pub fn script(manifest: &Manifest, dir: &Path, workdir: &Path, exe: &Path, cpus: usize) -> String {
+pub fn script(
+    manifest: &Manifest,
+    dir: &Path,
+    workdir: &Path,
+    exe: &Path,
+    shape: ArrayShape,
+) -> String {
     let n = manifest.trials.len();
+    let cpus = shape.cpus;
+    let limit = shape
+        .concurrent
+        .filter(|&k| k < n)
+        .map(|k| format!("%{k}"))
+        .unwrap_or_default();
     let d = dir.display().to_string();
     let flags: Vec<String> = manifest
         .train
@@ -50,12 +80,14 @@ pub fn script(manifest: &Manifest, dir: &Path, workdir: &Path, exe: &Path, cpus:
         .collect();
     format!(
         r#"#!/bin/bash
-#SBATCH --job-name=lrtop-{id}
-#SBATCH --array=0-{last}
+#SBATCH --job-name={name}
+#SBATCH --array=0-{last}{limit}
 #SBATCH --cpus-per-task={cpus}
-#SBATCH --output={d}/slurm-%A_%a.out
+#SBATCH --output={d}/{tasks}/trial-%a.out
 # One `lrtop train --headless` per line of {trials}. Submit with `sbatch {script}`;
 # any runner of commands works: SLURM_ARRAY_TASK_ID=3 bash {script}
+# Each task records its start, end and exit status in {tasks}/trial-N.status
+# for `lrtop tune collect`.
 set -euo pipefail
 DIR={qd}
 LRTOP="${{LRTOP:-{exe}}}"
@@ -66,14 +98,26 @@ if [ -z "$SPEC" ]; then
   exit 2
 fi
 THREADS="${{SLURM_CPUS_PER_TASK:-{cpus}}}"
+STATUS="$DIR/{tasks}/trial-$ID.status"
 cd {workdir}
 export RAYON_NUM_THREADS="$THREADS"
-exec "$LRTOP" train --headless --policy "$SPEC" {flags} \
+# A new attempt starts from nothing: no earlier result or log survives it.
+rm -f "$DIR/results/trial-$ID.json" "$DIR/logs/trial-$ID.jsonl"
+printf 'job=%s\nstart=%s\ncpus=%s\nhost=%s\n' \
+  "${{SLURM_JOB_ID:-}}" "$(date +%s.%N)" "$THREADS" "$(hostname)" >"$STATUS"
+# scancel and time limits send TERM: record it once lrtop has stopped.
+trap 'printf "end=%s\nsignal=TERM\n" "$(date +%s.%N)" >>"$STATUS"; exit 143' TERM
+set +e
+"$LRTOP" train --headless --policy "$SPEC" {flags} \
   --threads "$THREADS" \
   --log "$DIR/logs/trial-$ID.jsonl" \
   --summary-out "$DIR/results/trial-$ID.json"
+RC=$?
+printf 'end=%s\nexit=%s\n' "$(date +%s.%N)" "$RC" >>"$STATUS"
+exit "$RC"
 "#,
-        id = manifest.id,
+        name = job_name(manifest),
+        tasks = TASKS,
         last = n.saturating_sub(1),
         trials = TRIALS,
         script = SCRIPT,
@@ -91,9 +135,9 @@ pub fn emit(
     dir: &Path,
     workdir: &Path,
     exe: &Path,
-    cpus: usize,
+    shape: ArrayShape,
 ) -> Result<()> {
-    for sub in ["logs", "results"] {
+    for sub in ["logs", "results", TASKS] {
         let path = dir.join(sub);
         std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
     }
@@ -108,7 +152,7 @@ pub fn emit(
     };
     write(TRIALS, &lines)?;
     manifest.write(dir)?;
-    write(SCRIPT, &script(manifest, dir, workdir, exe, cpus))?;
+    write(SCRIPT, &script(manifest, dir, workdir, exe, shape))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -121,6 +165,48 @@ pub fn emit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_concurrency_limit_is_written_only_when_it_limits() {
+        let manifest = Manifest {
+            id: "tune-1".into(),
+            executor: "slurm".into(),
+            search: "grid".into(),
+            objective: crate::tune::results::Objective::Acc,
+            steps: 10,
+            train: crate::tune::trial::TrainTemplate {
+                model_flags: vec!["--task=digits".into()],
+                eval_every: 5,
+                target_acc: None,
+            },
+            halving: None,
+            trials: entries(&[
+                "FIX(k0=0.1)".into(),
+                "FIX(k0=0.2)".into(),
+                "FIX(k0=0.3)".into(),
+            ]),
+        };
+        let script = |concurrent| {
+            let shape = ArrayShape {
+                cpus: 2,
+                concurrent,
+            };
+            script(
+                &manifest,
+                Path::new("/d"),
+                Path::new("/w"),
+                Path::new("/bin/lrtop"),
+                shape,
+            )
+        };
+        assert!(script(Some(2)).contains("#SBATCH --array=0-2%2\n"));
+        assert!(script(Some(3)).contains("#SBATCH --array=0-2\n"));
+        assert!(script(None).contains("#SBATCH --array=0-2\n"));
+        let s = script(None);
+        assert!(s.contains("#SBATCH --job-name=lrtop-tune-1\n"));
+        assert!(s.contains("#SBATCH --cpus-per-task=2\n"));
+        assert!(s.contains("#SBATCH --output=/d/slurm/trial-%a.out\n"));
+    }
 
     #[test]
     fn quoting() {

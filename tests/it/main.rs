@@ -32,6 +32,7 @@ mod real_log_shapes;
 mod resources;
 mod session_events;
 mod signals;
+mod slurm;
 mod terminal_tmux;
 mod train_bench;
 mod train_data;
