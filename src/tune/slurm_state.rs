@@ -234,6 +234,16 @@ pub fn annotate(manifest: &Manifest, dir: &Path, trials: &mut [Trial]) {
     } else {
         HashMap::new()
     };
+    annotate_with(manifest, dir, trials, &states);
+}
+
+/// [`annotate`] with the scheduler's states given.
+pub fn annotate_with(
+    manifest: &Manifest,
+    dir: &Path,
+    trials: &mut [Trial],
+    states: &HashMap<usize, String>,
+) {
     for trial in trials.iter_mut() {
         if has_result(manifest, dir, trial.index) {
             continue;
@@ -353,6 +363,59 @@ mod tests {
         assert_eq!(keys, [0, 1, 2, 3, 7]);
         assert_eq!(parse_indices("9-2"), Vec::<usize>::new());
         assert_eq!(parse_indices("0-99999999999").len(), 0);
+    }
+
+    #[test]
+    fn a_running_trial_shows_its_latest_step_and_a_failed_one_its_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for sub in ["logs", "results", TASKS] {
+            std::fs::create_dir_all(d.join(sub)).unwrap();
+        }
+        let manifest = Manifest {
+            id: "tune-7".into(),
+            executor: "slurm".into(),
+            search: "grid".into(),
+            objective: crate::tune::results::Objective::Acc,
+            steps: 60,
+            train: crate::tune::trial::TrainTemplate {
+                model_flags: vec![],
+                eval_every: 20,
+                target_acc: None,
+            },
+            halving: None,
+            trials: super::super::slurm::entries(&["A".into(), "B".into(), "C".into()]),
+        };
+        std::fs::write(d.join("slurm/trial-0.status"), "job=3\nstart=1.5\n").unwrap();
+        std::fs::write(
+            d.join("logs/trial-0.jsonl"),
+            "{\"step\": 1, \"loss\": 2.0}\n{\"step\": 40, \"loss\": 1.0}\n{\"step\": 4",
+        )
+        .unwrap();
+        std::fs::write(d.join("slurm/trial-1.status"), "start=1\nend=2\nexit=2\n").unwrap();
+        std::fs::write(
+            d.join("slurm/trial-1.out"),
+            "error: invalid --policy 'B'\n\x1b[31m  caused by: unknown\n  help: list\n",
+        )
+        .unwrap();
+        let mut trials: Vec<Trial> = manifest.collect(d);
+        let states = HashMap::from([(0, "RUNNING".to_string()), (1, "FAILED".to_string())]);
+        annotate_with(&manifest, d, &mut trials, &states);
+        assert_eq!(
+            (trials[0].status.as_str(), trials[0].steps),
+            ("running", 40)
+        );
+        assert_eq!(trials[0].scheduler.as_deref(), Some("RUNNING"));
+        assert_eq!(
+            trials[1].status,
+            "failed (exit 2): error: invalid --policy 'B'"
+        );
+        let tail = trials[1].output_tail.as_deref().unwrap();
+        assert!(
+            tail.contains("caused by") && !tail.contains('\x1b'),
+            "{tail}"
+        );
+        assert_eq!(trials[2].status, "pending");
     }
 
     #[test]
