@@ -342,6 +342,10 @@ pub enum TuneCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },
+    /// Slurm successive halving: once a rung has ended, rank it and submit
+    /// the next (and the job that runs this again after it). `submit.sh`
+    /// starts it; the rungs' dependent jobs run it after that.
+    NextRung { dir: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]

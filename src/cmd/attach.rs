@@ -29,16 +29,24 @@ use crate::tui::app::Command;
 use crate::tui::event_loop::{self, Driver, QuitOnly};
 
 /// A Slurm tune's directory (`tune --emit DIR`) holds the trials' logs in
-/// `logs/` beside the tasks' printed output (`slurm/*.out`, which would
-/// read as printed logs) and results: attaching to it means its logs.
+/// `logs/` (`rung-R/logs/` for halving) beside the tasks' printed output
+/// (`slurm/*.out`, which would read as printed logs) and results:
+/// attaching to it means its logs.
 fn tune_logs(paths: &[String]) -> Vec<String> {
     paths
         .iter()
         .map(|p| {
             let dir = std::path::Path::new(p);
             let logs = dir.join("logs");
-            if dir.join(crate::tune::manifest::FILE_NAME).is_file() && logs.is_dir() {
+            if !dir.join(crate::tune::manifest::FILE_NAME).is_file() {
+                p.clone()
+            } else if logs.is_dir() {
                 logs.to_string_lossy().into_owned()
+            } else if dir.join(crate::tune::slurm::TASKS).is_dir() {
+                // Successive halving: one folder per rung, written later.
+                dir.join("rung-*/logs/*.jsonl")
+                    .to_string_lossy()
+                    .into_owned()
             } else {
                 p.clone()
             }

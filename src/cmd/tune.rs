@@ -43,6 +43,9 @@ pub fn run(args: TuneArgs) -> Result<()> {
     {
         return collect(dir, *objective, *format);
     }
+    if let Some(TuneCommand::NextRung { dir }) = &args.command {
+        return next_rung(dir);
+    }
     let plan = plan(&args)?;
     match args.executor {
         Executor::Slurm => emit_slurm(&args, &plan),
@@ -316,6 +319,8 @@ fn run_local(args: &TuneArgs, plan: Plan) -> Result<()> {
         steps: plan.steps,
         train: plan.template.clone(),
         halving: plan.halving,
+        min_steps: None,
+        slurm: None,
         trials: local_entries(&plan.specs),
     };
     manifest.write(&dir)?;
@@ -559,9 +564,9 @@ fn emit_slurm(args: &TuneArgs, plan: &Plan) -> Result<()> {
             "--executor slurm needs --emit DIR (where to write the job array)",
         ));
     };
-    if plan.halving.is_some() {
+    if plan.verify {
         return Err(usage(
-            "--halving runs its rungs one after another: use the local executor",
+            "--halving-verify runs the full grid after the rungs: use the local executor",
         ));
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -587,10 +592,20 @@ fn emit_slurm(args: &TuneArgs, plan: &Plan) -> Result<()> {
         objective: plan.objective,
         steps: plan.steps,
         train: plan.template.clone(),
-        halving: None,
+        halving: plan.halving,
+        min_steps: plan.halving.map(|_| plan.min_steps),
+        slurm: Some(crate::tune::manifest::SlurmSettings {
+            cpus: shape.cpus,
+            concurrent: shape.concurrent,
+            workdir: workdir.clone(),
+            exe: exe.clone(),
+        }),
         trials: slurm::entries(&plan.specs),
     };
-    slurm::emit(&manifest, &dir, &workdir, &exe, shape)?;
+    if let Some(eta) = plan.halving {
+        return emit_slurm_halving(&manifest, &dir, eta, args.format);
+    }
+    slurm::emit(&manifest, &dir, &workdir, &exe, shape, &[])?;
     let script = dir.join(slurm::SCRIPT);
     let mut out = std::io::stdout().lock();
     match args.format {
@@ -618,7 +633,123 @@ fn emit_slurm(args: &TuneArgs, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-fn collect(dir: &Path, objective: Option<Objective>, format: OutputFormat) -> Result<()> {
+/// `--executor slurm --halving`: the tune's manifest, its trials and a
+/// `submit.sh` that runs `next-rung` (rung 0 and the job after it).
+fn emit_slurm_halving(
+    manifest: &Manifest,
+    dir: &Path,
+    eta: usize,
+    format: OutputFormat,
+) -> Result<()> {
+    let settings = manifest
+        .slurm
+        .as_ref()
+        .context("a Slurm manifest has its settings")?;
+    let tasks = dir.join(slurm::TASKS);
+    std::fs::create_dir_all(&tasks).with_context(|| format!("creating {}", tasks.display()))?;
+    let mut lines = String::new();
+    for t in &manifest.trials {
+        lines.push_str(&t.spec);
+        lines.push('\n');
+    }
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    };
+    write(slurm::TRIALS, &lines)?;
+    let submit = format!(
+        "#!/bin/bash\n\
+         # Successive halving (eta {eta}) on Slurm: submits rung 0 and a job that,\n\
+         # when the rung ends, ranks it and submits the next rung and the job after it.\n\
+         exec \"${{LRTOP:-{exe}}}\" tune next-rung {dir}\n",
+        exe = slurm::quote(&settings.exe.display().to_string()),
+        dir = slurm::quote(&dir.display().to_string()),
+    );
+    write(SUBMIT, &submit)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir.join(SUBMIT), std::fs::Permissions::from_mode(0o755));
+    }
+    manifest.write(dir)?;
+    let budgets = crate::tune::halving::budgets(
+        manifest.trials.len(),
+        eta,
+        manifest.steps,
+        manifest.min_steps.unwrap_or(1),
+    );
+    let mut out = std::io::stdout().lock();
+    match format {
+        OutputFormat::Json => writeln!(
+            out,
+            "{}",
+            json!({
+                "dir": dir.display().to_string(),
+                "submit": dir.join(SUBMIT).display().to_string(),
+                "trials": manifest.trials.iter().map(|t| &t.spec).collect::<Vec<_>>(),
+                "budgets": budgets,
+            })
+        )?,
+        OutputFormat::Text => {
+            let mut n = manifest.trials.len();
+            let mut rungs = Vec::new();
+            for (i, b) in budgets.iter().enumerate() {
+                rungs.push(format!("{n}x{b}"));
+                if i + 1 < budgets.len() {
+                    n = crate::tune::halving::survivors(n, eta);
+                }
+            }
+            writeln!(
+                out,
+                "wrote successive halving (eta {eta}) over {} trials to {}: rungs {} (at most)",
+                manifest.trials.len(),
+                dir.display(),
+                rungs.join(", ")
+            )?;
+            writeln!(out, "submit:  bash {}", dir.join(SUBMIT).display())?;
+            writeln!(out, "watch:   lrtop attach {}", dir.display())?;
+            writeln!(out, "rank:    lrtop tune collect {}", dir.display())?;
+        }
+    }
+    Ok(())
+}
+
+/// The script `--executor slurm --halving` writes to start the search.
+const SUBMIT: &str = "submit.sh";
+
+/// `lrtop tune next-rung DIR`: submit the next rung of a Slurm halving
+/// tune once the one before has ended (what its dependent job runs).
+fn next_rung(dir: &Path) -> Result<()> {
+    use crate::tune::slurm_halving::{self, Advance};
+    let manifest = read_manifest(dir)?;
+    if manifest.executor != "slurm" || manifest.halving.is_none() {
+        return Err(usage(format!(
+            "{} is not a Slurm halving tune (--executor slurm --halving ETA --emit DIR)",
+            dir.display()
+        )));
+    }
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("resolving {}", dir.display()))?;
+    match slurm_halving::advance(&manifest, &dir)? {
+        Advance::Done => println!("halving finished: lrtop tune collect {}", dir.display()),
+        Advance::StillRunning { rung } => println!(
+            "rung {rung} has trials waiting or running; the job that depends on it runs next-rung when it ends"
+        ),
+        Advance::Submitted {
+            rung,
+            trials,
+            budget,
+            job,
+        } => println!(
+            "submitted rung {rung}: {trials} trial{} of {budget} updates (job {job})",
+            if trials == 1 { "" } else { "s" }
+        ),
+    }
+    Ok(())
+}
+
+fn read_manifest(dir: &Path) -> Result<Manifest> {
     if !dir.join(crate::tune::manifest::FILE_NAME).is_file() {
         return Err(usage(format!(
             "{} has no {}: give the directory of `--emit` or of a local tune",
@@ -626,8 +757,37 @@ fn collect(dir: &Path, objective: Option<Objective>, format: OutputFormat) -> Re
             crate::tune::manifest::FILE_NAME
         )));
     }
-    let manifest = Manifest::read(dir)?;
+    Manifest::read(dir)
+}
+
+fn collect(dir: &Path, objective: Option<Objective>, format: OutputFormat) -> Result<()> {
+    let manifest = read_manifest(dir)?;
     let objective = objective.unwrap_or(manifest.objective);
+    if manifest.executor == "slurm" && manifest.halving.is_some() {
+        let mut manifest = manifest;
+        manifest.objective = objective;
+        let replay = crate::tune::slurm_halving::replay(&manifest, dir);
+        let partial = replay.stage != crate::tune::slurm_halving::Stage::Done;
+        let report = TuneReport {
+            id: manifest.id.clone(),
+            dir: dir.display().to_string(),
+            objective,
+            search: manifest.search.clone(),
+            target_acc: manifest.train.target_acc,
+            steps: manifest.steps,
+            best: if partial {
+                None
+            } else {
+                TuneReport::pick_best(&replay.trials)
+            },
+            trials: replay.trials,
+            halving: Some(replay.report),
+            full_grid: None,
+            interrupted: false,
+            partial,
+        };
+        return print_report(&report, format);
+    }
     let mut trials = manifest.collect(dir);
     if manifest.executor == "slurm" {
         crate::tune::slurm_state::annotate(&manifest, dir, &mut trials);

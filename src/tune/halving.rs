@@ -90,10 +90,8 @@ pub fn run(
     mut run_rung: impl FnMut(u64, &[usize]) -> Vec<Trial>,
 ) -> (Vec<Trial>, HalvingReport) {
     let plan = budgets(specs.len(), eta, steps, min_steps);
-    let mut latest: Vec<Option<(usize, Trial)>> = vec![None; specs.len()];
-    let mut rungs = Vec::new();
+    let mut progress = Progress::new(specs.len());
     let mut alive: Vec<usize> = (0..specs.len()).collect();
-    let mut winner = None;
     for (r, &budget) in plan.iter().enumerate() {
         if alive.is_empty() {
             break;
@@ -102,11 +100,54 @@ pub fn run(
         let stopped = results
             .iter()
             .any(|t| t.status.starts_with("interrupted") || t.status.starts_with("not run"));
-        results.sort_by(|a, b| compare(a, b, objective));
-        for t in &results {
-            latest[t.index] = Some((r, t.clone()));
-        }
         let last = r + 1 == plan.len();
+        alive = progress.rung_done(r, budget, &mut results, eta, last, stopped, objective);
+        if stopped {
+            break;
+        }
+    }
+    progress.finish(specs, eta, steps, objective)
+}
+
+/// What the rungs so far decided: each trial's latest result, the rungs,
+/// the winner. [`run`] drives it in one process; the Slurm executor
+/// replays it from the rungs' files.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    latest: Vec<Option<(usize, Trial)>>,
+    rungs: Vec<Rung>,
+    winner: Option<usize>,
+}
+
+impl Progress {
+    pub fn new(trials: usize) -> Progress {
+        Progress {
+            latest: vec![None; trials],
+            rungs: Vec::new(),
+            winner: None,
+        }
+    }
+
+    /// Records rung `r`'s results (ranked here) and returns the trials
+    /// that go on: the best that finished, none after the last rung or a
+    /// stop (a rung that did not complete).
+    #[allow(clippy::too_many_arguments)]
+    pub fn rung_done(
+        &mut self,
+        r: usize,
+        budget: u64,
+        results: &mut [Trial],
+        eta: usize,
+        last: bool,
+        stopped: bool,
+        objective: Objective,
+    ) -> Vec<usize> {
+        results.sort_by(|a, b| compare(a, b, objective));
+        for t in results.iter() {
+            if let Some(slot) = self.latest.get_mut(t.index) {
+                *slot = Some((r, t.clone()));
+            }
+        }
         let keep = if last || stopped {
             0
         } else {
@@ -119,40 +160,53 @@ pub fn run(
             .map(|t| t.index)
             .collect();
         if last && !stopped {
-            winner = results.first().filter(|t| t.is_ok()).map(|t| t.index);
+            self.winner = results.first().filter(|t| t.is_ok()).map(|t| t.index);
         }
-        rungs.push(Rung {
+        self.rungs.push(Rung {
             budget,
             trials: results.iter().map(|t| t.index).collect(),
             kept: kept.clone(),
         });
-        if stopped {
-            break;
-        }
-        alive = kept;
+        kept
     }
-    let updates_spent: u64 = rungs.iter().map(|r| r.budget * r.trials.len() as u64).sum();
-    let updates_full_grid = steps * specs.len() as u64;
-    let mut trials: Vec<(usize, Trial)> = latest.into_iter().flatten().collect();
-    // Deeper rungs first, then the objective within a rung.
-    trials.sort_by(|(ra, a), (rb, b)| rb.cmp(ra).then_with(|| compare(a, b, objective)));
-    let report = HalvingReport {
-        eta,
-        rungs,
-        updates_spent,
-        updates_full_grid,
-        compute_saved: if updates_full_grid > 0 {
-            1.0 - updates_spent as f64 / updates_full_grid as f64
-        } else {
-            0.0
-        },
-        winner,
-        winner_spec: winner.map(|i| specs[i].clone()),
-        full_grid_winner: None,
-        full_grid_winner_spec: None,
-        same_winner: None,
-    };
-    (trials.into_iter().map(|(_, t)| t).collect(), report)
+
+    /// Each trial's result at the highest rung it reached, best first, and
+    /// the report.
+    pub fn finish(
+        self,
+        specs: &[String],
+        eta: usize,
+        steps: u64,
+        objective: Objective,
+    ) -> (Vec<Trial>, HalvingReport) {
+        let Progress {
+            latest,
+            rungs,
+            winner,
+        } = self;
+        let updates_spent: u64 = rungs.iter().map(|r| r.budget * r.trials.len() as u64).sum();
+        let updates_full_grid = steps * specs.len() as u64;
+        let mut trials: Vec<(usize, Trial)> = latest.into_iter().flatten().collect();
+        // Deeper rungs first, then the objective within a rung.
+        trials.sort_by(|(ra, a), (rb, b)| rb.cmp(ra).then_with(|| compare(a, b, objective)));
+        let report = HalvingReport {
+            eta,
+            rungs,
+            updates_spent,
+            updates_full_grid,
+            compute_saved: if updates_full_grid > 0 {
+                1.0 - updates_spent as f64 / updates_full_grid as f64
+            } else {
+                0.0
+            },
+            winner,
+            winner_spec: winner.and_then(|i| specs.get(i).cloned()),
+            full_grid_winner: None,
+            full_grid_winner_spec: None,
+            same_winner: None,
+        };
+        (trials.into_iter().map(|(_, t)| t).collect(), report)
+    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,23 @@ pub struct Manifest {
     pub train: TrainTemplate,
     #[serde(default)]
     pub halving: Option<usize>,
+    /// With `halving`: the smallest rung's budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_steps: Option<u64>,
+    /// How a Slurm tune submits its arrays (the rungs of a halving tune
+    /// are written later, by `lrtop tune next-rung`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmSettings>,
     pub trials: Vec<ManifestTrial>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SlurmSettings {
+    pub cpus: usize,
+    pub concurrent: Option<usize>,
+    /// Where trials run (`--emit`'s working directory) and with what binary.
+    pub workdir: std::path::PathBuf,
+    pub exe: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -10,6 +10,7 @@ pub mod range_test;
 pub mod report;
 pub mod results;
 pub mod slurm;
+pub mod slurm_halving;
 pub mod slurm_state;
 pub mod space;
 pub mod trial;

@@ -54,6 +54,28 @@ pub fn job_name(manifest: &Manifest) -> String {
     format!("lrtop-{}", manifest.id)
 }
 
+/// `0,1,2,5,7,8` → `0-2,5,7-8`, as `--array` takes it.
+pub fn index_ranges(indices: &[usize]) -> String {
+    let mut sorted = indices.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j {
+            sorted[i].to_string()
+        } else {
+            format!("{}-{}", sorted[i], sorted[j])
+        });
+        i = j + 1;
+    }
+    parts.join(",")
+}
+
 /// The job array script. `dir` and `workdir` are absolute; `exe` is the
 /// lrtop binary (overridable with LRTOP at submission).
 pub fn script(
@@ -62,12 +84,19 @@ pub fn script(
     workdir: &Path,
     exe: &Path,
     shape: ArrayShape,
+    tasks: &[usize],
 ) -> String {
     let n = manifest.trials.len();
     let cpus = shape.cpus;
+    let array = if tasks.is_empty() {
+        format!("0-{}", n.saturating_sub(1))
+    } else {
+        index_ranges(tasks)
+    };
+    let count = if tasks.is_empty() { n } else { tasks.len() };
     let limit = shape
         .concurrent
-        .filter(|&k| k < n)
+        .filter(|&k| k < count)
         .map(|k| format!("%{k}"))
         .unwrap_or_default();
     let d = dir.display().to_string();
@@ -81,7 +110,7 @@ pub fn script(
     format!(
         r#"#!/bin/bash
 #SBATCH --job-name={name}
-#SBATCH --array=0-{last}{limit}
+#SBATCH --array={array}{limit}
 #SBATCH --cpus-per-task={cpus}
 #SBATCH --output={d}/{tasks}/trial-%a.out
 # One `lrtop train --headless` per line of {trials}. Submit with `sbatch {script}`;
@@ -136,6 +165,7 @@ pub fn emit(
     workdir: &Path,
     exe: &Path,
     shape: ArrayShape,
+    tasks: &[usize],
 ) -> Result<()> {
     for sub in ["logs", "results", TASKS] {
         let path = dir.join(sub);
@@ -151,15 +181,15 @@ pub fn emit(
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
     };
     write(TRIALS, &lines)?;
-    manifest.write(dir)?;
-    write(SCRIPT, &script(manifest, dir, workdir, exe, shape))?;
+    write(SCRIPT, &script(manifest, dir, workdir, exe, shape, tasks))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let path = dir.join(SCRIPT);
         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755));
     }
-    Ok(())
+    // Last: a directory with tune.json is complete.
+    manifest.write(dir)
 }
 
 #[cfg(test)]
@@ -180,13 +210,15 @@ mod tests {
                 target_acc: None,
             },
             halving: None,
+            min_steps: None,
+            slurm: None,
             trials: entries(&[
                 "FIX(k0=0.1)".into(),
                 "FIX(k0=0.2)".into(),
                 "FIX(k0=0.3)".into(),
             ]),
         };
-        let script = |concurrent| {
+        let with_limit = |concurrent| {
             let shape = ArrayShape {
                 cpus: 2,
                 concurrent,
@@ -197,15 +229,30 @@ mod tests {
                 Path::new("/w"),
                 Path::new("/bin/lrtop"),
                 shape,
+                &[],
             )
         };
-        assert!(script(Some(2)).contains("#SBATCH --array=0-2%2\n"));
-        assert!(script(Some(3)).contains("#SBATCH --array=0-2\n"));
-        assert!(script(None).contains("#SBATCH --array=0-2\n"));
-        let s = script(None);
+        assert!(with_limit(Some(2)).contains("#SBATCH --array=0-2%2\n"));
+        assert!(with_limit(Some(3)).contains("#SBATCH --array=0-2\n"));
+        assert!(with_limit(None).contains("#SBATCH --array=0-2\n"));
+        let s = with_limit(None);
         assert!(s.contains("#SBATCH --job-name=lrtop-tune-1\n"));
         assert!(s.contains("#SBATCH --cpus-per-task=2\n"));
         assert!(s.contains("#SBATCH --output=/d/slurm/trial-%a.out\n"));
+        assert_eq!(index_ranges(&[8, 0, 1, 2, 5, 7]), "0-2,5,7-8");
+        assert_eq!(index_ranges(&[3]), "3");
+        let rung = script(
+            &manifest,
+            Path::new("/d"),
+            Path::new("/w"),
+            Path::new("/bin/lrtop"),
+            ArrayShape {
+                cpus: 1,
+                concurrent: Some(2),
+            },
+            &[2, 0],
+        );
+        assert!(rung.contains("#SBATCH --array=0,2\n"), "{rung}");
     }
 
     #[test]

@@ -384,6 +384,8 @@ mod tests {
                 target_acc: None,
             },
             halving: None,
+            min_steps: None,
+            slurm: None,
             trials: super::super::slurm::entries(&["A".into(), "B".into(), "C".into()]),
         };
         std::fs::write(d.join("slurm/trial-0.status"), "job=3\nstart=1.5\n").unwrap();

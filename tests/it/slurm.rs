@@ -194,7 +194,7 @@ fn status(dir: &Path, index: usize, key: &str) -> Option<String> {
 fn attach(dir: &Path, out: &Path) -> Child {
     Command::cargo_bin("lrtop")
         .unwrap()
-        .args(["attach", "--headless"])
+        .args(["attach", "--headless", "--interval", "0.5"])
         .arg(dir)
         .stdout(std::fs::File::create(out).unwrap())
         .stderr(Stdio::null())
@@ -356,4 +356,143 @@ fn a_sweep_on_a_real_slurm_ranks_as_the_local_run_and_reports_failures() {
         text.contains("#1 FIX(k0=0.1): failed (exit 2): error: invalid --policy 'NOPE(k0=1)'"),
         "{text}"
     );
+}
+
+#[test]
+fn successive_halving_on_slurm_submits_each_rung_from_the_one_before() {
+    let Some(cluster) = cluster_or_skip() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let cwd = work.path();
+    let grid = ["--policy", "FIX(k0={0.02,0.05,0.1,0.2})"];
+    let halving = ["--halving", "2", "--min-steps", "15"];
+    cluster
+        .lrtop()
+        .current_dir(cwd)
+        .args(["tune", "--executor", "slurm", "--emit", "h", "--jobs", "2"])
+        .args(grid)
+        .args(halving)
+        .args(FAST)
+        .assert()
+        .success();
+    let dir = cwd.join("h");
+    assert!(
+        !dir.join("rung-0").exists(),
+        "nothing is written before submission"
+    );
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tune.json")).unwrap()).unwrap();
+    let id = manifest["id"].as_str().unwrap().to_string();
+    // submit.sh submits rung 0 and the job that advances after it, and
+    // returns at once: no process waits for the rungs.
+    let out = cluster
+        .command("bash")
+        .arg(dir.join("submit.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("submitted rung 0: 4 trials of 15 updates"),
+        "{said}"
+    );
+    assert!(!dir.join("rung-1").exists());
+    let rung0 = std::fs::read_to_string(dir.join("rung-0/run.sbatch")).unwrap();
+    assert!(rung0.contains("#SBATCH --array=0-3%2\n"), "{rung0}");
+    // Run again while rung 0 is queued: nothing more is submitted.
+    let again = cluster
+        .lrtop()
+        .args(["tune", "next-rung"])
+        .arg(&dir)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(
+        String::from_utf8_lossy(&again).contains("still running")
+            || String::from_utf8_lossy(&again).contains("waiting"),
+        "{}",
+        String::from_utf8_lossy(&again)
+    );
+    let all_jobs = || {
+        let out = cluster
+            .command("squeue")
+            .args(["-h", "-o", "%j"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with(&format!("lrtop-{id}")))
+            .count()
+    };
+    cluster.wait_for(&id, "the last rung", || {
+        dir.join("rung-2/tune.json").exists() && all_jobs() == 0
+    });
+    let rung1 = std::fs::read_to_string(dir.join("rung-1/run.sbatch")).unwrap();
+    assert!(rung1.contains("--steps=30"), "{rung1}");
+    // Rung 1 was submitted by the job that depended on rung 0.
+    let next0 = std::fs::read_to_string(dir.join("slurm/next-0.out")).unwrap();
+    assert!(
+        next0.contains("submitted rung 1: 2 trials of 30 updates"),
+        "{next0}"
+    );
+
+    let slurm = collect(&cluster, &dir);
+    assert_eq!(slurm["partial"], false, "{slurm}");
+    let local = cluster
+        .lrtop()
+        .current_dir(cwd)
+        .args(["tune", "--format", "json", "--jobs", "2", "--out", "local"])
+        .args(grid)
+        .args(halving)
+        .args(FAST)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let local = json(&local);
+    for key in [
+        "rungs",
+        "winner",
+        "winner_spec",
+        "updates_spent",
+        "compute_saved",
+    ] {
+        assert_eq!(
+            slurm["halving"][key], local["halving"][key],
+            "{key}: {slurm}"
+        );
+    }
+    let digest = |report: &Value| -> Vec<String> {
+        report["trials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} {} {} {}",
+                    t["index"], t["steps"], t["final_acc"], t["eval_loss"]
+                )
+            })
+            .collect()
+    };
+    assert_eq!(digest(&slurm), digest(&local));
+    assert_eq!(slurm["best"]["spec"], local["best"]["spec"]);
+    let done = cluster
+        .lrtop()
+        .args(["tune", "next-rung"])
+        .arg(&dir)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(String::from_utf8_lossy(&done).contains("halving finished"));
 }
