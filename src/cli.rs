@@ -341,6 +341,11 @@ pub enum TuneCommand {
         objective: Option<crate::tune::results::Objective>,
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
+        /// Open the tune dashboard over the directory while its trials run
+        /// elsewhere: finished ones ranked, running ones followed live
+        /// (refreshed every 2 s); the report is printed on quitting.
+        #[arg(long)]
+        watch: bool,
     },
     /// Slurm successive halving: once a rung has ended, rank it and submit
     /// the next (and the job that runs this again after it). `submit.sh`

@@ -39,8 +39,12 @@ pub fn run(args: TuneArgs) -> Result<()> {
         dir,
         objective,
         format,
+        watch,
     }) = &args.command
     {
+        if *watch {
+            watch_dir(dir, *objective, &args.dashboard)?;
+        }
         return collect(dir, *objective, *format);
     }
     if let Some(TuneCommand::NextRung { dir }) = &args.command {
@@ -487,19 +491,37 @@ impl Driver for TuneDriver<'_> {
 }
 
 fn run_tui(args: &TuneArgs, plan: &Plan, executor: &LocalExecutor, dir: &Path) -> Result<Outcome> {
-    let config = Config::load()?;
-    let setup = super::dashboard::monitor_setup(&args.dashboard, &config)?;
-    let theme = crate::tui::theme::Theme::load(
-        args.dashboard.theme.as_deref().or(config.theme.as_deref()),
-        crate::config::config_dir().as_deref(),
-    )?;
     let title = format!(
         "lrtop tune · {} trials · {} · {}",
         plan.specs.len(),
         args.model.task,
         args.model.model
     );
-    let session = Session::new(setup).with_trials(TrialBoard::new(plan.objective, plan.steps));
+    tune_dashboard(
+        title,
+        &args.dashboard,
+        TrialBoard::new(plan.objective, plan.steps),
+        &executor.stop,
+        |sink| drive(plan, executor, dir, sink),
+    )
+}
+
+/// The tune dashboard around `drive`, which sends the tune's events and
+/// returns what it found; quitting sets `stop`, which `drive` must heed.
+fn tune_dashboard<T: Send>(
+    title: String,
+    dashboard: &crate::cli::DashboardArgs,
+    board: TrialBoard,
+    stop: &AtomicBool,
+    drive: impl FnOnce(&(dyn Fn(TuneEvent) + Sync)) -> T + Send,
+) -> Result<T> {
+    let config = Config::load()?;
+    let setup = super::dashboard::monitor_setup(dashboard, &config)?;
+    let theme = crate::tui::theme::Theme::load(
+        dashboard.theme.as_deref().or(config.theme.as_deref()),
+        crate::config::config_dir().as_deref(),
+    )?;
+    let session = Session::new(setup).with_trials(board);
     let mut app = App::new(session, theme, title);
     if let Some(s) = config.smoothing {
         app.view.smoothing = s.clamp(0.0, 0.99);
@@ -518,7 +540,7 @@ fn run_tui(args: &TuneArgs, plan: &Plan, executor: &LocalExecutor, dir: &Path) -
     let mut tune_driver = TuneDriver {
         events: tx.clone(),
         followers: Vec::new(),
-        stop: &executor.stop,
+        stop,
     };
     let (result, outcome) = std::thread::scope(|scope| {
         let driver_tx = tx.clone();
@@ -527,7 +549,7 @@ fn run_tui(args: &TuneArgs, plan: &Plan, executor: &LocalExecutor, dir: &Path) -
             let sink = move |event: TuneEvent| {
                 let _ = sink_tx.send(event.into());
             };
-            let outcome = drive(plan, executor, dir, &sink);
+            let outcome = drive(&sink);
             let _ = driver_tx.send(TuneEvent::Ended.into());
             outcome
         });
@@ -540,7 +562,7 @@ fn run_tui(args: &TuneArgs, plan: &Plan, executor: &LocalExecutor, dir: &Path) -
             &mut tune_driver,
         ));
         // Quitting stops the trials; the driver returns once they are killed.
-        executor.stop.store(true, Ordering::Relaxed);
+        stop.store(true, Ordering::Relaxed);
         crate::tui::terminal::restore();
         let outcome = driver.join();
         (result, outcome)
@@ -747,6 +769,51 @@ fn next_rung(dir: &Path) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// `collect --watch`: the tune dashboard over a directory whose trials
+/// run elsewhere (a Slurm array, another lrtop), until the user quits.
+fn watch_dir(
+    dir: &Path,
+    objective: Option<Objective>,
+    dashboard: &crate::cli::DashboardArgs,
+) -> Result<()> {
+    if !std::io::stdout().is_terminal() || dashboard.headless {
+        return Err(usage(
+            "--watch opens the dashboard: run it in a terminal (without --headless)",
+        ));
+    }
+    let mut manifest = read_manifest(dir)?;
+    if manifest.executor == "local" && manifest.halving.is_some() {
+        return Err(usage(
+            "--watch follows grids and Slurm tunes; a local halving tune has its own dashboard while it runs",
+        ));
+    }
+    if let Some(o) = objective {
+        manifest.objective = o;
+    }
+    let title = format!(
+        "lrtop tune collect · {} trials · {}",
+        manifest.trials.len(),
+        dir.display()
+    );
+    let board = TrialBoard::new(manifest.objective, manifest.steps);
+    let stop = AtomicBool::new(false);
+    let mut watcher = crate::tune::watch::Watcher::new(manifest, dir);
+    tune_dashboard(title, dashboard, board, &stop, |sink| {
+        while !stop.load(Ordering::Relaxed) {
+            for event in watcher.poll() {
+                sink(event);
+            }
+            // Two seconds, in slices, so that quitting is prompt.
+            for _ in 0..20 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+    })
 }
 
 fn read_manifest(dir: &Path) -> Result<Manifest> {

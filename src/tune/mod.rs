@@ -14,3 +14,4 @@ pub mod slurm_halving;
 pub mod slurm_state;
 pub mod space;
 pub mod trial;
+pub mod watch;

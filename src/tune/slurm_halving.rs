@@ -44,6 +44,8 @@ pub struct Replay {
     pub trials: Vec<Trial>,
     pub report: HalvingReport,
     pub stage: Stage,
+    /// Each rung on disk: its budget and its trials' results (ranked).
+    pub rungs: Vec<(u64, Vec<Trial>)>,
 }
 
 fn unfinished(t: &Trial) -> bool {
@@ -63,6 +65,7 @@ pub fn replay(manifest: &Manifest, dir: &Path) -> Replay {
     let mut progress = Progress::new(specs.len());
     let mut alive: Vec<usize> = (0..specs.len()).collect();
     let mut stage = Stage::Done;
+    let mut rungs = Vec::new();
     for (r, &budget) in plan.iter().enumerate() {
         if alive.is_empty() {
             break;
@@ -94,6 +97,7 @@ pub fn replay(manifest: &Manifest, dir: &Path) -> Replay {
             running,
             manifest.objective,
         );
+        rungs.push((budget, results));
         if running {
             stage = Stage::Running { rung: r };
             break;
@@ -104,6 +108,7 @@ pub fn replay(manifest: &Manifest, dir: &Path) -> Replay {
         trials,
         report,
         stage,
+        rungs,
     }
 }
 

@@ -737,3 +737,50 @@ fn exit_codes_a_script_can_use_at_80x24() {
         }
     }
 }
+
+/// `tune collect --watch`: the tune dashboard over a directory whose
+/// trials run elsewhere (the emitted array's tasks, run here by hand as any
+/// runner of commands would), updated as they end; the report on quitting.
+#[test]
+fn collect_watch_follows_trials_that_run_elsewhere() {
+    if !have_tmux() {
+        return;
+    }
+    let t = Tmux::start(120, 36);
+    let bin = env!("CARGO_BIN_EXE_lrtop");
+    let status = Command::new(bin)
+        .current_dir(t.dir.path())
+        .args(["tune", "--executor", "slurm", "--emit", "sweep"])
+        .args(["--policy", "FIX(k0={0.05,0.1})", "--steps", "60"])
+        .args(["--eval-every", "20", "--hidden", "32"])
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let sweep = t.path("sweep");
+    let task = |id: &str| {
+        let out = Command::new("bash")
+            .arg(sweep.join("run.sbatch"))
+            .env("SLURM_ARRAY_TASK_ID", id)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    task("0");
+    t.run_lrtop("", &format!("tune collect {} --watch", sweep.display()));
+    t.wait_for("trials 1/2 done");
+    assert!(t.capture().contains("queued"), "{}", t.capture());
+    task("1");
+    t.wait_for("trials 2/2 done");
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0);
+    t.assert_restored();
+    let screen = t.capture();
+    assert!(
+        screen.contains("2 ok") && screen.contains("best: #"),
+        "{screen}"
+    );
+}
