@@ -128,6 +128,11 @@ pub struct ModelArgs {
     /// one in the --init folder; without either, byte-level).
     #[arg(long, value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
+    /// Instruction tasks: validate on this JSONL file's examples (the same
+    /// shapes) instead of a seeded tenth of the training file; also
+    /// `--task instruct=FILE,val=FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub val: Option<PathBuf>,
     /// Llama: train LoRA adapters on a frozen base, e.g. "r=8,alpha=16,targets=q_proj,v_proj"
     /// ("" for PEFT's defaults: r=8, alpha=8, q_proj and v_proj).
     #[arg(long, value_name = "SPEC")]
@@ -462,6 +467,12 @@ pub fn model_flags(m: &ModelArgs) -> Vec<String> {
     if let Some(p) = &m.init {
         push("init", p.display().to_string());
     }
+    if let Some(t) = &m.tokenizer {
+        push("tokenizer", t.display().to_string());
+    }
+    if let Some(v) = &m.val {
+        push("val", v.display().to_string());
+    }
     if let Some(l) = &m.lora {
         push("lora", l.clone());
     }
@@ -505,6 +516,16 @@ mod tests {
             "--batch-size=32",
             "--seed=7",
             "--init=/tmp/ckpt dir",
+            "--tokenizer=/tmp/tok.json",
+            "--val=/tmp/val.jsonl",
+            "--lora=r=4",
+            "--grad-accum=2",
+            "--dim=64",
+            "--layers=2",
+            "--heads=4",
+            "--kv-heads=2",
+            "--seq-len=32",
+            "--device=cpu",
         ])
         .model;
         let flags = model_flags(&original);

@@ -31,10 +31,27 @@ use crate::tui::train_view::{self, TrainView};
 
 /// Turns the model options into the learner's configuration; bad values are usage errors.
 pub fn learner_config(args: &ModelArgs) -> Result<LearnerConfig> {
-    let task: TaskSpec = args
+    let mut task: TaskSpec = args
         .task
         .parse()
         .map_err(|e| usage(format!("--task: {e}")))?;
+    if let Some(file) = &args.val {
+        match &mut task {
+            TaskSpec::Instruct {
+                val: val @ None, ..
+            } => *val = Some(file.clone()),
+            TaskSpec::Instruct { val: Some(_), .. } => {
+                return Err(usage(
+                    "--val and --task instruct=FILE,val=FILE both name a validation file",
+                ));
+            }
+            _ => {
+                return Err(usage(
+                    "--val FILE is for instruction tasks (--task instruct=FILE.jsonl)",
+                ));
+            }
+        }
+    }
     let mut model: ModelSpec = args
         .model
         .parse()
@@ -336,7 +353,7 @@ fn check_memory(
         TaskSpec::Mnist(_) => (784, 0),
         TaskSpec::Cifar10(_) => (3072, 0),
         TaskSpec::Tokens { vocab, .. } => (0, vocab.unwrap_or(65_536)),
-        TaskSpec::Text(_) | TaskSpec::Instruct(_) => (0, 256),
+        TaskSpec::Text(_) | TaskSpec::Instruct { .. } => (0, 256),
         #[allow(unreachable_patterns)]
         _ => (1024, 65_536),
     };

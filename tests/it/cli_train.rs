@@ -639,3 +639,94 @@ fn instruction_tuning_runs_on_every_shape_with_a_real_tokenizer() {
         "{stderr}"
     );
 }
+
+/// `--val FILE` (or `instruct=FILE,val=FILE`): the validation examples come
+/// from their own file and all of the training file is trained on.
+#[test]
+fn instruction_tuning_validates_on_its_own_file_when_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, n: usize| {
+        let text: String = (0..n)
+            .map(|i| format!("{}\n", json!({"prompt": format!("{}+{}=", i % 10, i / 10), "completion": format!("{}", i % 10 + i / 10)})))
+            .collect();
+        std::fs::write(dir.path().join(name), text).unwrap();
+    };
+    write("train.jsonl", 30);
+    write("val.jsonl", 5);
+    let tiny = [
+        "--model",
+        "llama",
+        "--dim",
+        "32",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--kv-heads",
+        "1",
+        "--seq-len",
+        "32",
+        "--steps",
+        "2",
+        "--eval-every",
+        "2",
+    ];
+    for task in [
+        vec!["--task", "instruct=train.jsonl", "--val", "val.jsonl"],
+        vec!["--task", "instruct=train.jsonl,val=val.jsonl"],
+    ] {
+        let out = lrtop()
+            .current_dir(dir.path())
+            .args(["train", "--headless", "--log", "run.jsonl"])
+            .args(&task)
+            .args(tiny)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("instruct: 30 examples to train on, 5 to validate"),
+            "{stderr}"
+        );
+        let log = std::fs::read_to_string(dir.path().join("run.jsonl")).unwrap();
+        let header: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+        assert_eq!(
+            header["header"]["task"],
+            "instruct=train.jsonl,val=val.jsonl"
+        );
+    }
+    for (args, says) in [
+        (
+            vec!["--task", "digits", "--val", "val.jsonl"],
+            "for instruction tasks",
+        ),
+        (
+            vec![
+                "--task",
+                "instruct=train.jsonl,val=val.jsonl",
+                "--val",
+                "val.jsonl",
+            ],
+            "both name a validation file",
+        ),
+        (
+            vec!["--task", "instruct=train.jsonl,val="],
+            "val= needs a file",
+        ),
+        (
+            vec!["--task", "instruct=train.jsonl", "--val", "nope.jsonl"],
+            "nope.jsonl",
+        ),
+    ] {
+        let out = lrtop()
+            .current_dir(dir.path())
+            .args(["train", "--headless"])
+            .args(&args)
+            .args(tiny)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

@@ -421,7 +421,10 @@ fn instruction_loss_scores_responses_only_and_exact_match_is_greedy_decoding() {
         ..LlamaSpec::default()
     });
     let cfg = LearnerConfig {
-        task: TaskSpec::Instruct(sums_file(dir.path(), 100)),
+        task: TaskSpec::Instruct {
+            file: sums_file(dir.path(), 100),
+            val: None,
+        },
         model: spec.clone(),
         optimizer: OptimizerKind::AdamW,
         seq_len: 8,

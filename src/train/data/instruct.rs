@@ -150,11 +150,14 @@ impl InstructData {
         if self.chat_template {
             parts.push("chat turns rendered with the tokenizer's chat template".into());
         }
-        if self.eos.is_some() {
-            parts.push("EOS appended to untemplated responses".into());
-        } else {
-            parts.push("no EOS token (the tokenizer has none)".into());
-        }
+        parts.push(
+            match (&self.tokenizer, self.eos) {
+                (None, _) => "byte-level (no --tokenizer), no EOS",
+                (Some(_), Some(_)) => "EOS appended to untemplated responses",
+                (Some(_), None) => "no EOS token (the tokenizer has none)",
+            }
+            .into(),
+        );
         parts.join("; ")
     }
 
@@ -173,8 +176,17 @@ impl InstructData {
 /// Reads `path` and tokenizes it (bytes without a tokenizer); a tenth of
 /// the examples (at least one), chosen by a fixed seed, are validation.
 pub fn load(path: &Path, tokenizer_file: Option<&Path>, seq_len: usize) -> Result<InstructData> {
-    let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
-    let examples = parse(&text).map_err(|e| TrainError::file(path, e))?;
+    load_with_val(path, None, tokenizer_file, seq_len)
+}
+
+/// [`load`], with the validation examples from `val` when given (all of
+/// `path` is then trained on) instead of a seeded tenth of `path`.
+pub fn load_with_val(
+    path: &Path,
+    val_path: Option<&Path>,
+    tokenizer_file: Option<&Path>,
+    seq_len: usize,
+) -> Result<InstructData> {
     let tokenizer = match tokenizer_file {
         Some(file) => Some(Box::new(tokenizers::Tokenizer::from_file(file).map_err(
             |e| TrainError::file(file, format!("not a tokenizer.json lrtop can read: {e}")),
@@ -188,63 +200,77 @@ pub fn load(path: &Path, tokenizer_file: Option<&Path>, seq_len: usize) -> Resul
         Some(dir) => ChatTemplate::find(dir).map_err(|e| TrainError::file(path, e))?,
         None => None,
     };
-    let encode = |text: &str| -> Result<Vec<u32>> {
-        match &tokenizer {
-            Some(t) => Ok(t
-                .encode(text, false)
-                .map_err(|e| TrainError::file(path, format!("cannot tokenize: {e}")))?
-                .get_ids()
-                .to_vec()),
-            None => Ok(text.bytes().map(u32::from).collect()),
-        }
-    };
-    let mut tokenized = Vec::with_capacity(examples.len());
     let mut dropped = 0;
     let mut truncated = 0;
-    for (line, parsed) in &examples {
-        let (example, templated) = parsed
-            .split(template.as_ref())
-            .map_err(|e| TrainError::file(path, format!("line {line}: {e}")))?;
-        let mut ids = encode(&example.prompt)?;
-        let prompt_len = ids.len();
-        ids.extend(encode(&example.response)?);
-        if !templated {
-            ids.extend(eos);
+    // One file's examples, tokenized; those that leave no room for a
+    // response are counted, not kept.
+    let mut read = |path: &Path| -> Result<Vec<Example>> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+        let examples = parse(&text).map_err(|e| TrainError::file(path, e))?;
+        let encode = |text: &str| -> Result<Vec<u32>> {
+            match &tokenizer {
+                Some(t) => Ok(t
+                    .encode(text, false)
+                    .map_err(|e| TrainError::file(path, format!("cannot tokenize: {e}")))?
+                    .get_ids()
+                    .to_vec()),
+                None => Ok(text.bytes().map(u32::from).collect()),
+            }
+        };
+        let mut tokenized = Vec::with_capacity(examples.len());
+        for (line, parsed) in &examples {
+            let (example, templated) = parsed
+                .split(template.as_ref())
+                .map_err(|e| TrainError::file(path, format!("line {line}: {e}")))?;
+            let mut ids = encode(&example.prompt)?;
+            let prompt_len = ids.len();
+            ids.extend(encode(&example.response)?);
+            if !templated {
+                ids.extend(eos);
+            }
+            // A window of seq_len inputs predicts seq_len targets: at least
+            // one of them must be a response token.
+            if prompt_len >= seq_len || ids.len() == prompt_len {
+                dropped += 1;
+                continue;
+            }
+            if ids.len() > seq_len + 1 {
+                truncated += 1;
+                ids.truncate(seq_len + 1);
+            }
+            tokenized.push(Example { ids, prompt_len });
         }
-        // A window of seq_len inputs predicts seq_len targets: at least
-        // one of them must be a response token.
-        if prompt_len >= seq_len || ids.len() == prompt_len {
-            dropped += 1;
-            continue;
+        Ok(tokenized)
+    };
+    let tokenized = read(path)?;
+    let (train, val) = match val_path {
+        Some(val_path) => {
+            let val = read(val_path)?;
+            for (file, examples) in [(path, &tokenized), (val_path, &val)] {
+                if examples.is_empty() {
+                    return Err(TrainError::file(
+                        file,
+                        format!(
+                            "no usable examples; {dropped} had a prompt of seq-len ({seq_len}) tokens or more"
+                        ),
+                    ));
+                }
+            }
+            (tokenized, val)
         }
-        if ids.len() > seq_len + 1 {
-            truncated += 1;
-            ids.truncate(seq_len + 1);
+        None => {
+            if tokenized.len() < 2 {
+                return Err(TrainError::file(
+                    path,
+                    format!(
+                        "{} usable examples, need at least 2 (one to train on, one to validate); {dropped} had a prompt of seq-len ({seq_len}) tokens or more",
+                        tokenized.len()
+                    ),
+                ));
+            }
+            split(tokenized)
         }
-        tokenized.push(Example { ids, prompt_len });
-    }
-    if tokenized.len() < 2 {
-        return Err(TrainError::file(
-            path,
-            format!(
-                "{} usable examples, need at least 2 (one to train on, one to validate); {dropped} had a prompt of seq-len ({seq_len}) tokens or more",
-                tokenized.len()
-            ),
-        ));
-    }
-    let mut order: Vec<usize> = (0..tokenized.len()).collect();
-    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(SPLIT_SEED));
-    let val_count = (tokenized.len() / 10).max(1);
-    let mut val_idx = order[..val_count].to_vec();
-    val_idx.sort_unstable();
-    let (mut train, mut val) = (Vec::new(), Vec::new());
-    for (i, example) in tokenized.into_iter().enumerate() {
-        if val_idx.binary_search(&i).is_ok() {
-            val.push(example);
-        } else {
-            train.push(example);
-        }
-    }
+    };
     let vocab = match &tokenizer {
         Some(t) => t.get_vocab_size(true),
         None => 256,
@@ -259,6 +285,24 @@ pub fn load(path: &Path, tokenizer_file: Option<&Path>, seq_len: usize) -> Resul
         eos,
         chat_template: template.is_some(),
     })
+}
+
+/// The fixed seeded validation tenth (at least one) and the rest.
+fn split(examples: Vec<Example>) -> (Vec<Example>, Vec<Example>) {
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(SPLIT_SEED));
+    let val_count = (examples.len() / 10).max(1);
+    let mut val_idx = order[..val_count].to_vec();
+    val_idx.sort_unstable();
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for (i, example) in examples.into_iter().enumerate() {
+        if val_idx.binary_search(&i).is_ok() {
+            val.push(example);
+        } else {
+            train.push(example);
+        }
+    }
+    (train, val)
 }
 
 /// The examples of a JSONL file with their line numbers; an error names
@@ -463,7 +507,7 @@ mod tests {
         assert_eq!(a.truncated, 0);
         assert_eq!(
             a.summary(16),
-            "instruct: 36 examples to train on, 4 to validate; 1 dropped (prompt of 16 tokens or more); no EOS token (the tokenizer has none)"
+            "instruct: 36 examples to train on, 4 to validate; 1 dropped (prompt of 16 tokens or more); byte-level (no --tokenizer), no EOS"
         );
     }
 

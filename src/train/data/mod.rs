@@ -125,13 +125,13 @@ impl Dataset {
                 check_token_lengths(&data, seq_len, file, file)?;
                 Splits::Tokens { data, seq_len }
             }
-            TaskSpec::Instruct(file) => {
+            TaskSpec::Instruct { file, val } => {
                 if seq_len < 2 {
                     return Err(TrainError::Config(format!(
                         "seq-len must be at least 2, found {seq_len}"
                     )));
                 }
-                let data = instruct::load(file, tokenizer, seq_len)?;
+                let data = instruct::load_with_val(file, val.as_deref(), tokenizer, seq_len)?;
                 Splits::Instruct { data, seq_len }
             }
         };

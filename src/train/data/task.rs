@@ -22,20 +22,21 @@ pub enum TaskSpec {
     /// Byte-level language modelling over a file (vocab 256, last 10% validation).
     Text(PathBuf),
     /// Instruction examples in JSONL (prompt/completion, Alpaca, chat
-    /// messages): loss on the responses only.
-    Instruct(PathBuf),
+    /// messages): loss on the responses only; validated on `val`'s
+    /// examples when given, else on a seeded tenth of `file`'s.
+    Instruct { file: PathBuf, val: Option<PathBuf> },
 }
 
 impl TaskSpec {
     pub fn is_language_model(&self) -> bool {
         matches!(
             self,
-            TaskSpec::Tokens { .. } | TaskSpec::Text(_) | TaskSpec::Instruct(_)
+            TaskSpec::Tokens { .. } | TaskSpec::Text(_) | TaskSpec::Instruct { .. }
         )
     }
 }
 
-const EXPECTED: &str = "expected digits, mnist=DIR, cifar10=DIR, tokens=DIR[,vocab=N], text=FILE or instruct=FILE.jsonl";
+const EXPECTED: &str = "expected digits, mnist=DIR, cifar10=DIR, tokens=DIR[,vocab=N], text=FILE or instruct=FILE.jsonl[,val=FILE.jsonl]";
 
 impl FromStr for TaskSpec {
     type Err = TrainError;
@@ -67,7 +68,22 @@ impl FromStr for TaskSpec {
             "mnist" | "fashion-mnist" | "fashion_mnist" => Ok(TaskSpec::Mnist(path("dir")?)),
             "cifar10" | "cifar-10" => Ok(TaskSpec::Cifar10(path("dir")?)),
             "text" => Ok(TaskSpec::Text(path("file")?)),
-            "instruct" => Ok(TaskSpec::Instruct(path("file")?)),
+            "instruct" => {
+                let raw = path("file")?.to_string_lossy().into_owned();
+                match raw.rsplit_once(",val=") {
+                    Some((_, val)) if val.trim().is_empty() => {
+                        Err(err("val= needs a file: instruct=FILE,val=FILE".into()))
+                    }
+                    Some((file, val)) => Ok(TaskSpec::Instruct {
+                        file: PathBuf::from(file),
+                        val: Some(PathBuf::from(val.trim())),
+                    }),
+                    None => Ok(TaskSpec::Instruct {
+                        file: PathBuf::from(raw),
+                        val: None,
+                    }),
+                }
+            }
             "tokens" => {
                 let raw = path("dir")?;
                 let raw = raw.to_string_lossy().into_owned();
@@ -115,7 +131,11 @@ impl fmt::Display for TaskSpec {
                 vocab: Some(v),
             } => write!(f, "tokens={},vocab={v}", dir.display()),
             TaskSpec::Text(file) => write!(f, "text={}", file.display()),
-            TaskSpec::Instruct(file) => write!(f, "instruct={}", file.display()),
+            TaskSpec::Instruct { file, val: None } => write!(f, "instruct={}", file.display()),
+            TaskSpec::Instruct {
+                file,
+                val: Some(val),
+            } => write!(f, "instruct={},val={}", file.display(), val.display()),
         }
     }
 }
