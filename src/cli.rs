@@ -120,7 +120,8 @@ pub struct ModelArgs {
     /// Llama: key/value heads (grouped-query attention when fewer than --heads).
     #[arg(long)]
     pub kv_heads: Option<usize>,
-    /// Load a Hugging Face Llama checkpoint (config.json + model.safetensors) to fine-tune.
+    /// Load a Hugging Face Llama, Mistral or Qwen2 checkpoint (config.json +
+    /// model.safetensors) to fine-tune.
     #[arg(long, value_name = "DIR")]
     pub init: Option<PathBuf>,
     /// Hugging Face `tokenizer.json` for `--task text=FILE` or

@@ -730,3 +730,67 @@ fn instruction_tuning_validates_on_its_own_file_when_given() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+/// Qwen2 (q/k/v biases) and Mistral (sliding window) checkpoints fine-tune
+/// and export as themselves: `--save-hf` keeps the family, the biases and
+/// the window, and reloads with the eval loss the run ended with, merged
+/// LoRA included.
+#[test]
+fn qwen2_and_mistral_fine_tune_and_save_as_themselves() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference-models");
+    for family in ["qwen2", "mistral"] {
+        for lora in [
+            None,
+            Some("r=4,alpha=8,targets=q_proj,k_proj,v_proj,o_proj"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut args = vec![
+                "--steps",
+                "3",
+                "--batch-size",
+                "4",
+                "--optimizer",
+                "adamw",
+                "--policy",
+                "FIX(k0=0.01)",
+                "--save-hf",
+                "hf",
+            ];
+            if let Some(spec) = lora {
+                args.extend(["--lora", spec]);
+            }
+            let out = lrtop()
+                .current_dir(dir.path())
+                .args(["train", "--headless", "--model", "llama", "--seq-len", "32"])
+                .args(&args)
+                .arg("--task")
+                .arg(format!("tokens={}", base.join("progressions").display()))
+                .arg("--init")
+                .arg(base.join(format!("tiny-{family}")))
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{family} {lora:?}: {stderr}");
+            let trained = last_json_line(&out.stdout)["eval_loss"].as_f64().unwrap();
+            let hf = dir.path().join("hf");
+            let config: Value =
+                serde_json::from_str(&std::fs::read_to_string(hf.join("config.json")).unwrap())
+                    .unwrap();
+            assert_eq!(config["model_type"], family);
+            let bytes = std::fs::read(hf.join("model.safetensors")).unwrap();
+            let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+            let has = |name: &str| tensors.names().contains(&name);
+            let q_bias = has("model.layers.0.self_attn.q_proj.bias");
+            assert_eq!(q_bias, family == "qwen2", "{family}");
+            assert!(!has("model.layers.0.self_attn.o_proj.bias"));
+            if family == "mistral" {
+                assert_eq!(config["sliding_window"], 32);
+            }
+            let reloaded = eval_loss_of(&base, &hf);
+            assert!(
+                (reloaded - trained).abs() <= 1e-5 * trained.abs(),
+                "{family} {lora:?}: reloaded {reloaded} vs trained {trained}"
+            );
+        }
+    }
+}

@@ -293,7 +293,15 @@ fn configs_from_both_transformers_versions() {
             r#", "hidden_act": "gelu""#,
             "hidden_act 'gelu' is not supported",
         ),
-        (r#", "attention_bias": true"#, "attention_bias"),
+        (r#", "mlp_bias": true"#, "mlp_bias is not supported"),
+        (
+            r#", "model_type": "gemma""#,
+            "model_type 'gemma' is not supported",
+        ),
+        (
+            r#", "model_type": "qwen2", "use_sliding_window": true"#,
+            "use_sliding_window is not supported",
+        ),
         (
             r#", "num_key_value_heads": 3"#,
             "multiple of num_key_value_heads 3",
@@ -712,4 +720,70 @@ fn lora_dropout_drops_in_training_only_and_repeats_from_its_seed() {
     let again = build("r=2,alpha=4,dropout=0.5,targets=q_proj,v_proj");
     assert_eq!(logits(&again, true), first);
     assert_eq!(logits(&again, true), second);
+}
+
+/// Checkpoints made by transformers itself (`scripts/make_variant_checkpoints.py`):
+/// Qwen2 (q/k/v biases, tied embeddings, rope_theta 1e6) and Mistral (one
+/// key/value head, a sliding window of 32 that the 40 tokens go past), and
+/// a Llama with `attention_bias` (biases on q, k, v and o). lrtop's
+/// logits equal transformers', and every variable gets a gradient.
+#[test]
+fn qwen2_and_mistral_checkpoints_match_transformers() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/variant-logits.json"
+    ))
+    .unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for (name, params) in [
+        ("qwen2", 2 + 2 * 12),
+        ("mistral", 3 + 2 * 9),
+        ("llama-bias", 3 + 13),
+    ] {
+        let dir = Path::new(FIXTURE).join(format!("tiny-{name}"));
+        let ids: Vec<u32> = reference[name]["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let diff = max_logit_difference(&dir, &ids, &reference[name]["logits"]);
+        println!("{name}: max |logit difference| against transformers = {diff:.2e}");
+        assert!(diff < 1e-4, "{name}: {diff}");
+
+        let model = Model::build(
+            &ModelSpec::Llama(LlamaSpec::default()),
+            &tokens_kind(64, 40),
+            Some(&dir),
+            0,
+            &Device::Cpu,
+        )
+        .unwrap();
+        assert_eq!(model.params().params().len(), params, "{name}");
+        let input = Tensor::from_slice(&ids, (1, 40), &Device::Cpu).unwrap();
+        let targets: Vec<u32> = ids.iter().map(|t| (t + 1) % 64).collect();
+        let targets = Tensor::from_slice(&targets, 40, &Device::Cpu).unwrap();
+        let logits = model
+            .forward(&input, true)
+            .unwrap()
+            .reshape((40, 64))
+            .unwrap();
+        let grads = candle_nn::loss::cross_entropy(&logits, &targets)
+            .unwrap()
+            .backward()
+            .unwrap();
+        for (var_name, var) in model.params().params() {
+            let g = grads
+                .get(var.as_tensor())
+                .unwrap_or_else(|| panic!("{name} {var_name}: no gradient"));
+            let largest = g
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(largest > 0.0, "{name} {var_name}");
+        }
+    }
 }

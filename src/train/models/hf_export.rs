@@ -1,5 +1,6 @@
 //! Writing what Hugging Face tools load: a transformers checkpoint folder
-//! (`config.json` + `model.safetensors`, `LlamaForCausalLM` names) and a
+//! (`config.json` + `model.safetensors`, transformers' names for the
+//! checkpoint's family: Llama, Mistral or Qwen2) and a
 //! PEFT LoRA adapter folder (`adapter_config.json` +
 //! `adapter_model.safetensors`, PEFT's key names).
 
@@ -9,7 +10,7 @@ use std::path::Path;
 use candle_core::Tensor;
 use serde_json::{Value, json};
 
-use super::llama_config::LlamaShape;
+use super::llama_config::{Family, LlamaShape};
 use super::lora::LoraSpec;
 use crate::train::error::{Result, TrainError};
 
@@ -28,9 +29,9 @@ pub fn config_json(shape: &LlamaShape) -> Value {
             "original_max_position_embeddings": r.original_max_position_embeddings,
         })
     });
-    json!({
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
+    let mut config = json!({
+        "architectures": [shape.family.architecture()],
+        "model_type": shape.family.model_type(),
         "vocab_size": shape.vocab,
         "hidden_size": shape.dim,
         "intermediate_size": shape.intermediate,
@@ -44,10 +45,16 @@ pub fn config_json(shape: &LlamaShape) -> Value {
         "rope_theta": shape.rope_theta,
         "rope_scaling": rope_scaling,
         "tie_word_embeddings": shape.tie_embeddings,
-        "attention_bias": false,
+        "attention_bias": shape.attention_bias,
         "mlp_bias": false,
         "torch_dtype": "float32",
-    })
+    });
+    match shape.family {
+        Family::Mistral => config["sliding_window"] = json!(shape.sliding_window),
+        Family::Qwen2 => config["use_sliding_window"] = json!(false),
+        Family::Llama => {}
+    }
+    config
 }
 
 /// `dir/config.json` and `dir/model.safetensors` (the folder is made).
@@ -142,6 +149,9 @@ mod tests {
             rms_norm_eps: 1e-5,
             tie_embeddings: true,
             max_positions: 128,
+            family: Family::Llama,
+            attention_bias: false,
+            sliding_window: None,
         };
         for scaling in [
             None,

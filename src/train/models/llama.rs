@@ -47,7 +47,7 @@ pub struct Llama {
     /// `(context, head_dim)` tables, the halves repeated as transformers does.
     cos: Tensor,
     sin: Tensor,
-    /// `(context, context)` additive causal mask: 0 on and below the diagonal, -inf above.
+    /// `(context, context)` additive causal mask: 0 where a query may attend (on and below the diagonal, within a sliding window), -inf elsewhere.
     mask: Tensor,
 }
 
@@ -79,14 +79,22 @@ impl Llama {
         if lora.is_some() {
             pb.freeze();
         }
-        let linear = |pb: &mut ParamBuilder, name: &str, inputs: usize, outputs: usize| {
+        let biased = |pb: &mut ParamBuilder, name: &str, inputs: usize, outputs: usize, bias| {
             let mut layer = Linear::normal(pb, name, inputs, outputs, INIT_STD)?;
             layer.frozen = lora.is_some();
+            if bias {
+                // transformers starts biases at zero.
+                layer.bias = Some(pb.scope(name, |pb| pb.constant("bias", outputs, 0.0))?);
+            }
             if let Some(spec) = lora.filter(|spec| spec.targets(name)) {
                 layer.lora = Some(pb.scope(name, |pb| Adapter::new(pb, inputs, outputs, spec))?);
             }
             Ok::<_, TrainError>(layer)
         };
+        let linear = |pb: &mut ParamBuilder, name: &str, inputs: usize, outputs: usize| {
+            biased(pb, name, inputs, outputs, false)
+        };
+        let (qkv_bias, o_bias) = (s.qkv_bias(), s.o_bias());
         let embed = pb.scope("model", |pb| {
             pb.normal("embed_tokens.weight", (s.vocab, s.dim), INIT_STD)
         })?;
@@ -95,10 +103,10 @@ impl Llama {
             let block = pb.scope(&format!("model.layers.{i}"), |pb| {
                 let attn = pb.scope("self_attn", |pb| {
                     Ok(Attention {
-                        q: linear(pb, "q_proj", s.dim, s.heads * s.head_dim)?,
-                        k: linear(pb, "k_proj", s.dim, s.kv_heads * s.head_dim)?,
-                        v: linear(pb, "v_proj", s.dim, s.kv_heads * s.head_dim)?,
-                        o: linear(pb, "o_proj", s.heads * s.head_dim, s.dim)?,
+                        q: biased(pb, "q_proj", s.dim, s.heads * s.head_dim, qkv_bias)?,
+                        k: biased(pb, "k_proj", s.dim, s.kv_heads * s.head_dim, qkv_bias)?,
+                        v: biased(pb, "v_proj", s.dim, s.kv_heads * s.head_dim, qkv_bias)?,
+                        o: biased(pb, "o_proj", s.heads * s.head_dim, s.dim, o_bias)?,
                     })
                 })?;
                 let input_norm = pb.constant("input_layernorm.weight", s.dim, 1.0)?;
@@ -131,7 +139,7 @@ impl Llama {
         };
         let context = context.max(1);
         let (cos, sin) = rope_tables(s, context, device)?;
-        let mask = causal_mask(context, device)?;
+        let mask = causal_mask(context, s.sliding_window, device)?;
         let (cos, sin, mask) = (
             cos.to_dtype(pb.dtype())?,
             sin.to_dtype(pb.dtype())?,
@@ -171,6 +179,9 @@ impl Llama {
                 ("mlp.down_proj", &block.down),
             ] {
                 out.push((format!("{p}.{name}.weight"), merged(layer)?));
+                if let Some(bias) = &layer.bias {
+                    out.push((format!("{p}.{name}.bias"), bias.copy()?));
+                }
             }
             out.push((
                 format!("{p}.input_layernorm.weight"),
@@ -327,9 +338,19 @@ fn rope_tables(shape: &LlamaShape, context: usize, device: &Device) -> CResult<(
     ))
 }
 
-fn causal_mask(context: usize, device: &Device) -> CResult<Tensor> {
+fn causal_mask(context: usize, window: Option<usize>, device: &Device) -> CResult<Tensor> {
+    // transformers' sliding window: query i sees key j when i - j < window.
+    let window = window.unwrap_or(usize::MAX);
     let values: Vec<f32> = (0..context)
-        .flat_map(|i| (0..context).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+        .flat_map(|i| {
+            (0..context).map(move |j| {
+                if j > i || i - j >= window {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+        })
         .collect();
     Tensor::from_vec(values, (context, context), device)
 }

@@ -20,6 +20,36 @@ pub struct RopeScaling {
     pub original_max_position_embeddings: usize,
 }
 
+/// The Llama-family architectures lrtop trains (transformers' `model_type`):
+/// one decoder, told apart by biases and the attention window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Family {
+    #[default]
+    Llama,
+    /// Llama's layout with a sliding attention window.
+    Mistral,
+    /// Biases on the q, k and v projections.
+    Qwen2,
+}
+
+impl Family {
+    pub fn model_type(self) -> &'static str {
+        match self {
+            Family::Llama => "llama",
+            Family::Mistral => "mistral",
+            Family::Qwen2 => "qwen2",
+        }
+    }
+
+    pub fn architecture(self) -> &'static str {
+        match self {
+            Family::Llama => "LlamaForCausalLM",
+            Family::Mistral => "MistralForCausalLM",
+            Family::Qwen2 => "Qwen2ForCausalLM",
+        }
+    }
+}
+
 /// Everything the trainable Llama needs to know about its shape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LlamaShape {
@@ -35,6 +65,22 @@ pub struct LlamaShape {
     pub rms_norm_eps: f64,
     pub tie_embeddings: bool,
     pub max_positions: usize,
+    pub family: Family,
+    /// Llama's `attention_bias`: biases on q, k, v and o.
+    pub attention_bias: bool,
+    /// Mistral's window: a token attends to itself and the `w - 1` before it.
+    pub sliding_window: Option<usize>,
+}
+
+impl LlamaShape {
+    /// Whether q, k and v have biases (Qwen2 always; Llama with attention_bias).
+    pub fn qkv_bias(&self) -> bool {
+        self.family == Family::Qwen2 || self.attention_bias
+    }
+
+    pub fn o_bias(&self) -> bool {
+        self.attention_bias
+    }
 }
 
 /// The fields of `config.json` that give the model's shape, with the
@@ -84,6 +130,9 @@ struct Extras {
     hidden_act: Option<String>,
     attention_bias: Option<bool>,
     mlp_bias: Option<bool>,
+    model_type: Option<String>,
+    sliding_window: Option<usize>,
+    use_sliding_window: Option<bool>,
 }
 
 /// Parses `dir/config.json`.
@@ -105,9 +154,28 @@ pub fn parse_config(text: &str) -> std::result::Result<LlamaShape, String> {
             "hidden_act '{act}' is not supported (Llama uses silu)"
         ));
     }
-    if extras.attention_bias == Some(true) || extras.mlp_bias == Some(true) {
-        return Err("attention_bias / mlp_bias are not supported (Llama has no biases)".into());
+    if extras.mlp_bias == Some(true) {
+        return Err("mlp_bias is not supported (the Llama family's MLP has no biases)".into());
     }
+    let family = match extras.model_type.as_deref() {
+        None | Some("llama") => Family::Llama,
+        Some("mistral") => Family::Mistral,
+        Some("qwen2") => Family::Qwen2,
+        Some(other) => {
+            return Err(format!(
+                "model_type '{other}' is not supported (llama, mistral and qwen2 are)"
+            ));
+        }
+    };
+    // Qwen2 reads sliding_window only with use_sliding_window, and then
+    // for some layers only: not supported.
+    if family == Family::Qwen2 && extras.use_sliding_window == Some(true) {
+        return Err("qwen2 with use_sliding_window is not supported".into());
+    }
+    let sliding_window = match family {
+        Family::Mistral => extras.sliding_window.filter(|&w| w > 0),
+        _ => None,
+    };
     // Llama 3 scaling may sit in rope_scaling (transformers 4) or rope_parameters (5).
     let scaling_source = match (&extras.rope_scaling, &extras.rope_parameters) {
         (Some(s), _) if !s.is_null() => Some(s.clone()),
@@ -168,6 +236,9 @@ pub fn parse_config(text: &str) -> std::result::Result<LlamaShape, String> {
         rms_norm_eps: config.rms_norm_eps,
         tie_embeddings: config.tie_word_embeddings.unwrap_or(false),
         max_positions: config.max_position_embeddings,
+        family,
+        attention_bias: extras.attention_bias.unwrap_or(false) && family != Family::Qwen2,
+        sliding_window,
     })
 }
 

@@ -216,6 +216,9 @@ fn build_llama(
                 rms_norm_eps: spec.rms_norm_eps,
                 tie_embeddings: spec.tie_embeddings,
                 max_positions: seq_len,
+                family: llama_config::Family::Llama,
+                attention_bias: false,
+                sliding_window: None,
             };
             let mut pb = ParamBuilder::new(params, seed);
             let llama = Llama::new(&mut pb, &shape, seq_len, spec.lora.as_ref(), device)?;
