@@ -97,7 +97,7 @@ pub struct AttachArgs {
 /// What to train: task, model, optimizer, and the engine's settings.
 #[derive(Debug, Args, Clone)]
 pub struct ModelArgs {
-    /// digits (embedded), mnist=DIR, cifar10=DIR, tokens=DIR, text=FILE,
+    /// digits (embedded), mnist=DIR, cifar10=DIR, tokens=DIR[,vocab=N][,dtype=u32], text=FILE,
     /// instruct=FILE.jsonl (prompt/completion, Alpaca or chat messages; loss
     /// on the responses only).
     #[arg(long, default_value = "digits")]

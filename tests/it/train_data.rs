@@ -66,7 +66,10 @@ fn task_specs_parse_and_print() {
         "cifar10=/d/c",
         "tokens=/d/t",
         "tokens=/d/t,vocab=70",
+        "tokens=/d/t,vocab=200000,dtype=u32",
         "text=/x.txt",
+        "instruct=/a.jsonl",
+        "instruct=/a.jsonl,val=/b.jsonl",
     ] {
         let spec: TaskSpec = text.parse().unwrap();
         assert_eq!(spec.to_string(), text);
@@ -81,7 +84,8 @@ fn task_specs_parse_and_print() {
         "mnist",
         "mnist=",
         "tokens=/d,vocab=0",
-        "tokens=/d,vocab=99999",
+        "tokens=/d,vocab=99999,dtype=u16",
+        "tokens=/d,dtype=u8",
         "digits=/x",
     ] {
         let err = bad.parse::<TaskSpec>().expect_err(bad).to_string();
@@ -337,6 +341,7 @@ fn token_bins_windows_and_blocks() {
     let task = TaskSpec::Tokens {
         dir: dir.path().into(),
         vocab: None,
+        dtype: None,
     };
     let data = Dataset::load(&task, 8).unwrap();
     assert_eq!(
@@ -374,6 +379,7 @@ fn token_bins_windows_and_blocks() {
     let with_vocab = TaskSpec::Tokens {
         dir: dir.path().into(),
         vocab: Some(100),
+        dtype: None,
     };
     assert_eq!(
         Dataset::load(&with_vocab, 8).unwrap().kind(),
@@ -385,6 +391,7 @@ fn token_bins_windows_and_blocks() {
     let too_small = TaskSpec::Tokens {
         dir: dir.path().into(),
         vocab: Some(64),
+        dtype: None,
     };
     let err = load_err(&too_small);
     assert!(
@@ -399,12 +406,13 @@ fn token_bin_errors() {
     let task = TaskSpec::Tokens {
         dir: dir.path().into(),
         vocab: None,
+        dtype: None,
     };
     write(&dir.path().join("train.bin"), &vec![1u8; 1235]);
     write_tokens(&dir.path().join("val.bin"), &[1; 40]);
     let err = load_err(&task);
     assert!(
-        err.contains("train.bin: odd number of bytes (1235), expected uint16 tokens"),
+        err.contains("train.bin: 1235 bytes is not a whole number of uint16 tokens"),
         "{err}"
     );
 
@@ -426,6 +434,89 @@ fn token_bin_errors() {
 
     write(&dir.path().join("val.bin"), &[]);
     assert!(load_err(&task).contains("val.bin: empty"));
+}
+
+/// uint32 ids (a vocabulary past 65,536, Llama 3's 128,256): chosen with
+/// `dtype=u32` or the folder's `tokens.json`.
+#[test]
+fn token_bins_of_uint32_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let wide = |path: &Path, ids: &[u32]| {
+        let bytes: Vec<u8> = ids.iter().flat_map(|t| t.to_le_bytes()).collect();
+        write(path, &bytes);
+    };
+    let train: Vec<u32> = (0..100).map(|i| 128_000 + i % 50).collect();
+    let val: Vec<u32> = (0..30).map(|i| 70_000 + i).collect();
+    wide(&dir.path().join("train.bin"), &train);
+    wide(&dir.path().join("val.bin"), &val);
+    let spec = |text: &str| -> TaskSpec {
+        format!("tokens={}{text}", dir.path().display())
+            .parse()
+            .unwrap()
+    };
+    let data = Dataset::load(&spec(",dtype=u32"), 8).unwrap();
+    assert_eq!(
+        data.kind(),
+        &DataKind::LanguageModel {
+            vocab: 128_050,
+            seq_len: 8
+        }
+    );
+    let Batch::Tokens { input, .. } = data.train_batch(&[1], &Device::Cpu).unwrap() else {
+        panic!()
+    };
+    assert_eq!(input.to_vec2::<u32>().unwrap()[0], train[8..16]);
+    // Options in either order, and shown back as given.
+    let both = spec(",dtype=u32,vocab=128256");
+    assert_eq!(both, spec(",vocab=128256,dtype=u32"));
+    assert!(
+        both.to_string().ends_with(",vocab=128256,dtype=u32"),
+        "{both}"
+    );
+    assert_eq!(
+        Dataset::load(&both, 8).unwrap().kind(),
+        &DataKind::LanguageModel {
+            vocab: 128_256,
+            seq_len: 8
+        }
+    );
+    // Read as uint16 they would be garbage: the sizes still fit, so only
+    // the folder's word can tell. Without it: vocab too large for uint16.
+    let err = load_err(&spec(",vocab=128256"));
+    assert!(err.contains("does not fit uint16 token ids"), "{err}");
+    write(
+        &dir.path().join("tokens.json"),
+        br#"{"dtype": "uint32", "vocab_size": 128256}"#,
+    );
+    let detected = Dataset::load(&spec(""), 8).unwrap();
+    assert_eq!(
+        detected.kind(),
+        &DataKind::LanguageModel {
+            vocab: 128_256,
+            seq_len: 8
+        }
+    );
+    let err = load_err(&spec(",dtype=u16"));
+    assert!(
+        err.contains("says uint32 but the task says dtype=uint16"),
+        "{err}"
+    );
+    write(&dir.path().join("tokens.json"), br#"{"dtype": "int8"}"#);
+    assert!(load_err(&spec("")).contains("dtype 'int8'"));
+    std::fs::remove_file(dir.path().join("tokens.json")).unwrap();
+    write(&dir.path().join("val.bin"), &[0u8; 6]);
+    let err = load_err(&spec(",dtype=u32"));
+    assert!(
+        err.contains("6 bytes is not a whole number of uint32 tokens"),
+        "{err}"
+    );
+    assert!(
+        format!("tokens={},dtype=u8", dir.path().display())
+            .parse::<TaskSpec>()
+            .unwrap_err()
+            .to_string()
+            .contains("dtype must be u16 or u32")
+    );
 }
 
 #[test]

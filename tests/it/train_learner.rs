@@ -234,6 +234,7 @@ fn llama_learns_a_token_task() {
         task: TaskSpec::Tokens {
             dir: dir.path().into(),
             vocab: None,
+            dtype: None,
         },
         model: "llama(dim=32,layers=1,heads=4,kv_heads=2,intermediate=64)"
             .parse()

@@ -42,6 +42,7 @@ fn reference_learner_with(dir: &Path, model: LlamaSpec, optimizer: OptimizerKind
         task: TaskSpec::Tokens {
             dir: dir.join("progressions"),
             vocab: None,
+            dtype: None,
         },
         model: ModelSpec::Llama(model),
         init: Some(dir.join("tiny-llama")),
@@ -515,6 +516,7 @@ fn hf_checkpoints_match_transformers() {
             task: TaskSpec::Tokens {
                 dir: dir.join("data"),
                 vocab: None,
+                dtype: None,
             },
             model: ModelSpec::Llama(LlamaSpec::default()),
             init: Some(dir.join(name)),

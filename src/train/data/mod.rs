@@ -21,7 +21,7 @@ pub use digits::ATTRIBUTION as DIGITS_ATTRIBUTION;
 pub use images::{ImageSet, PixelNorm};
 pub use sampler::{EpochSampler, shuffle};
 pub use task::TaskSpec;
-pub use tokens::{TokenData, TokenStream};
+pub use tokens::{TokenData, TokenDtype, TokenStream};
 
 use crate::train::error::{Result, TrainError};
 
@@ -115,8 +115,8 @@ impl Dataset {
                 let (train, test) = cifar::load(dir)?;
                 Splits::Images { train, test }
             }
-            TaskSpec::Tokens { dir, vocab } => {
-                let data = tokens::load_bins(dir, *vocab)?;
+            TaskSpec::Tokens { dir, vocab, dtype } => {
+                let data = tokens::load_bins(dir, *vocab, *dtype)?;
                 check_token_lengths(&data, seq_len, &dir.join("train.bin"), &dir.join("val.bin"))?;
                 Splits::Tokens { data, seq_len }
             }

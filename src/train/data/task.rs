@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use super::tokens::TokenDtype;
 use crate::train::error::TrainError;
 
 /// A data set named on the command line.
@@ -16,9 +17,14 @@ pub enum TaskSpec {
     Mnist(PathBuf),
     /// The CIFAR-10 binary batches in a folder.
     Cifar10(PathBuf),
-    /// nanoGPT's `train.bin` / `val.bin` (little-endian uint16 token ids) in a
+    /// nanoGPT's `train.bin` / `val.bin` (little-endian token ids, uint16
+    /// unless `dtype` or the folder's `tokens.json` says uint32) in a
     /// folder; `vocab` overrides max id + 1.
-    Tokens { dir: PathBuf, vocab: Option<usize> },
+    Tokens {
+        dir: PathBuf,
+        vocab: Option<usize>,
+        dtype: Option<TokenDtype>,
+    },
     /// Byte-level language modelling over a file (vocab 256, last 10% validation).
     Text(PathBuf),
     /// Instruction examples in JSONL (prompt/completion, Alpaca, chat
@@ -36,7 +42,7 @@ impl TaskSpec {
     }
 }
 
-const EXPECTED: &str = "expected digits, mnist=DIR, cifar10=DIR, tokens=DIR[,vocab=N], text=FILE or instruct=FILE.jsonl[,val=FILE.jsonl]";
+const EXPECTED: &str = "expected digits, mnist=DIR, cifar10=DIR, tokens=DIR[,vocab=N][,dtype=u32], text=FILE or instruct=FILE.jsonl[,val=FILE.jsonl]";
 
 impl FromStr for TaskSpec {
     type Err = TrainError;
@@ -85,33 +91,41 @@ impl FromStr for TaskSpec {
                 }
             }
             "tokens" => {
-                let raw = path("dir")?;
-                let raw = raw.to_string_lossy().into_owned();
-                match raw.rsplit_once(",vocab=") {
-                    Some((dir, vocab)) => {
-                        let vocab = vocab
-                            .trim()
-                            .parse::<usize>()
-                            .ok()
-                            .filter(|v| *v > 0)
-                            .ok_or_else(|| {
-                                err(format!("vocab must be a positive integer, found '{vocab}'"))
-                            })?;
-                        if vocab > usize::from(u16::MAX) + 1 {
-                            return Err(err(format!(
-                                "vocab {vocab} does not fit uint16 token ids (at most 65536)"
-                            )));
+                let mut dir = path("dir")?.to_string_lossy().into_owned();
+                let (mut vocab, mut dtype) = (None, None);
+                // Options after the folder: `,vocab=N`, `,dtype=u32`, in any order.
+                while let Some((head, option)) = dir.rsplit_once(',') {
+                    let Some((key, value)) = option.split_once('=') else {
+                        break;
+                    };
+                    match key.trim() {
+                        "vocab" => {
+                            let v = value.trim().parse::<usize>().ok().filter(|v| *v > 0);
+                            vocab = Some(v.ok_or_else(|| {
+                                err(format!("vocab must be a positive integer, found '{value}'"))
+                            })?);
                         }
-                        Ok(TaskSpec::Tokens {
-                            dir: PathBuf::from(dir),
-                            vocab: Some(vocab),
-                        })
+                        "dtype" => {
+                            dtype = Some(TokenDtype::parse(value).ok_or_else(|| {
+                                err(format!("dtype must be u16 or u32, found '{value}'"))
+                            })?);
+                        }
+                        _ => break,
                     }
-                    None => Ok(TaskSpec::Tokens {
-                        dir: PathBuf::from(raw),
-                        vocab: None,
-                    }),
+                    dir = head.to_string();
                 }
+                if let (Some(v), Some(TokenDtype::U16)) = (vocab, dtype)
+                    && v > usize::from(u16::MAX) + 1
+                {
+                    return Err(err(format!(
+                        "vocab {v} does not fit uint16 token ids (at most 65536)"
+                    )));
+                }
+                Ok(TaskSpec::Tokens {
+                    dir: PathBuf::from(dir),
+                    vocab,
+                    dtype,
+                })
             }
             "" => Err(err(format!("empty task; {EXPECTED}"))),
             other => Err(err(format!("unknown task '{other}'; {EXPECTED}"))),
@@ -125,11 +139,20 @@ impl fmt::Display for TaskSpec {
             TaskSpec::Digits => f.write_str("digits"),
             TaskSpec::Mnist(dir) => write!(f, "mnist={}", dir.display()),
             TaskSpec::Cifar10(dir) => write!(f, "cifar10={}", dir.display()),
-            TaskSpec::Tokens { dir, vocab: None } => write!(f, "tokens={}", dir.display()),
-            TaskSpec::Tokens {
-                dir,
-                vocab: Some(v),
-            } => write!(f, "tokens={},vocab={v}", dir.display()),
+            TaskSpec::Tokens { dir, vocab, dtype } => {
+                write!(f, "tokens={}", dir.display())?;
+                if let Some(v) = vocab {
+                    write!(f, ",vocab={v}")?;
+                }
+                if let Some(d) = dtype {
+                    write!(
+                        f,
+                        ",dtype={}",
+                        if *d == TokenDtype::U32 { "u32" } else { "u16" }
+                    )?;
+                }
+                Ok(())
+            }
             TaskSpec::Text(file) => write!(f, "text={}", file.display()),
             TaskSpec::Instruct { file, val: None } => write!(f, "instruct={}", file.display()),
             TaskSpec::Instruct {

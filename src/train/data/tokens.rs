@@ -1,5 +1,6 @@
 //! Token streams for language modelling: nanoGPT's `train.bin` / `val.bin`
-//! (little-endian uint16 ids) and byte-level text.
+//! (little-endian uint16 ids, or uint32 for vocabularies past 65,536) and
+//! tokenized or byte-level text.
 
 use std::fs::File;
 use std::io::Read;
@@ -11,6 +12,49 @@ use crate::train::error::{Result, TrainError};
 const IN_MEMORY_LIMIT: u64 = 1 << 30;
 const SCAN_CHUNK: usize = 1 << 22;
 
+/// How a tokens folder stores its ids: nanoGPT's uint16, or uint32 (chosen
+/// with `tokens=DIR,dtype=u32` or the folder's `tokens.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenDtype {
+    U16,
+    U32,
+}
+
+impl TokenDtype {
+    pub fn bytes(self) -> usize {
+        match self {
+            TokenDtype::U16 => 2,
+            TokenDtype::U32 => 4,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenDtype::U16 => "uint16",
+            TokenDtype::U32 => "uint32",
+        }
+    }
+
+    /// `u16`, `uint16`, `u32`, `uint32`.
+    pub fn parse(text: &str) -> Option<TokenDtype> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "u16" | "uint16" => Some(TokenDtype::U16),
+            "u32" | "uint32" => Some(TokenDtype::U32),
+            _ => None,
+        }
+    }
+}
+
+/// The sidecar a tokens folder may hold, `tokens.json`:
+/// `{"dtype": "uint32", "vocab_size": 128256}` (both optional).
+pub const SIDECAR: &str = "tokens.json";
+
+#[derive(Debug, serde::Deserialize)]
+struct Sidecar {
+    dtype: Option<String>,
+    vocab_size: Option<usize>,
+}
+
 /// A sequence of token ids, in memory or read from disk on demand.
 #[derive(Debug)]
 pub enum TokenStream {
@@ -21,6 +65,7 @@ pub enum TokenStream {
         path: PathBuf,
         file: File,
         len: usize,
+        dtype: TokenDtype,
     },
 }
 
@@ -48,17 +93,33 @@ impl TokenStream {
                 out.extend_from_slice(&t[start..start + count]);
                 Ok(())
             }
-            TokenStream::File { path, file, .. } => {
-                let mut buf = vec![0u8; count * 2];
-                read_exact_at(file, &mut buf, start as u64 * 2)
+            TokenStream::File {
+                path, file, dtype, ..
+            } => {
+                let width = dtype.bytes();
+                let mut buf = vec![0u8; count * width];
+                read_exact_at(file, &mut buf, (start * width) as u64)
                     .map_err(|e| TrainError::io(path, e))?;
-                out.extend(
-                    buf.chunks_exact(2)
-                        .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]]))),
-                );
+                decode_into(&buf, *dtype, out);
                 Ok(())
             }
         }
+    }
+}
+
+/// Little-endian ids of `dtype` in `bytes` (a partial id at the end is ignored).
+fn decode_into(bytes: &[u8], dtype: TokenDtype, out: &mut Vec<u32>) {
+    match dtype {
+        TokenDtype::U16 => out.extend(
+            bytes
+                .chunks_exact(2)
+                .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]]))),
+        ),
+        TokenDtype::U32 => out.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        ),
     }
 }
 
@@ -105,17 +166,59 @@ impl TokenData {
     }
 }
 
-/// nanoGPT's `train.bin` and `val.bin` in `dir`; vocab = max id + 1 unless given.
-pub fn load_bins(dir: &Path, vocab: Option<usize>) -> Result<TokenData> {
+/// nanoGPT's `train.bin` and `val.bin` in `dir`; vocab = max id + 1 unless
+/// given. The ids are uint16 unless `dtype` or the folder's `tokens.json`
+/// says uint32 (which also may give the vocabulary).
+pub fn load_bins(dir: &Path, vocab: Option<usize>, dtype: Option<TokenDtype>) -> Result<TokenData> {
     if !dir.is_dir() {
         return Err(TrainError::file(dir, "not a folder (or does not exist)"));
     }
-    let (train, train_max) = open_bin(&dir.join("train.bin"))?;
-    let (val, val_max) = open_bin(&dir.join("val.bin"))?;
-    let max_id = usize::from(train_max.max(val_max));
+    let sidecar_path = dir.join(SIDECAR);
+    let sidecar = match std::fs::read_to_string(&sidecar_path) {
+        Ok(text) => Some(
+            serde_json::from_str::<Sidecar>(&text)
+                .map_err(|e| TrainError::file(&sidecar_path, format!("not valid: {e}")))?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(TrainError::io(&sidecar_path, e)),
+    };
+    let side_dtype = match sidecar.as_ref().and_then(|s| s.dtype.as_deref()) {
+        Some(name) => Some(TokenDtype::parse(name).ok_or_else(|| {
+            TrainError::file(
+                &sidecar_path,
+                format!("dtype '{name}': expected uint16 or uint32"),
+            )
+        })?),
+        None => None,
+    };
+    let dtype = match (dtype, side_dtype) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(TrainError::file(
+                &sidecar_path,
+                format!("says {} but the task says dtype={}", b.name(), a.name()),
+            ));
+        }
+        (Some(d), _) | (None, Some(d)) => d,
+        (None, None) => TokenDtype::U16,
+    };
+    let vocab = vocab.or(sidecar.as_ref().and_then(|s| s.vocab_size));
+    if let Some(v) = vocab
+        && dtype == TokenDtype::U16
+        && v > usize::from(u16::MAX) + 1
+    {
+        return Err(TrainError::file(
+            dir,
+            format!(
+                "vocab {v} does not fit uint16 token ids (at most 65536): store uint32 ids and add dtype=u32 (or {SIDECAR})"
+            ),
+        ));
+    }
+    let (train, train_max) = open_bin(&dir.join("train.bin"), dtype)?;
+    let (val, val_max) = open_bin(&dir.join("val.bin"), dtype)?;
+    let max_id = train_max.max(val_max) as usize;
     let vocab = match vocab {
         Some(v) if v <= max_id => {
-            let file = if usize::from(train_max) == max_id {
+            let file = if train_max as usize == max_id {
                 "train.bin"
             } else {
                 "val.bin"
@@ -136,47 +239,63 @@ pub fn load_bins(dir: &Path, vocab: Option<usize>) -> Result<TokenData> {
     })
 }
 
-/// A uint16 token file and its largest id.
-fn open_bin(path: &Path) -> Result<(TokenStream, u16)> {
+/// A token file of `dtype` and its largest id.
+fn open_bin(path: &Path, dtype: TokenDtype) -> Result<(TokenStream, u32)> {
     let meta = std::fs::metadata(path).map_err(|e| TrainError::io(path, e))?;
     let bytes = meta.len();
-    if bytes % 2 != 0 {
+    let (width, name) = (dtype.bytes() as u64, dtype.name());
+    if bytes % width != 0 {
         return Err(TrainError::file(
             path,
-            format!("odd number of bytes ({bytes}), expected uint16 tokens"),
+            format!("{bytes} bytes is not a whole number of {name} tokens"),
         ));
     }
     if bytes == 0 {
-        return Err(TrainError::file(path, "empty, expected uint16 tokens"));
+        return Err(TrainError::file(
+            path,
+            format!("empty, expected {name} tokens"),
+        ));
     }
     let mut file = File::open(path).map_err(|e| TrainError::io(path, e))?;
     if bytes <= IN_MEMORY_LIMIT {
         let mut raw = Vec::with_capacity(bytes as usize);
         file.read_to_end(&mut raw)
             .map_err(|e| TrainError::io(path, e))?;
-        let tokens: Vec<u16> = raw
-            .chunks_exact(2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-            .collect();
-        let max = tokens.iter().copied().max().unwrap_or(0);
-        return Ok((TokenStream::Memory(tokens), max));
+        return Ok(match dtype {
+            TokenDtype::U16 => {
+                let tokens: Vec<u16> = raw
+                    .chunks_exact(2)
+                    .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                    .collect();
+                let max = tokens.iter().copied().max().unwrap_or(0);
+                (TokenStream::Memory(tokens), u32::from(max))
+            }
+            TokenDtype::U32 => {
+                let mut tokens = Vec::with_capacity(raw.len() / 4);
+                decode_into(&raw, dtype, &mut tokens);
+                let max = tokens.iter().copied().max().unwrap_or(0);
+                (TokenStream::Wide(tokens), max)
+            }
+        });
     }
-    let mut max = 0u16;
+    let mut max = 0u32;
     let mut chunk = vec![0u8; SCAN_CHUNK];
+    let mut ids = Vec::new();
     loop {
         let n = read_full(&mut file, &mut chunk).map_err(|e| TrainError::io(path, e))?;
         if n == 0 {
             break;
         }
-        max = chunk[..n - n % 2]
-            .chunks_exact(2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-            .fold(max, u16::max);
+        ids.clear();
+        // SCAN_CHUNK is a multiple of 4: no id straddles two chunks.
+        decode_into(&chunk[..n], dtype, &mut ids);
+        max = ids.iter().copied().fold(max, u32::max);
     }
     let stream = TokenStream::File {
         path: path.to_path_buf(),
         file,
-        len: (bytes / 2) as usize,
+        len: (bytes / width) as usize,
+        dtype,
     };
     Ok((stream, max))
 }
