@@ -80,6 +80,13 @@ pub fn left_full_screen() {
 
 fn out_of_memory(bytes: usize) -> ! {
     if REPORTING.swap(true, Ordering::SeqCst) {
+        // Another thread is reporting: let it finish its sentence (exiting
+        // here would cut it off, leaving exit 1 and nothing said), and
+        // exit if it somehow does not within two seconds.
+        for _ in 0..200 {
+            // SAFETY: usleep only sleeps; it allocates nothing.
+            unsafe { libc::usleep(10_000) };
+        }
         // SAFETY: _exit ends the process; it never returns.
         unsafe { libc::_exit(1) }
     }

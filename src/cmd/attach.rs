@@ -294,6 +294,12 @@ fn load_all(session: &mut Session, sources: &[Source], map: &FieldMap, strict: b
                     }
                 }
             }
+            // Not the input's fault: exit 1, as a refused allocation does.
+            Err(e) if strict && e.is_out_of_memory() => {
+                return Err(anyhow::anyhow!(
+                    "out of memory: {e}; lrtop needs more memory: raise the limit (ulimit -v, the job's memory) or read fewer logs at once"
+                ));
+            }
             Err(e) if strict => return Err(usage(e.to_string())),
             Err(e) => {
                 session.apply(

@@ -35,6 +35,11 @@ pub enum IngestError {
 }
 
 impl IngestError {
+    /// A read that failed for want of memory (a thread's stack refused).
+    pub fn is_out_of_memory(&self) -> bool {
+        matches!(self, IngestError::Io { source, .. } if source.kind() == io::ErrorKind::OutOfMemory)
+    }
+
     pub(crate) fn io(path: &Path, source: io::Error) -> Self {
         if source.kind() == io::ErrorKind::NotFound {
             IngestError::NotFound {

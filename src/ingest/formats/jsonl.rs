@@ -315,7 +315,15 @@ fn load_jsonl(
     thread::scope(|scope| {
         let (full_tx, full_rx) = mpsc::sync_channel::<io::Result<(Vec<u8>, bool)>>(1);
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
-        scope.spawn(move || {
+        // Under a memory limit a thread's stack may be refused: an error
+        // that says so, not a panic.
+        let no_thread = |e: io::Error| {
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!("the system refused a reader thread ({e})"),
+            )
+        };
+        thread::Builder::new().spawn_scoped(scope, move || {
             loop {
                 let mut buf = empty_rx
                     .try_recv()
@@ -327,21 +335,24 @@ fn load_jsonl(
                     return;
                 }
             }
-        });
+        })
+        .map_err(no_thread)?;
         // Appending to the run's columns is serial: done on a third thread
         // while the next block is parsed.
         let (merge_tx, merge_rx) = mpsc::sync_channel::<Merged>(2);
         let observer = options.observer.clone();
-        let merger = scope.spawn(move || {
-            let mut merge = Merge {
-                observer,
-                ..Merge::default()
-            };
-            for message in merge_rx {
-                merge.take(message);
-            }
-            merge
-        });
+        let merger = thread::Builder::new()
+            .spawn_scoped(scope, move || {
+                let mut merge = Merge {
+                    observer,
+                    ..Merge::default()
+                };
+                for message in merge_rx {
+                    merge.take(message);
+                }
+                merge
+            })
+            .map_err(no_thread)?;
         let mut run = JsonlRun {
             merge: merge_tx,
             map,
