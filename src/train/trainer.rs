@@ -410,7 +410,9 @@ impl Run {
             "run": format!("{}-{}", log_path.file_stem().and_then(|s| s.to_str()).unwrap_or("run"), attempt + 1),
             "attempt": attempt + 1,
             "task": config.task.to_string(),
-            "model": config.model.to_string(),
+            // As built: a checkpoint's shape, not the --model defaults.
+            "model": info.model,
+            "init": config.init.as_ref().map(|p| p.display().to_string()),
             "optimizer": config.optimizer.to_string(),
             "weight_decay": config.weight_decay,
             "batch_size": config.batch_size,

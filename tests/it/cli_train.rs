@@ -182,6 +182,20 @@ fn lora_fine_tuning_trains_a_fraction_and_says_so() {
             .ends_with("+ lora(r=4,alpha=8,targets=q_proj,v_proj)"),
         "{header}"
     );
+    // The checkpoint's shape, not the --model defaults, and where it came from.
+    assert!(
+        header["model"]
+            .as_str()
+            .unwrap()
+            .starts_with("llama(dim=64,layers=2,heads=4,kv_heads=2,intermediate=128"),
+        "{header}"
+    );
+    assert!(
+        header["init"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("tiny-llama")),
+        "{header}"
+    );
     let all = format!("{stderr}{}", String::from_utf8_lossy(&out.stdout));
     assert!(all.contains("training 1792 of "), "{all}");
 }
