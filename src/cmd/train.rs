@@ -308,7 +308,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let session = Session::new(setup);
     if args.dashboard.headless {
         let plan = run_plan(&args, false)?;
+        let note = memory_note(&args.model, &learner);
         return run_headless(
+            note,
             learner,
             plan,
             policy,
@@ -321,19 +323,28 @@ pub fn run(args: TrainArgs) -> Result<()> {
     run_tui(learner, plan, policy, session, &args, &config)
 }
 
-/// Refuses a job whose estimated memory (weights, gradients, optimizer
-/// state, activations) the machine cannot give, before allocating any.
-fn check_memory(
+/// A job's memory estimate (weights, gradients, optimizer state,
+/// activations) and what it was computed for.
+struct MemoryNeed {
+    bytes: f64,
+    what: String,
+}
+
+fn memory_need(
     model: &ModelSpec,
     task: &TaskSpec,
-    device: &DeviceSpec,
     init: Option<&Path>,
     batch: usize,
     seq_len: usize,
-) -> Result<()> {
-    use crate::train::memory::{available_bytes, estimate_bytes, human};
+) -> MemoryNeed {
+    use crate::train::memory::estimate_bytes;
     // A checkpoint's config.json, not the options, says how big the model
-    // is (one whose config cannot be read fails later, with the reason).
+    // is (one whose config cannot be read fails later, with the reason);
+    // the options' LoRA still decides what trains.
+    let lora = match model {
+        ModelSpec::Llama(l) => l.lora.clone(),
+        _ => None,
+    };
     let from_checkpoint = init.and_then(|dir| {
         let shape = crate::train::models::llama_config::read_config(dir).ok()?;
         let spec = crate::train::models::LlamaSpec {
@@ -343,6 +354,7 @@ fn check_memory(
             kv_heads: shape.kv_heads,
             intermediate: Some(shape.intermediate),
             tie_embeddings: shape.tie_embeddings,
+            lora: lora.clone(),
             ..crate::train::models::LlamaSpec::default()
         };
         Some((ModelSpec::Llama(spec), shape.vocab, dir))
@@ -358,7 +370,37 @@ fn check_memory(
         _ => (1024, 65_536),
     };
     let vocab = from_checkpoint.as_ref().map_or(vocab, |(_, v, _)| *v);
-    let need = estimate_bytes(model, batch, seq_len, inputs, vocab);
+    let what = match &from_checkpoint {
+        Some((ModelSpec::Llama(l), vocab, dir)) => format!(
+            "the checkpoint {}: {} layers of {}, vocabulary {vocab}",
+            dir.display(),
+            l.layers,
+            l.dim
+        ),
+        _ => format!("model {}", model.name()),
+    };
+    let what = match &lora {
+        Some(l) => format!("{what}, LoRA r={}", l.rank),
+        None => what,
+    };
+    MemoryNeed {
+        bytes: estimate_bytes(model, batch, seq_len, inputs, vocab),
+        what,
+    }
+}
+
+/// Refuses a job whose estimated memory (weights, gradients, optimizer
+/// state, activations) the machine cannot give, before allocating any.
+fn check_memory(
+    model: &ModelSpec,
+    task: &TaskSpec,
+    device: &DeviceSpec,
+    init: Option<&Path>,
+    batch: usize,
+    seq_len: usize,
+) -> Result<()> {
+    use crate::train::memory::{available_bytes, human};
+    let need = memory_need(model, task, init, batch, seq_len);
     // A GPU's memory is not the host's: only refuse the absurd there.
     let on_cpu =
         matches!(device, DeviceSpec::Cpu) || !cfg!(any(feature = "cuda", feature = "metal"));
@@ -366,23 +408,34 @@ fn check_memory(
         (true, Some(available)) => available * 0.9,
         _ => 2f64.powi(50),
     };
-    if need > limit {
-        let what = match &from_checkpoint {
-            Some((ModelSpec::Llama(l), vocab, dir)) => format!(
-                "the checkpoint {}: {} layers of {}, vocabulary {vocab}",
-                dir.display(),
-                l.layers,
-                l.dim
-            ),
-            _ => format!("model {}", model.name()),
-        };
+    if need.bytes > limit {
         return Err(usage(format!(
-            "this job needs about {} (batch {batch}, seq-len {seq_len}, {what}); {} available: use a smaller --batch-size or model",
-            human(need),
+            "this job needs about {} (batch {batch}, seq-len {seq_len}, {}); {} available: use a smaller --batch-size or model",
+            human(need.bytes),
+            need.what,
             human(limit / 0.9)
         )));
     }
     Ok(())
+}
+
+/// The estimate, for the headless run's first lines.
+fn memory_note(args: &ModelArgs, learner: &LearnerConfig) -> String {
+    use crate::train::memory::{available_bytes, human};
+    let need = memory_need(
+        &learner.model,
+        &learner.task,
+        args.init.as_deref(),
+        args.batch_size,
+        args.seq_len,
+    );
+    let available = available_bytes().map_or("unknown".into(), human);
+    format!(
+        "memory: about {} for weights, gradients, optimizer state and activations (batch {}, {}); {available} available",
+        human(need.bytes),
+        args.batch_size,
+        need.what
+    )
 }
 
 fn summary_json(summary: &RunSummary) -> serde_json::Value {
@@ -399,6 +452,7 @@ fn summary_json(summary: &RunSummary) -> serde_json::Value {
 }
 
 fn run_headless(
+    memory_note: String,
     learner: LearnerConfig,
     plan: RunPlan,
     policy: Policy,
@@ -424,9 +478,16 @@ fn run_headless(
     let mut failure = None;
     let mut last_progress = Instant::now() - Duration::from_secs(10);
     let mut quit_sent = false;
+    // Printed once the learner is built: a bad option's error comes first.
+    let mut memory_note = Some(memory_note);
     loop {
         match event_rx.recv_timeout(Duration::from_millis(100)) {
             Ok(event) => {
+                if matches!(event, TrainEvent::Notice(_) | TrainEvent::RunStarted { .. })
+                    && let Some(note) = memory_note.take()
+                {
+                    eprintln!("note: {note}");
+                }
                 match &event {
                     TrainEvent::RunStarted {
                         policy, log, steps, ..

@@ -42,9 +42,33 @@ pub fn estimate_bytes(
             let heads = l.heads as f64;
             let acts = b * s * (layers * (12.0 * d + 3.0 * ff) + v * 2.0)
                 + b * layers * heads * s * s * 2.0;
-            (params, acts)
+            match &l.lora {
+                // A frozen base: its weights only; gradients and moments
+                // for the adapters alone.
+                Some(lora) => {
+                    let kv = d * l.kv_heads as f64 / l.heads.max(1) as f64;
+                    let r = lora.rank as f64;
+                    let per_layer: f64 = [
+                        ("q_proj", d, d),
+                        ("k_proj", d, kv),
+                        ("v_proj", d, kv),
+                        ("o_proj", d, d),
+                        ("gate_proj", d, ff),
+                        ("up_proj", d, ff),
+                        ("down_proj", ff, d),
+                    ]
+                    .iter()
+                    .filter(|(name, ..)| lora.targets(name))
+                    .map(|(_, inputs, outputs)| r * (inputs + outputs))
+                    .sum();
+                    let adapters = layers * per_layer;
+                    return (params + adapters * 4.0 + acts) * F32;
+                }
+                None => (params, acts),
+            }
         }
     };
+    // Weights, gradients and two optimizer moments of every parameter.
     (params * 4.0 + activations) * F32
 }
 
@@ -163,5 +187,24 @@ mod tests {
         let huge = estimate_bytes(&mlp, usize::MAX, 64, 64, 0);
         assert!(huge > 1e18, "{}", human(huge));
         assert_eq!(human(1536.0 * 1024.0 * 1024.0), "1.5 GiB");
+    }
+
+    #[test]
+    fn a_lora_run_counts_gradients_and_moments_of_its_adapters_only() {
+        use crate::train::models::{LlamaSpec, LoraSpec};
+        let full = LlamaSpec {
+            dim: 2048,
+            layers: 16,
+            ..LlamaSpec::default()
+        };
+        let lora = LlamaSpec {
+            lora: Some(LoraSpec::default()),
+            ..full.clone()
+        };
+        let (full, lora) = (ModelSpec::Llama(full), ModelSpec::Llama(lora));
+        let a = estimate_bytes(&full, 1, 16, 0, 32_000);
+        let b = estimate_bytes(&lora, 1, 16, 0, 32_000);
+        // With tiny activations: about a quarter (weights only, plus adapters).
+        assert!(b < 0.3 * a && b > 0.24 * a, "{} vs {}", human(b), human(a));
     }
 }

@@ -198,6 +198,11 @@ fn lora_fine_tuning_trains_a_fraction_and_says_so() {
     );
     let all = format!("{stderr}{}", String::from_utf8_lossy(&out.stdout));
     assert!(all.contains("training 1792 of "), "{all}");
+    // The memory estimate, before training, counts the LoRA run as one.
+    assert!(
+        stderr.contains("note: memory: about ") && stderr.contains("LoRA r=4"),
+        "{stderr}"
+    );
 }
 
 /// The eval loss `lrtop train --steps 0` measures on the progressions for
