@@ -63,6 +63,11 @@ dir=$(cd "$dir" && pwd)
 mkdir -p "$dir/munge" "$dir/state" "$dir/spool" "$dir/log"
 chmod 700 "$dir/munge"
 
+command -v python3 >/dev/null || { echo "slurm_local: python3 is needed (to find free ports)" >&2; exit 3; }
+
+# From here on a failure stops whatever was started.
+trap 'stop "$dir"' ERR
+
 # munge: a fresh key, its own socket.
 key="$dir/munge/munge.key"
 head -c 1024 /dev/urandom >"$key"

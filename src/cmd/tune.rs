@@ -591,6 +591,13 @@ fn emit_slurm(args: &TuneArgs, plan: &Plan) -> Result<()> {
             "--halving-verify runs the full grid after the rungs: use the local executor",
         ));
     }
+    if dir.join(crate::tune::manifest::FILE_NAME).exists() {
+        return Err(usage(format!(
+            "--emit {} already holds a tune ({}): choose another folder or remove it",
+            dir.display(),
+            crate::tune::manifest::FILE_NAME
+        )));
+    }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = dir
         .canonicalize()
@@ -669,25 +676,17 @@ fn emit_slurm_halving(
         .context("a Slurm manifest has its settings")?;
     let tasks = dir.join(slurm::TASKS);
     std::fs::create_dir_all(&tasks).with_context(|| format!("creating {}", tasks.display()))?;
-    let mut lines = String::new();
-    for t in &manifest.trials {
-        lines.push_str(&t.spec);
-        lines.push('\n');
-    }
-    let write = |name: &str, text: &str| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
-    };
-    write(slurm::TRIALS, &lines)?;
+    slurm::write_trials(manifest, dir)?;
     let submit = format!(
         "#!/bin/bash\n\
          # Successive halving (eta {eta}) on Slurm: submits rung 0 and a job that,\n\
          # when the rung ends, ranks it and submits the next rung and the job after it.\n\
-         exec \"${{LRTOP:-{exe}}}\" tune next-rung {dir}\n",
+         DEFAULT_LRTOP={exe}\n\
+         exec \"${{LRTOP:-$DEFAULT_LRTOP}}\" tune next-rung {dir}\n",
         exe = slurm::quote(&settings.exe.display().to_string()),
         dir = slurm::quote(&dir.display().to_string()),
     );
-    write(SUBMIT, &submit)?;
+    slurm::write_file(dir, SUBMIT, &submit)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -755,6 +754,10 @@ fn next_rung(dir: &Path) -> Result<()> {
         .with_context(|| format!("resolving {}", dir.display()))?;
     match slurm_halving::advance(&manifest, &dir)? {
         Advance::Done => println!("halving finished: lrtop tune collect {}", dir.display()),
+        Advance::Stopped { rung } => println!(
+            "rung {rung} was cancelled: the search stops there (lrtop tune collect {} shows what finished)",
+            dir.display()
+        ),
         Advance::StillRunning { rung } => println!(
             "rung {rung} has trials waiting or running; the job that depends on it runs next-rung when it ends"
         ),
@@ -789,7 +792,8 @@ fn watch_dir(
             "--watch follows grids and Slurm tunes; a local halving tune has its own dashboard while it runs",
         ));
     }
-    if let Some(o) = objective {
+    // A halving search is replayed by the objective that chose its rungs.
+    if let Some(o) = objective.filter(|_| manifest.halving.is_none()) {
         manifest.objective = o;
     }
     let title = format!(
@@ -831,8 +835,8 @@ fn collect(dir: &Path, objective: Option<Objective>, format: OutputFormat) -> Re
     let manifest = read_manifest(dir)?;
     let objective = objective.unwrap_or(manifest.objective);
     if manifest.executor == "slurm" && manifest.halving.is_some() {
-        let mut manifest = manifest;
-        manifest.objective = objective;
+        // The rungs were chosen by the tune's objective: replay them so.
+        let objective = manifest.objective;
         let replay = crate::tune::slurm_halving::replay(&manifest, dir);
         let partial = replay.stage != crate::tune::slurm_halving::Stage::Done;
         let report = TuneReport {

@@ -119,7 +119,9 @@ pub fn script(
 # for `lrtop tune collect`.
 set -euo pipefail
 DIR={qd}
-LRTOP="${{LRTOP:-{exe}}}"
+# (Quoted on its own line: inside "${{LRTOP:-...}}" quotes would be kept.)
+DEFAULT_LRTOP={exe}
+LRTOP="${{LRTOP:-$DEFAULT_LRTOP}}"
 ID="${{SLURM_ARRAY_TASK_ID:?set SLURM_ARRAY_TASK_ID (0-{last}) or submit with sbatch}}"
 SPEC="$(sed -n "$((ID + 1))p" "$DIR/{trials}")"
 if [ -z "$SPEC" ]; then
@@ -157,6 +159,22 @@ exit "$RC"
     )
 }
 
+/// `dir/name`, written; the error names the file.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> Result<()> {
+    let path = dir.join(name);
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `trials.txt`: one spec per line, the line a task's array index reads.
+pub fn write_trials(manifest: &Manifest, dir: &Path) -> Result<()> {
+    let lines: String = manifest
+        .trials
+        .iter()
+        .map(|t| format!("{}\n", t.spec))
+        .collect();
+    write_file(dir, TRIALS, &lines)
+}
+
 /// Writes trials.txt, tune.json and run.sbatch, and the logs/ and results/
 /// directories. `dir` must be absolute.
 pub fn emit(
@@ -171,17 +189,12 @@ pub fn emit(
         let path = dir.join(sub);
         std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
     }
-    let mut lines = String::new();
-    for t in &manifest.trials {
-        lines.push_str(&t.spec);
-        lines.push('\n');
-    }
-    let write = |name: &str, text: &str| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
-    };
-    write(TRIALS, &lines)?;
-    write(SCRIPT, &script(manifest, dir, workdir, exe, shape, tasks))?;
+    write_trials(manifest, dir)?;
+    write_file(
+        dir,
+        SCRIPT,
+        &script(manifest, dir, workdir, exe, shape, tasks),
+    )?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -253,6 +266,58 @@ mod tests {
             &[2, 0],
         );
         assert!(rung.contains("#SBATCH --array=0,2\n"), "{rung}");
+    }
+
+    /// The binary's path is taken literally, spaces and quotes included.
+    #[cfg(unix)]
+    #[test]
+    fn the_script_runs_a_binary_whose_path_needs_quoting() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let bin_dir = root.path().join("my tools (v2)");
+        std::fs::create_dir_all(&bin_dir).unwrap();
+        let exe = bin_dir.join("lrtop's");
+        let seen = root.path().join("seen.txt");
+        std::fs::write(
+            &exe,
+            format!("#!/bin/sh\necho \"$@\" > '{}'\n", seen.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let dir = root.path().join("array");
+        let manifest = Manifest {
+            id: "tune-2".into(),
+            executor: "slurm".into(),
+            search: "grid".into(),
+            objective: crate::tune::results::Objective::Acc,
+            steps: 10,
+            train: crate::tune::trial::TrainTemplate {
+                model_flags: vec!["--task=digits".into()],
+                eval_every: 5,
+                target_acc: None,
+            },
+            halving: None,
+            min_steps: None,
+            slurm: None,
+            trials: entries(&["FIX(k0=0.1)".into()]),
+        };
+        let shape = ArrayShape {
+            cpus: 1,
+            concurrent: None,
+        };
+        emit(&manifest, &dir, root.path(), &exe, shape, &[]).unwrap();
+        let status = std::process::Command::new("bash")
+            .arg(dir.join(SCRIPT))
+            .env("SLURM_ARRAY_TASK_ID", "0")
+            .env_remove("LRTOP")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let args = std::fs::read_to_string(&seen).unwrap();
+        assert!(
+            args.starts_with("train --headless --policy FIX(k0=0.1)"),
+            "{args}"
+        );
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub enum Stage {
     Done,
     /// Rung `rung` has trials waiting or running.
     Running { rung: usize },
+    /// Rung `rung` was cancelled (some trial never ran, or was stopped):
+    /// the search ends there, as a local one that is interrupted does.
+    Stopped { rung: usize },
     /// Rung `rung` is decided but not written (not submitted) yet.
     Next {
         rung: usize,
@@ -88,18 +91,25 @@ pub fn replay(manifest: &Manifest, dir: &Path) -> Replay {
             t.steps = t.steps.min(budget);
         }
         let running = results.iter().any(unfinished);
+        let cancelled = results
+            .iter()
+            .any(|t| t.status == "cancelled" || t.status.starts_with("not run"));
         alive = progress.rung_done(
             r,
             budget,
             &mut results,
             eta,
             last,
-            running,
+            running || cancelled,
             manifest.objective,
         );
         rungs.push((budget, results));
         if running {
             stage = Stage::Running { rung: r };
+            break;
+        }
+        if cancelled {
+            stage = Stage::Stopped { rung: r };
             break;
         }
     }
@@ -117,6 +127,9 @@ pub fn replay(manifest: &Manifest, dir: &Path) -> Replay {
 pub enum Advance {
     Done,
     StillRunning {
+        rung: usize,
+    },
+    Stopped {
         rung: usize,
     },
     Submitted {
@@ -138,6 +151,7 @@ pub fn advance(manifest: &Manifest, dir: &Path) -> Result<Advance> {
     let (rung, budget, trials, last) = match replay.stage {
         Stage::Done => return Ok(Advance::Done),
         Stage::Running { rung } => return Ok(Advance::StillRunning { rung }),
+        Stage::Stopped { rung } => return Ok(Advance::Stopped { rung }),
         Stage::Next {
             rung,
             budget,
@@ -199,7 +213,7 @@ pub fn advance(manifest: &Manifest, dir: &Path) -> Result<Advance> {
             quote(&settings.exe.display().to_string()),
             quote(&dir.display().to_string())
         );
-        sbatch(&[
+        let next = sbatch(&[
             format!("--dependency=afterany:{job}"),
             format!("--job-name=lrtop-{}-next", manifest.id),
             format!(
@@ -208,7 +222,16 @@ pub fn advance(manifest: &Manifest, dir: &Path) -> Result<Advance> {
             ),
             "--cpus-per-task=1".into(),
             format!("--wrap={wrap}"),
-        ])?;
+        ]);
+        if let Err(e) = next {
+            // Nothing would advance the rung: take it back, so that running
+            // next-rung again starts from the same place.
+            let _ = Command::new("scancel").arg(&job).status();
+            let _ = std::fs::remove_dir_all(&rdir);
+            return Err(e.context(format!(
+                "rung {rung} (job {job}) was cancelled because the job to advance after it could not be submitted"
+            )));
+        }
     }
     Ok(Advance::Submitted {
         rung,

@@ -63,26 +63,34 @@ impl TaskStatus {
 
 /// The scheduler's state of each array task (`PENDING`, `RUNNING`,
 /// `COMPLETED`, `FAILED`, `CANCELLED`, `OUT_OF_MEMORY`, `TIMEOUT`, …), by
-/// array index; empty when no Slurm command answers.
-pub fn scheduler_states(job_name: &str) -> HashMap<usize, String> {
+/// array index; `None` when no Slurm command answers (collecting away
+/// from the cluster), so that "not listed" cannot be read as "not running".
+pub fn scheduler_states(job_name: &str) -> Option<HashMap<usize, String>> {
     let mut states = HashMap::new();
+    let mut answered = false;
     // Ended tasks first, so that a task requeued and running again shows
-    // as running.
+    // as running. sacct lists today's jobs unless told to look further back.
     let sacct = run(&[
         "sacct",
         "-n",
         "-P",
         "-X",
+        "-S",
+        "now-60days",
         &format!("--name={job_name}"),
         "-o",
         "JobID,State",
     ]);
-    match sacct {
-        Some(text) => states.extend(parse_sacct(&text)),
-        None => {
-            if let Some(text) = run(&["scontrol", "-o", "show", "job"]) {
-                states.extend(parse_scontrol(&text, job_name));
-            }
+    if let Some(text) = sacct {
+        answered = true;
+        states.extend(parse_sacct(&text));
+    }
+    // Without accounting (or while it lags) the controller still knows
+    // recent jobs; it fills in what sacct did not say.
+    if let Some(text) = run(&["scontrol", "-o", "show", "job"]) {
+        answered = true;
+        for (index, state) in parse_scontrol(&text, job_name) {
+            states.entry(index).or_insert(state);
         }
     }
     let squeue = run(&[
@@ -94,6 +102,7 @@ pub fn scheduler_states(job_name: &str) -> HashMap<usize, String> {
         "%K|%T",
     ]);
     if let Some(text) = squeue {
+        answered = true;
         for line in text.lines() {
             if let Some((index, state)) = line.split_once('|')
                 && let Ok(index) = index.trim().parse()
@@ -102,7 +111,7 @@ pub fn scheduler_states(job_name: &str) -> HashMap<usize, String> {
             }
         }
     }
-    states
+    answered.then_some(states)
 }
 
 /// `sacct -P -o JobID,State` lines: `12_3|COMPLETED`, `12_[4-7]|PENDING`,
@@ -232,17 +241,18 @@ pub fn annotate(manifest: &Manifest, dir: &Path, trials: &mut [Trial]) {
     let states = if needs_state {
         scheduler_states(&job_name(manifest))
     } else {
-        HashMap::new()
+        None
     };
-    annotate_with(manifest, dir, trials, &states);
+    annotate_with(manifest, dir, trials, states.as_ref());
 }
 
-/// [`annotate`] with the scheduler's states given.
+/// [`annotate`] with the scheduler's states given (`None`: no scheduler
+/// answered).
 pub fn annotate_with(
     manifest: &Manifest,
     dir: &Path,
     trials: &mut [Trial],
-    states: &HashMap<usize, String>,
+    states: Option<&HashMap<usize, String>>,
 ) {
     for trial in trials.iter_mut() {
         if has_result(manifest, dir, trial.index) {
@@ -251,10 +261,10 @@ pub fn annotate_with(
         let tasks = dir.join(TASKS);
         let status = TaskStatus::read(&tasks.join(format!("trial-{}.status", trial.index)));
         let output = tasks.join(format!("trial-{}.out", trial.index));
-        let state = states.get(&trial.index).map(String::as_str);
+        let state = states.and_then(|s| s.get(&trial.index)).map(String::as_str);
         trial.scheduler = state.map(str::to_string);
         let log = manifest.trials.get(trial.index).map(|t| dir.join(&t.log));
-        let (text, failed) = describe(status.as_ref(), state);
+        let (text, failed) = describe(status.as_ref(), state, states.is_some());
         trial.status = text;
         if failed {
             trial.output_tail = tail(&output);
@@ -284,7 +294,7 @@ fn has_result(manifest: &Manifest, dir: &Path, index: usize) -> bool {
 
 /// A trial's status from its task file and scheduler state, and whether
 /// it failed (so its output tail matters).
-fn describe(status: Option<&TaskStatus>, state: Option<&str>) -> (String, bool) {
+fn describe(status: Option<&TaskStatus>, state: Option<&str>, answered: bool) -> (String, bool) {
     let ended_badly = |state: &str| -> Option<String> {
         Some(
             match state {
@@ -320,6 +330,9 @@ fn describe(status: Option<&TaskStatus>, state: Option<&str>) -> (String, bool) 
             ended_badly(state).unwrap_or_else(|| format!("ended without a status ({state})")),
             true,
         ),
+        // The scheduler answered and does not know the task: it is not
+        // running any more, and it recorded no end (SIGKILL, OOM killer).
+        (Some(_), None) if answered => ("ended without a status (killed?)".into(), true),
         (Some(_), None) => ("running".into(), false),
         (None, Some(state)) => match ended_badly(state) {
             Some(why) => (why, false),
@@ -402,7 +415,7 @@ mod tests {
         .unwrap();
         let mut trials: Vec<Trial> = manifest.collect(d);
         let states = HashMap::from([(0, "RUNNING".to_string()), (1, "FAILED".to_string())]);
-        annotate_with(&manifest, d, &mut trials, &states);
+        annotate_with(&manifest, d, &mut trials, Some(&states));
         assert_eq!(
             (trials[0].status.as_str(), trials[0].steps),
             ("running", 40)
@@ -433,7 +446,7 @@ mod tests {
             start: Some(1.0),
             ..TaskStatus::default()
         };
-        let d = |s: Option<&TaskStatus>, state| describe(s, state);
+        let d = |s: Option<&TaskStatus>, state| describe(s, state, state.is_some());
         assert_eq!(
             d(Some(&ended(Some(2), None)), None),
             ("failed (exit 2)".into(), true)
@@ -459,6 +472,10 @@ mod tests {
             ("running".into(), false)
         );
         assert_eq!(d(Some(&started), None), ("running".into(), false));
+        assert_eq!(
+            describe(Some(&started), None, true),
+            ("ended without a status (killed?)".into(), true)
+        );
         assert_eq!(d(None, Some("CANCELLED")), ("cancelled".into(), false));
         assert_eq!(d(None, Some("PENDING")), ("pending".into(), false));
         assert_eq!(d(None, None), ("pending".into(), false));

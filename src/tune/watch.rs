@@ -126,7 +126,8 @@ impl Watcher {
                     });
                 }
             }
-            return (seen, replay.stage == Stage::Done);
+            let over = matches!(replay.stage, Stage::Done | Stage::Stopped { .. });
+            return (seen, over);
         }
         let mut trials = m.collect(dir);
         if m.executor == "slurm" {

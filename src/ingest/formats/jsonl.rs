@@ -323,20 +323,21 @@ fn load_jsonl(
                 format!("the system refused a reader thread ({e})"),
             )
         };
-        thread::Builder::new().spawn_scoped(scope, move || {
-            loop {
-                let mut buf = empty_rx
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(block));
-                buf.clear();
-                let read = fill(&mut reader, &mut buf, block);
-                let done = !matches!(read, Ok(false));
-                if full_tx.send(read.map(|eof| (buf, eof))).is_err() || done {
-                    return;
+        thread::Builder::new()
+            .spawn_scoped(scope, move || {
+                loop {
+                    let mut buf = empty_rx
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(block));
+                    buf.clear();
+                    let read = fill(&mut reader, &mut buf, block);
+                    let done = !matches!(read, Ok(false));
+                    if full_tx.send(read.map(|eof| (buf, eof))).is_err() || done {
+                        return;
+                    }
                 }
-            }
-        })
-        .map_err(no_thread)?;
+            })
+            .map_err(no_thread)?;
         // Appending to the run's columns is serial: done on a third thread
         // while the next block is parsed.
         let (merge_tx, merge_rx) = mpsc::sync_channel::<Merged>(2);
