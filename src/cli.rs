@@ -195,6 +195,11 @@ pub struct TrainArgs {
     /// model.safetensors); with --lora, the adapters merged into the base.
     #[arg(long, value_name = "DIR", alias = "merge-lora")]
     pub save_hf: Option<PathBuf>,
+    /// With --save-hf: write shards of at most this size (and
+    /// model.safetensors.index.json) when the weights are larger, e.g.
+    /// 5GB (transformers' default), 500MB, 2GiB.
+    #[arg(long, value_name = "SIZE", default_value = "5GB")]
+    pub max_shard_size: String,
     /// JSONL log path (default: runs/<time>-<n>-<policy>.jsonl).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,

@@ -169,6 +169,31 @@ pub fn parse_policy(spec: &str) -> Result<Policy> {
         .map_err(|e| anyhow::Error::new(e).context(format!("invalid --policy '{spec}'")))
 }
 
+/// `5GB`, `500MB`, `2GiB`, `123` (bytes), as transformers' `max_shard_size`
+/// reads them (GB = 10^9, GiB = 2^30); at least one byte.
+fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024f64.powi(2),
+        "gib" => 1024f64.powi(3),
+        "tib" => 1024f64.powi(4),
+        _ => return None,
+    };
+    let bytes = number * scale;
+    (1.0..1e18).contains(&bytes).then_some(bytes as u64)
+}
+
 /// `--log` and `--save` checked before training: not a directory (for a
 /// LoRA run `--save` is a folder: not a file), not the same file, in a
 /// directory lrtop can write (or create).
@@ -266,7 +291,14 @@ pub fn run_plan(args: &TrainArgs, interactive: bool) -> Result<RunPlan> {
             )));
         }
     }
+    let max_shard_bytes = parse_size(&args.max_shard_size).ok_or_else(|| {
+        usage(format!(
+            "--max-shard-size '{}': expected a size such as 5GB, 500MB or 2GiB",
+            args.max_shard_size
+        ))
+    })?;
     Ok(RunPlan {
+        max_shard_bytes,
         steps,
         eval_every: args.eval_every.unwrap_or((steps / 10).max(1)),
         target_acc: args.target_acc,
@@ -673,4 +705,21 @@ fn run_tui(
         println!("{}", dashboard::status_line(run));
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_read_as_transformers_reads_them() {
+        assert_eq!(parse_size("5GB"), Some(5_000_000_000));
+        assert_eq!(parse_size("500MB"), Some(500_000_000));
+        assert_eq!(parse_size("2GiB"), Some(2 << 30));
+        assert_eq!(parse_size("1.5 kb"), Some(1500));
+        assert_eq!(parse_size("123"), Some(123));
+        for bad in ["", "GB", "0", "-1GB", "5 parsecs", "1e400"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
+    }
 }

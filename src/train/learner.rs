@@ -515,14 +515,14 @@ impl Learner {
 
     /// `--save-hf`: a transformers checkpoint folder of this Llama, with
     /// LoRA adapters merged into the weights they adapt.
-    pub fn save_hf(&self, dir: &Path) -> Result<()> {
+    pub fn save_hf(&self, dir: &Path, max_shard: u64) -> Result<()> {
         let llama = match &self.engine {
             Engine::Graph { model, .. } => model.llama(),
             Engine::Fused { .. } => None,
         }
         .ok_or_else(|| TrainError::Config("--save-hf writes Llama checkpoints only".into()))?;
         let weights = llama.merged_weights()?;
-        hf_export::write_checkpoint(dir, llama.shape(), weights)
+        hf_export::write_checkpoint(dir, llama.shape(), weights, max_shard)
     }
 
     /// The adapters' configuration of a LoRA run.

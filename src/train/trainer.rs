@@ -35,6 +35,8 @@ pub struct RunPlan {
     pub save: Option<PathBuf>,
     /// `--save-hf`: a transformers checkpoint folder (adapters merged).
     pub save_hf: Option<PathBuf>,
+    /// `--max-shard-size`: larger checkpoints are written in shards.
+    pub max_shard_bytes: u64,
     /// Whether the thread waits for a restart after a run ends (the TUI) or
     /// returns (headless).
     pub interactive: bool,
@@ -231,7 +233,7 @@ fn train_thread(
         if let (Some(dir), EndReason::Completed | EndReason::Stopped) = (&plan.save_hf, summary.end)
         {
             learner
-                .save_hf(dir)
+                .save_hf(dir, plan.max_shard_bytes)
                 .context("saving the transformers checkpoint")?;
             let merged = if learner.lora().is_some() {
                 " (LoRA merged)"

@@ -327,6 +327,73 @@ fn save_hf_of_a_plain_llama_reloads_as_itself() {
     assert_eq!(eval_loss_of(&base, &dir.path().join("hf")), before);
 }
 
+/// A checkpoint larger than --max-shard-size is written in shards with
+/// transformers' index, and reloads as itself; saving it whole again
+/// leaves no stale index behind.
+#[test]
+fn save_hf_writes_shards_past_the_max_shard_size() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference-models");
+    let dir = tempfile::tempdir().unwrap();
+    let out = fine_tune(
+        &base,
+        dir.path(),
+        &[
+            "--steps",
+            "0",
+            "--save-hf",
+            "hf",
+            "--max-shard-size",
+            "100KB",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = last_json_line(&out.stdout)["eval_loss"].as_f64().unwrap();
+    let hf = dir.path().join("hf");
+    let index: Value = serde_json::from_str(
+        &std::fs::read_to_string(hf.join("model.safetensors.index.json")).unwrap(),
+    )
+    .unwrap();
+    let map = index["weight_map"].as_object().unwrap();
+    let mut files: Vec<&str> = map.values().map(|v| v.as_str().unwrap()).collect();
+    files.sort_unstable();
+    files.dedup();
+    assert!(files.len() >= 3, "{files:?}");
+    assert_eq!(
+        files[0],
+        format!("model-00001-of-{:05}.safetensors", files.len())
+    );
+    assert!(!hf.join("model.safetensors").exists());
+    for file in &files {
+        assert!(std::fs::metadata(hf.join(file)).unwrap().len() <= 100_000 + 70_000);
+    }
+    assert_eq!(eval_loss_of(&base, &hf), before);
+    // Whole again: one file, the index gone.
+    let out = fine_tune(&base, dir.path(), &["--steps", "0", "--save-hf", "hf"]);
+    assert!(out.status.success());
+    assert!(hf.join("model.safetensors").is_file());
+    assert!(!hf.join("model.safetensors.index.json").exists());
+    assert!(!hf.join(files[0]).exists(), "old shards removed");
+    assert_eq!(eval_loss_of(&base, &hf), before);
+    let out = fine_tune(
+        &base,
+        dir.path(),
+        &[
+            "--steps",
+            "0",
+            "--save-hf",
+            "hf",
+            "--max-shard-size",
+            "5 parsecs",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-shard-size"));
+}
+
 #[test]
 fn bad_options_are_clear_errors() {
     let cases: &[(&[&str], &str)] = &[

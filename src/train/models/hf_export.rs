@@ -57,14 +57,68 @@ pub fn config_json(shape: &LlamaShape) -> Value {
     config
 }
 
-/// `dir/config.json` and `dir/model.safetensors` (the folder is made).
+/// transformers 4's `save_pretrained` default, `max_shard_size="5GB"`.
+pub const DEFAULT_SHARD_BYTES: u64 = 5_000_000_000;
+
+fn tensor_bytes(t: &Tensor) -> u64 {
+    (t.elem_count() * t.dtype().size_in_bytes()) as u64
+}
+
+/// `dir/config.json` and the weights (the folder is made): one
+/// `model.safetensors`, or when they pass `max_shard` bytes, shards
+/// `model-0000K-of-0000N.safetensors` (in name order, as many tensors as
+/// fit, a larger one alone) with `model.safetensors.index.json`, as
+/// transformers writes them.
 pub fn write_checkpoint(
     dir: &Path,
     shape: &LlamaShape,
     weights: Vec<(String, Tensor)>,
+    max_shard: u64,
 ) -> Result<()> {
     let config = serde_json::to_string_pretty(&config_json(shape)).unwrap_or_default();
-    write_folder(dir, ("config.json", config), "model.safetensors", weights)
+    let total: u64 = weights.iter().map(|(_, t)| tensor_bytes(t)).sum();
+    if total <= max_shard {
+        return write_folder(dir, ("config.json", config), "model.safetensors", weights);
+    }
+    prepare_folder(dir)?;
+    let mut weights = weights;
+    weights.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut shards: Vec<Vec<(String, Tensor)>> = Vec::new();
+    let mut size = 0;
+    for (name, tensor) in weights {
+        let bytes = tensor_bytes(&tensor);
+        if shards.is_empty() || (size > 0 && size + bytes > max_shard) {
+            shards.push(Vec::new());
+            size = 0;
+        }
+        size += bytes;
+        if let Some(last) = shards.last_mut() {
+            last.push((name, tensor));
+        }
+    }
+    // A single file left from an earlier save would be read instead.
+    let single = dir.join("model.safetensors");
+    if single.is_file() {
+        std::fs::remove_file(&single).map_err(|e| TrainError::io(&single, e))?;
+    }
+    remove_old_shards(dir)?;
+    let n = shards.len();
+    let mut weight_map = serde_json::Map::new();
+    for (i, shard) in shards.into_iter().enumerate() {
+        let file = format!("model-{:05}-of-{n:05}.safetensors", i + 1);
+        for (name, _) in &shard {
+            weight_map.insert(name.clone(), Value::String(file.clone()));
+        }
+        write_safetensors(&dir.join(&file), shard)?;
+    }
+    let index = json!({"metadata": {"total_size": total}, "weight_map": weight_map});
+    let index_path = dir.join("model.safetensors.index.json");
+    let text = serde_json::to_string_pretty(&index).unwrap_or_default();
+    crate::write_file::write_whole(&index_path, text.as_bytes())
+        .map_err(|e| TrainError::io(&index_path, e))?;
+    let config_path = dir.join("config.json");
+    crate::write_file::write_whole(&config_path, config.as_bytes())
+        .map_err(|e| TrainError::io(&config_path, e))
 }
 
 /// The adapter weights of a LoRA model by lrtop's names (those of
@@ -106,24 +160,61 @@ pub fn write_adapter(
     )
 }
 
+/// `model-0000K-of-0000N.safetensors` files of an earlier sharded save.
+fn remove_old_shards(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| TrainError::io(dir, e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let shard = name
+            .strip_prefix("model-")
+            .and_then(|rest| rest.strip_suffix(".safetensors"))
+            .and_then(|rest| rest.split_once("-of-"))
+            .is_some_and(|(k, n)| {
+                k.len() == 5
+                    && n.len() == 5
+                    && k.bytes().all(|b| b.is_ascii_digit())
+                    && n.bytes().all(|b| b.is_ascii_digit())
+            });
+        if shard {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|e| TrainError::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn prepare_folder(dir: &Path) -> Result<()> {
+    if dir.is_file() {
+        return Err(TrainError::file(dir, "is a file; name a folder"));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))
+}
+
+fn write_safetensors(path: &Path, weights: Vec<(String, Tensor)>) -> Result<()> {
+    let values: HashMap<String, Tensor> = weights.into_iter().collect();
+    // transformers reads the format from the metadata ("pt": PyTorch tensors).
+    let metadata = Some(HashMap::from([("format".to_string(), "pt".to_string())]));
+    let bytes = safetensors::serialize(&values, metadata)
+        .map_err(|e| TrainError::file(path, format!("cannot write safetensors: {e}")))?;
+    crate::write_file::write_whole(path, &bytes).map_err(|e| TrainError::io(path, e))
+}
+
 fn write_folder(
     dir: &Path,
     (config_name, config): (&str, String),
     weights_name: &str,
     weights: Vec<(String, Tensor)>,
 ) -> Result<()> {
-    if dir.is_file() {
-        return Err(TrainError::file(dir, "is a file; name a folder"));
-    }
-    std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+    prepare_folder(dir)?;
     let weights_path = dir.join(weights_name);
-    let values: HashMap<String, Tensor> = weights.into_iter().collect();
-    // transformers reads the format from the metadata ("pt": PyTorch tensors).
-    let metadata = Some(HashMap::from([("format".to_string(), "pt".to_string())]));
-    let bytes = safetensors::serialize(&values, metadata)
-        .map_err(|e| TrainError::file(&weights_path, format!("cannot write safetensors: {e}")))?;
-    crate::write_file::write_whole(&weights_path, &bytes)
-        .map_err(|e| TrainError::io(&weights_path, e))?;
+    // A sharded index left from an earlier save would name stale shards.
+    let index = dir.join("model.safetensors.index.json");
+    if weights_name == "model.safetensors" && index.is_file() {
+        std::fs::remove_file(&index).map_err(|e| TrainError::io(&index, e))?;
+        remove_old_shards(dir)?;
+    }
+    write_safetensors(&weights_path, weights)?;
     let config_path = dir.join(config_name);
     crate::write_file::write_whole(&config_path, config.as_bytes())
         .map_err(|e| TrainError::io(&config_path, e))
