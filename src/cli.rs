@@ -158,6 +158,11 @@ pub struct ModelArgs {
     /// auto, cpu, cuda:N, metal.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// Llama: the float type of the forward and backward passes, f32, bf16
+    /// or f16 (mixed precision: weights and optimizer state stay f32; f16
+    /// with dynamic loss scaling).
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
     /// Micro-batches of --batch-size averaged into each update (gradient
     /// accumulation). `step` in the log and the LR policy count updates.
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -492,6 +497,7 @@ pub fn model_flags(m: &ModelArgs) -> Vec<String> {
     if m.grad_accum != 1 {
         push("grad-accum", m.grad_accum.to_string());
     }
+    push("dtype", m.dtype.clone());
     push("seq-len", m.seq_len.to_string());
     push("seed", m.seed.to_string());
     push("device", m.device.clone());
@@ -526,6 +532,7 @@ mod tests {
             "--val=/tmp/val.jsonl",
             "--lora=r=4",
             "--grad-accum=2",
+            "--dtype=bf16",
             "--dim=64",
             "--layers=2",
             "--heads=4",

@@ -87,6 +87,16 @@ pub fn learner_config(args: &ModelArgs) -> Result<LearnerConfig> {
         .optimizer
         .parse()
         .map_err(|e| usage(format!("--optimizer: {e}")))?;
+    let precision: crate::train::Precision = args
+        .dtype
+        .parse()
+        .map_err(|e| usage(format!("--dtype: {e}")))?;
+    if precision != crate::train::Precision::F32 && !matches!(model, ModelSpec::Llama(_)) {
+        return Err(usage(format!(
+            "--dtype {precision} is for --model llama; {} trains in f32",
+            model.name()
+        )));
+    }
     let device = DeviceSpec::parse(&args.device).map_err(|e| usage(format!("--device: {e}")))?;
     if args.batch_size == 0 {
         return Err(usage("--batch-size must be at least 1"));
@@ -146,6 +156,7 @@ pub fn learner_config(args: &ModelArgs) -> Result<LearnerConfig> {
             found.is_file().then_some(found)
         }),
         threads: args.threads,
+        precision,
         ..LearnerConfig::default()
     })
 }

@@ -15,6 +15,7 @@ use super::generate::{self, SampleOptions};
 use super::models::fused_mlp::FusedMlp;
 use super::models::{LoraSpec, Model, ModelSpec, hf_export};
 use super::optim::{Optimizer, OptimizerConfig, OptimizerKind};
+use super::precision::{LossScaler, Precision};
 
 /// Separates the sampler's random stream from the weight initialiser's.
 const SAMPLER_SEED_SALT: u64 = 0x5eed_da7a_5eed_da7a;
@@ -51,6 +52,11 @@ pub struct LearnerConfig {
     pub fused_cpu_mlp: bool,
     /// AdamW's (beta1, beta2).
     pub adam_betas: (f64, f64),
+    /// The float type the model computes in (`--dtype`); variables and
+    /// optimizer state stay f32. Llama only.
+    pub precision: Precision,
+    /// f16: the first loss scale (PyTorch's `init_scale`, 2^16).
+    pub initial_loss_scale: f64,
 }
 
 impl Default for LearnerConfig {
@@ -73,6 +79,8 @@ impl Default for LearnerConfig {
             eval_limit: None,
             fused_cpu_mlp: true,
             adam_betas: (0.9, 0.999),
+            precision: Precision::F32,
+            initial_loss_scale: 65_536.0,
         }
     }
 }
@@ -104,6 +112,11 @@ pub struct StepStats {
     pub samples: usize,
     /// Samples seen since the start (or the restored snapshot's count).
     pub samples_seen: u64,
+    /// f16: the loss scale this step's backward pass used.
+    pub loss_scale: Option<f64>,
+    /// f16: a gradient overflowed, so the update was skipped (and the
+    /// scale halved); `grad_norm` is then not finite.
+    pub skipped: bool,
 }
 
 /// A description of the learner for the UI and the run record.
@@ -121,6 +134,8 @@ pub struct LearnerInfo {
     pub threads: usize,
     /// `fused-cpu-mlp` or `candle-autograd`.
     pub engine: &'static str,
+    /// The float type of the forward and backward passes.
+    pub precision: Precision,
     pub train_size: usize,
     pub test_size: usize,
     pub classes: Option<usize>,
@@ -167,6 +182,8 @@ pub struct Learner {
     eval_limit: Option<usize>,
     /// The checkpoint the model started from (named in a PEFT adapter).
     init: Option<PathBuf>,
+    /// f16's dynamic loss scaling.
+    scaler: Option<LossScaler>,
     indices: Vec<usize>,
     features: Vec<f32>,
     labels: Vec<u32>,
@@ -185,13 +202,16 @@ impl Learner {
         let opened = cfg.device.open()?;
         let device = opened.device;
         let data = Dataset::load_with(&cfg.task, cfg.seq_len, cfg.tokenizer.as_deref())?;
-        let model = Model::build(
+        let mut model = Model::build(
             &cfg.model,
             data.kind(),
             cfg.init.as_deref(),
             cfg.seed,
             &device,
         )?;
+        if cfg.precision != Precision::F32 {
+            model.set_precision(cfg.precision)?;
+        }
         let params = model.params().count();
         let total_params = model.params().total_count();
         let spec = model.spec().to_string();
@@ -215,6 +235,7 @@ impl Learner {
                 Engine::Fused { .. } => "fused-cpu-mlp",
                 Engine::Graph { .. } => "candle-autograd",
             },
+            precision: cfg.precision,
             train_size: data.train_size(),
             test_size: data.test_size(),
             classes,
@@ -239,6 +260,10 @@ impl Learner {
             grad_accum: cfg.grad_accum.max(1),
             eval_limit: cfg.eval_limit,
             init: cfg.init.clone(),
+            scaler: cfg
+                .precision
+                .needs_loss_scaling()
+                .then(|| LossScaler::new(cfg.initial_loss_scale, 2_000)),
             indices: Vec::new(),
             features: Vec::new(),
             labels: Vec::new(),
@@ -275,8 +300,8 @@ impl Learner {
     }
 
     fn step_inner(&mut self, lr: f64) -> Result<StepStats> {
-        if self.grad_accum > 1 {
-            return self.accumulated_step(lr);
+        if self.grad_accum > 1 || self.scaler.is_some() {
+            return self.graph_step(lr);
         }
         self.sampler.next_batch(self.batch_size, &mut self.indices);
         let (loss, grad_norm) = match &mut self.engine {
@@ -294,7 +319,7 @@ impl Learner {
             }
             Engine::Graph { model, optimizer } => {
                 let (value, grads) =
-                    loss_and_grads(model, &self.data, &self.indices, &self.device, 1)?;
+                    loss_and_grads(model, &self.data, &self.indices, &self.device, 1.0)?;
                 let stats = optimizer.step(model.params().params(), &grads, lr)?;
                 (value, stats.grad_norm)
             }
@@ -305,24 +330,32 @@ impl Learner {
             epoch: self.sampler.epoch(),
             samples: self.batch_size,
             samples_seen: self.sampler.samples_seen(),
+            loss_scale: None,
+            skipped: false,
         })
     }
 
     /// One update from `grad_accum` micro-batches: each backward pass is of
     /// its loss over `grad_accum`, and the gradients are summed, so the
     /// update is that of their mean (one big batch of the same examples).
-    fn accumulated_step(&mut self, lr: f64) -> Result<StepStats> {
+    /// Under f16 the losses are scaled up for the backward passes and the
+    /// gradients scaled back down; an update whose gradients overflowed is
+    /// skipped.
+    fn graph_step(&mut self, lr: f64) -> Result<StepStats> {
         let Engine::Graph { model, optimizer } = &mut self.engine else {
             return Err(TrainError::Config(
-                "gradient accumulation needs the autograd engine".into(),
+                "gradient accumulation and f16 need the autograd engine".into(),
             ));
         };
         let n = self.grad_accum;
+        let loss_scale = self.scaler.as_ref().map(LossScaler::scale);
+        let factor = loss_scale.unwrap_or(1.0) / n as f64;
         let mut total: Option<candle_core::backprop::GradStore> = None;
         let mut loss_sum = 0.0;
         for _ in 0..n {
             self.sampler.next_batch(self.batch_size, &mut self.indices);
-            let (value, grads) = loss_and_grads(model, &self.data, &self.indices, &self.device, n)?;
+            let (value, grads) =
+                loss_and_grads(model, &self.data, &self.indices, &self.device, factor)?;
             loss_sum += value;
             total = Some(match total {
                 None => grads,
@@ -340,14 +373,31 @@ impl Learner {
                 }
             });
         }
-        let grads = total.ok_or_else(|| TrainError::Config("no micro-batch".into()))?;
-        let stats = optimizer.step(model.params().params(), &grads, lr)?;
+        let mut grads = total.ok_or_else(|| TrainError::Config("no micro-batch".into()))?;
+        let params = model.params().params();
+        if let Some(scale) = loss_scale {
+            for (_, var) in params {
+                if let Some(g) = grads.remove(var.as_tensor()) {
+                    grads.insert(var.as_tensor(), (g * (1.0 / scale))?);
+                }
+            }
+        }
+        let grad_norm = Optimizer::grad_norm(params, &grads)?;
+        let apply = match &mut self.scaler {
+            Some(scaler) => scaler.update(grad_norm.is_finite()),
+            None => true,
+        };
+        if apply {
+            optimizer.step_with_norm(params, &grads, lr, grad_norm)?;
+        }
         Ok(StepStats {
             loss: loss_sum / n as f64,
-            grad_norm: stats.grad_norm,
+            grad_norm,
             epoch: self.sampler.epoch(),
             samples: self.batch_size * n,
             samples_seen: self.sampler.samples_seen(),
+            loss_scale,
+            skipped: !apply,
         })
     }
 
@@ -670,24 +720,24 @@ fn thread_pool(
         .map_err(|e| TrainError::Config(format!("cannot start {threads} CPU threads: {e}")))
 }
 
-/// The loss of the batch at `indices` and the gradients of its share of
-/// an update made of `parts` such batches (1: the whole update). Only the
-/// loss's value is kept, not its graph.
+/// The loss of the batch at `indices` and the gradients of `factor` times
+/// it: 1 for a whole update, 1/N for one of N micro-batches, times the
+/// loss scale under f16. Only the loss's value is kept, not its graph.
 fn loss_and_grads(
     model: &Model,
     data: &Dataset,
     indices: &[usize],
     device: &Device,
-    parts: usize,
+    factor: f64,
 ) -> Result<(f64, candle_core::backprop::GradStore)> {
     let batch = data.train_batch(indices, device)?;
     let loss = batch_loss(model, &batch)?;
     let value = f64::from(loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?);
     // A whole batch needs no extra op in its graph.
-    let grads = if parts == 1 {
+    let grads = if factor == 1.0 {
         loss.backward()?
     } else {
-        (loss / parts as f64)?.backward()?
+        (loss * factor)?.backward()?
     };
     Ok((value, grads))
 }

@@ -13,6 +13,7 @@ pub mod learner;
 pub mod memory;
 pub mod models;
 pub mod optim;
+pub mod precision;
 pub mod trainer;
 
 pub use data::{DIGITS_ATTRIBUTION, DataKind, Dataset, TaskSpec};
@@ -23,3 +24,4 @@ pub use generate::SampleOptions;
 pub use learner::{Learner, LearnerConfig, LearnerInfo, Snapshot, StepStats};
 pub use models::{LlamaSpec, Model, ModelSpec};
 pub use optim::{OptimizerConfig, OptimizerKind};
+pub use precision::Precision;

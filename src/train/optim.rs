@@ -257,12 +257,23 @@ impl Optimizer {
         grads: &GradStore,
         lr: f64,
     ) -> Result<UpdateStats> {
+        let grad_norm = Self::grad_norm(params, grads)?;
+        self.step_with_norm(params, grads, lr, grad_norm)
+    }
+
+    /// [`Optimizer::step`] with the gradients' global norm already known.
+    pub fn step_with_norm(
+        &mut self,
+        params: &[(String, Var)],
+        grads: &GradStore,
+        lr: f64,
+        grad_norm: f64,
+    ) -> Result<UpdateStats> {
         if self.state.len() != params.len() {
             return Err(TrainError::Config(
                 "optimizer built for a different model".into(),
             ));
         }
-        let grad_norm = Self::grad_norm(params, grads)?;
         let scale = clip_scale(grad_norm, self.cfg.clip_grad_norm);
         self.steps += 1;
         for ((_, var), state) in params.iter().zip(self.state.iter_mut()) {

@@ -421,6 +421,9 @@ impl Run {
             // `step` counts updates, each of grad_accum micro-batches.
             "grad_accum": config.grad_accum,
             "step_counts": "updates",
+            // Mixed precision: activations in `dtype`, weights and
+            // optimizer state in f32.
+            "dtype": info.precision.to_string(),
             "policy": policy.to_string(),
             "total_steps": plan.steps,
             "seed": config.seed,
@@ -617,13 +620,21 @@ impl Run {
             if samples_per_s > 0.0 {
                 extra.push(("samples_per_s".to_string(), samples_per_s));
             }
+            if let Some(scale) = stats.loss_scale {
+                extra.push(("loss_scale".to_string(), scale));
+            }
+            if stats.skipped {
+                // f16 overflow: a routine event of loss scaling, not an
+                // exploding gradient, so no grad_norm for the monitor.
+                extra.push(("skipped_update".to_string(), 1.0));
+            }
             let rec = Record {
                 step: Some(t + 1),
                 epoch: Some(stats.epoch),
                 time: Some(unix_now()),
                 lr: Some(lr),
                 loss: Some(stats.loss),
-                grad_norm: Some(stats.grad_norm),
+                grad_norm: (!stats.skipped).then_some(stats.grad_norm),
                 extra,
             };
             let diverged = !stats.loss.is_finite();

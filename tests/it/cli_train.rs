@@ -412,6 +412,11 @@ fn bad_options_are_clear_errors() {
         ),
         (&["--save-hf", "out"], "use it with --model llama"),
         (&["--grad-accum", "0"], "--grad-accum must be"),
+        (&["--dtype", "bf16"], "--dtype bf16 is for --model llama"),
+        (
+            &["--model", "llama", "--dtype", "int8"],
+            "expected f32, bf16 or f16",
+        ),
         (
             &["--model", "llama", "--lora", "r=2", "--save", "Cargo.toml"],
             "with --lora it names a folder",
@@ -622,6 +627,53 @@ fn gradient_accumulation_is_in_the_header_and_steps_count_updates() {
         .filter_map(|l| l["step"].as_u64())
         .collect();
     assert_eq!(steps, [1, 2, 3, 4], "{text}");
+}
+
+#[test]
+fn bf16_and_f16_fine_tune_and_the_log_says_which() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference-models");
+    let dir = tempfile::tempdir().unwrap();
+    for dtype in ["bf16", "f16"] {
+        let log = dir.path().join(format!("{dtype}.jsonl"));
+        let log_arg = log.display().to_string();
+        let out = fine_tune(
+            &base,
+            dir.path(),
+            &[
+                "--steps",
+                "3",
+                "--dtype",
+                dtype,
+                "--optimizer",
+                "adamw",
+                "--log",
+                &log_arg,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary = last_json_line(&out.stdout);
+        let eval_loss = summary["eval_loss"].as_f64().unwrap();
+        // The checkpoint's f32 eval loss is 0.0655; 3 small updates in
+        // half precision stay near it.
+        assert!(eval_loss < 0.1, "{dtype}: eval_loss {eval_loss}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["header"]["dtype"], dtype, "{text}");
+        let steps: Vec<&Value> = lines.iter().filter(|l| l.get("loss").is_some()).collect();
+        assert_eq!(steps.len(), 3, "{text}");
+        for step in steps {
+            // f16 logs the loss scale of each update; bf16 needs none.
+            let scale = step.get("loss_scale").and_then(Value::as_f64);
+            assert_eq!(scale, (dtype == "f16").then_some(65_536.0), "{step}");
+        }
+    }
 }
 
 #[test]

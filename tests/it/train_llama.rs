@@ -12,7 +12,7 @@ use candle_core::{DType, Device, Tensor};
 use lrtop::train::models::llama_config::parse_config;
 use lrtop::train::models::{LlamaSpec, LoraSpec, Model, ModelSpec};
 use lrtop::train::{
-    DataKind, DeviceSpec, Learner, LearnerConfig, OptimizerKind, SampleOptions, TaskSpec,
+    DataKind, DeviceSpec, Learner, LearnerConfig, OptimizerKind, Precision, SampleOptions, TaskSpec,
 };
 
 const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference-models");
@@ -786,6 +786,172 @@ fn qwen2_and_mistral_checkpoints_match_transformers() {
                 .to_scalar::<f32>()
                 .unwrap();
             assert!(largest > 0.0, "{name} {var_name}");
+        }
+    }
+}
+
+/// A randomly initialised Llama (loss near ln(vocab), where a relative
+/// difference means something) on the progressions, in `precision`.
+fn precision_learner(dir: &Path, precision: Precision, initial_loss_scale: f64) -> Learner {
+    let cfg = LearnerConfig {
+        task: TaskSpec::Tokens {
+            dir: dir.join("progressions"),
+            vocab: None,
+            dtype: None,
+        },
+        model: ModelSpec::Llama(LlamaSpec {
+            dim: 64,
+            layers: 2,
+            heads: 4,
+            kv_heads: 2,
+            ..LlamaSpec::default()
+        }),
+        optimizer: OptimizerKind::AdamW,
+        seq_len: 32,
+        batch_size: 8,
+        seed: 3,
+        device: DeviceSpec::Cpu,
+        precision,
+        initial_loss_scale,
+        ..LearnerConfig::default()
+    };
+    Learner::new(&cfg).unwrap()
+}
+
+fn losses(learner: &mut Learner, steps: usize) -> Vec<f64> {
+    (0..steps)
+        .map(|_| learner.train_step(3e-3).unwrap().loss)
+        .collect()
+}
+
+#[test]
+fn bf16_and_f16_follow_the_f32_run() {
+    let dir = reference().expect("the reference checkpoint is in tests/fixtures/reference-models");
+    let steps = 40;
+    let mut full = precision_learner(&dir, Precision::F32, 65_536.0);
+    let want = losses(&mut full, steps);
+    let want_eval = full.evaluate().unwrap().loss;
+    assert!(want[steps - 1] < 0.8 * want[0], "f32 learns: {want:?}");
+    for precision in [Precision::Bf16, Precision::F16] {
+        let mut learner = precision_learner(&dir, precision, 65_536.0);
+        assert_eq!(learner.info().precision, precision);
+        let got = losses(&mut learner, steps);
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(g, w)| (g - w).abs() / w)
+            .fold(0.0, f64::max);
+        println!("{precision}: worst relative loss difference to f32 {worst:.2e}");
+        for (step, (g, w)) in got.iter().zip(&want).enumerate() {
+            let rel = (g - w).abs() / w;
+            assert!(rel < 0.02, "{precision} step {}: {g} vs f32 {w}", step + 1);
+        }
+        let eval = learner.evaluate().unwrap().loss;
+        let rel = (eval - want_eval).abs() / want_eval;
+        assert!(rel < 0.02, "{precision} eval: {eval} vs f32 {want_eval}");
+        // And not f32 under another name: the sums differ in their last bits.
+        assert_ne!(got, want, "{precision} computed in f32");
+    }
+}
+
+#[test]
+fn f16_skips_an_overflowing_update_and_halves_the_scale() {
+    let dir = reference().expect("the reference checkpoint is in tests/fixtures/reference-models");
+    // 2^40 times a token's gradient overflows f16 (largest 65,504) at once.
+    let mut learner = precision_learner(&dir, Precision::F16, 2f64.powi(40));
+    let untouched = learner.evaluate().unwrap().loss;
+    let first = learner.train_step(3e-3).unwrap();
+    assert!(first.skipped, "{first:?}");
+    assert_eq!(first.loss_scale, Some(2f64.powi(40)));
+    assert!(!first.grad_norm.is_finite());
+    assert!(first.loss.is_finite(), "the loss itself is f32");
+    // The skipped update left the weights as they were.
+    assert_eq!(learner.evaluate().unwrap().loss, untouched);
+    let second = learner.train_step(3e-3).unwrap();
+    assert_eq!(second.loss_scale, Some(2f64.powi(39)), "halved");
+    // Halving finds a scale that fits within a few dozen updates, and
+    // training then proceeds.
+    let mut applied = 0;
+    let mut last = Vec::new();
+    for _ in 0..60 {
+        let s = learner.train_step(3e-3).unwrap();
+        if !s.skipped {
+            applied += 1;
+            assert!(s.grad_norm.is_finite());
+            last.push(s.loss);
+        }
+    }
+    assert!(applied >= 20, "{applied} updates applied");
+    assert!(
+        last.last().unwrap() < &first.loss,
+        "{} -> {:?}",
+        first.loss,
+        last
+    );
+}
+
+#[test]
+fn mixed_precision_gives_every_variable_an_f32_gradient() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = Checkpoint {
+        hidden: 32,
+        intermediate: 64,
+        vocab: 40,
+        layers: 2,
+        heads: 4,
+        kv_heads: 2,
+        rope_theta: 10_000.0,
+        rms_norm_eps: 1e-5,
+        tied: false,
+        rope_parameters: true,
+    };
+    case.write(dir.path());
+    for precision in [Precision::Bf16, Precision::F16] {
+        for lora in [None, Some("r=2,targets=q_proj,v_proj,down_proj")] {
+            let spec = LlamaSpec {
+                lora: lora.map(|l| LoraSpec::parse(l).unwrap()),
+                ..LlamaSpec::default()
+            };
+            let mut model = Model::build(
+                &ModelSpec::Llama(spec),
+                &tokens_kind(40, 8),
+                Some(dir.path()),
+                0,
+                &Device::Cpu,
+            )
+            .unwrap();
+            model.set_precision(precision).unwrap();
+            let ids =
+                Tensor::from_vec((0..16u32).collect::<Vec<_>>(), (2, 8), &Device::Cpu).unwrap();
+            let targets: Vec<u32> = (1..17u32).map(|t| t % 40).collect();
+            let logits = model.forward(&ids, true).unwrap();
+            assert_eq!(logits.dtype(), DType::F32, "the loss is reduced in f32");
+            let logits = logits.reshape((16, 40)).unwrap();
+            let targets = Tensor::from_vec(targets, 16, &Device::Cpu).unwrap();
+            let grads = candle_nn::loss::cross_entropy(&logits, &targets)
+                .unwrap()
+                .backward()
+                .unwrap();
+            let params = model.params().params();
+            assert!(!params.is_empty());
+            for (name, var) in params {
+                assert_eq!(var.dtype(), DType::F32, "{name}: master weights in f32");
+                let g = grads
+                    .get(var.as_tensor())
+                    .unwrap_or_else(|| panic!("{precision} {lora:?} {name}: no gradient"));
+                assert_eq!(g.dtype(), DType::F32, "{name}");
+                let top = g
+                    .abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
+                // LoRA's B starts at zero, so A's gradient is zero at first.
+                if !name.contains("lora_A") {
+                    assert!(top > 0.0, "{precision} {lora:?} {name}");
+                }
+            }
         }
     }
 }

@@ -70,16 +70,18 @@ impl Linear {
         let inputs = dims[dims.len() - 1];
         let rows: usize = dims[..dims.len() - 1].iter().product();
         let x = x.reshape((rows, inputs))?;
+        // Mixed precision: the variables are cast to the activations' type
+        // (a no-op when they match; the cast's backward returns f32 gradients).
         let mut y = if self.frozen {
             super::lora::frozen_matmul(&x, &self.weight)?
         } else {
-            x.matmul(&self.weight.t()?)?
+            x.matmul(&self.weight.to_dtype(x.dtype())?.t()?)?
         };
         if let Some(adapter) = &self.lora {
             y = (y + adapter.forward(&x, train)?)?;
         }
         let y = match &self.bias {
-            Some(b) => y.broadcast_add(b)?,
+            Some(b) => y.broadcast_add(&b.to_dtype(y.dtype())?)?,
             None => y,
         };
         let mut out_dims = dims;

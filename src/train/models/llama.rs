@@ -6,7 +6,7 @@
 //! pass, so none of them appears here. Parameter names are those of
 //! transformers' `LlamaForCausalLM`, so checkpoints load and save as is.
 
-use candle_core::{D, Device, Result as CResult, Tensor};
+use candle_core::{D, DType, Device, Result as CResult, Tensor};
 
 use super::layers::Linear;
 use super::llama_config::{LlamaShape, RopeScaling};
@@ -49,6 +49,9 @@ pub struct Llama {
     sin: Tensor,
     /// `(context, context)` additive causal mask: 0 where a query may attend (on and below the diagonal, within a sliding window), -inf elsewhere.
     mask: Tensor,
+    /// The float type activations are computed in (`--dtype`); the
+    /// variables keep theirs and are cast where they are used.
+    compute: DType,
 }
 
 impl Llama {
@@ -155,7 +158,23 @@ impl Llama {
             cos,
             sin,
             mask,
+            compute: pb.dtype(),
         })
+    }
+
+    /// Computes in `dtype` from now on (mixed precision: bf16 or f16
+    /// activations over f32 variables). The logits come out in f32.
+    pub fn set_compute_dtype(&mut self, dtype: DType) -> CResult<()> {
+        self.cos = self.cos.to_dtype(dtype)?;
+        self.sin = self.sin.to_dtype(dtype)?;
+        self.mask = self.mask.to_dtype(dtype)?;
+        self.compute = dtype;
+        Ok(())
+    }
+
+    /// The float type activations are computed in.
+    pub fn compute_dtype(&self) -> DType {
+        self.compute
     }
 
     /// The weights under transformers' names with every LoRA update folded
@@ -223,29 +242,38 @@ impl Llama {
             );
         }
         let eps = self.shape.rms_norm_eps as f32;
-        let mut x =
-            self.embed
-                .index_select(&ids.flatten_all()?, 0)?
-                .reshape((n, len, self.shape.dim))?;
+        // Rows are picked in the variables' type, then cast: casting the
+        // whole table every step would copy every embedding.
+        let mut x = self
+            .embed
+            .index_select(&ids.flatten_all()?, 0)?
+            .to_dtype(self.compute)?
+            .reshape((n, len, self.shape.dim))?;
+        // A no-op without mixed precision (to_dtype to the same type).
+        let weight = |w: &Tensor| w.to_dtype(self.compute);
         let cos = self.cos.narrow(0, 0, len)?;
         let sin = self.sin.narrow(0, 0, len)?;
         let mask = self.mask.narrow(0, 0, len)?.narrow(1, 0, len)?;
         for block in &self.blocks {
-            let h = candle_nn::ops::rms_norm_slow(&x, &block.input_norm, eps)?;
+            let h = candle_nn::ops::rms_norm_slow(&x, &weight(&block.input_norm)?, eps)?;
             x = (x + self.attention(&block.attn, &h, &cos, &sin, &mask, train)?)?;
-            let h = candle_nn::ops::rms_norm_slow(&x, &block.post_attention_norm, eps)?;
+            let h = candle_nn::ops::rms_norm_slow(&x, &weight(&block.post_attention_norm)?, eps)?;
             let mlp =
                 (block.gate.forward_t(&h, train)?.silu()? * block.up.forward_t(&h, train)?)?;
             x = (x + block.down.forward_t(&mlp, train)?)?;
         }
-        let x = candle_nn::ops::rms_norm_slow(&x, &self.norm, eps)?;
+        let x = candle_nn::ops::rms_norm_slow(&x, &weight(&self.norm)?, eps)?;
         let x = x.reshape((n * len, self.shape.dim))?;
         let logits = if self.frozen {
             super::lora::frozen_matmul(&x, &self.lm_head)?
         } else {
-            x.matmul(&self.lm_head.t()?)?
+            x.matmul(&weight(&self.lm_head)?.t()?)?
         };
-        logits.reshape((n, len, self.shape.vocab))
+        // In the variables' type (f32): the loss, a log-softmax over the
+        // vocabulary, is reduced in f32 under mixed precision.
+        logits
+            .to_dtype(self.embed.dtype())?
+            .reshape((n, len, self.shape.vocab))
     }
 
     fn attention(
@@ -272,12 +300,26 @@ impl Llama {
         let v = repeat_kv(v, groups)?.contiguous()?;
         let scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (s.head_dim as f64).sqrt()))?;
         let scores = scores.broadcast_add(mask)?;
-        let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        // As transformers' eager attention: the softmax in f32 whatever the
+        // compute type, then back.
+        let weights = softmax_f32(&scores)?;
         let y = weights
             .matmul(&v)?
             .transpose(1, 2)?
             .reshape((n, len, s.heads * s.head_dim))?;
         a.o.forward_t(&y, train)
+    }
+}
+
+/// Softmax over the last dimension, computed in f32 (or f64) and returned
+/// in the input's type.
+fn softmax_f32(scores: &Tensor) -> CResult<Tensor> {
+    match scores.dtype() {
+        DType::BF16 | DType::F16 => {
+            candle_nn::ops::softmax(&scores.to_dtype(DType::F32)?, D::Minus1)?
+                .to_dtype(scores.dtype())
+        }
+        _ => candle_nn::ops::softmax(scores, D::Minus1),
     }
 }
 

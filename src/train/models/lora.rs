@@ -227,7 +227,8 @@ impl Adapter {
             (Some(dropout), true) => dropout.apply(x)?,
             _ => x.clone(),
         };
-        x.matmul(&self.a.t()?)?.matmul(&self.b.t()?)? * self.scale
+        let (a, b) = (self.a.to_dtype(x.dtype())?, self.b.to_dtype(x.dtype())?);
+        x.matmul(&a.t()?)?.matmul(&b.t()?)? * self.scale
     }
 
     /// The base weight with this update folded in: `W + scale * B A`.
@@ -270,16 +271,21 @@ impl candle_core::CustomOp1 for FrozenMatmul {
             candle_core::bail!("frozen-matmul: the input must be contiguous");
         };
         let device = candle_core::Device::Cpu;
+        let shape = layout.shape();
         let x = match storage {
-            CpuStorage::F32(v) => Tensor::from_slice(&v[start..end], layout.shape(), &device)?,
-            CpuStorage::F64(v) => Tensor::from_slice(&v[start..end], layout.shape(), &device)?,
-            _ => candle_core::bail!("frozen-matmul: f32 or f64 inputs only"),
+            CpuStorage::F32(v) => Tensor::from_slice(&v[start..end], shape, &device)?,
+            CpuStorage::F64(v) => Tensor::from_slice(&v[start..end], shape, &device)?,
+            CpuStorage::BF16(v) => Tensor::from_slice(&v[start..end], shape, &device)?,
+            CpuStorage::F16(v) => Tensor::from_slice(&v[start..end], shape, &device)?,
+            _ => candle_core::bail!("frozen-matmul: float inputs only"),
         };
         let y = x.matmul(&self.weight_t.to_dtype(x.dtype())?)?;
         let shape = y.shape().clone();
         let flat = y.flatten_all()?;
         let out = match storage {
             CpuStorage::F64(_) => CpuStorage::F64(flat.to_vec1()?),
+            CpuStorage::BF16(_) => CpuStorage::BF16(flat.to_vec1()?),
+            CpuStorage::F16(_) => CpuStorage::F16(flat.to_vec1()?),
             _ => CpuStorage::F32(flat.to_vec1()?),
         };
         Ok((out, shape))

@@ -153,6 +153,20 @@ impl Model {
         }
     }
 
+    /// Mixed precision (`--dtype`): the Llama computes in bf16 or f16 over
+    /// its f32 variables; the image models train in f32 only.
+    pub fn set_precision(&mut self, precision: crate::train::Precision) -> Result<()> {
+        let dtype = precision.compute_dtype();
+        match &mut self.net {
+            Net::Llama(m) => Ok(m.set_compute_dtype(dtype)?),
+            _ if dtype == self.params.dtype() => Ok(()),
+            _ => Err(TrainError::Model(format!(
+                "--dtype {precision} is for --model llama; {} trains in f32",
+                self.spec.name()
+            ))),
+        }
+    }
+
     pub fn llama(&self) -> Option<&Llama> {
         match &self.net {
             Net::Llama(m) => Some(m),
