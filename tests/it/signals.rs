@@ -47,6 +47,8 @@ fn exit_within(child: &mut Child, limit: Duration) -> (Option<i32>, Duration) {
 
 /// Reads stdout until a line contains `needle` (on a thread, so that a
 /// child that never writes it fails the test instead of hanging it).
+// Only the freeze tests use it, and LRTOP_TEST_FREEZE exists in debug builds only.
+#[cfg(debug_assertions)]
 fn wait_for_line(child: &mut Child, needle: &str) {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
