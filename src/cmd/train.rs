@@ -341,7 +341,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         args.dashboard.theme.as_deref().or(config.theme.as_deref()),
         crate::config::config_dir().as_deref(),
     )?;
-    let learner = learner_config(&args.model)?;
+    let learner = use_data_parallelism(learner_config(&args.model)?);
     let spec = args
         .policy
         .clone()
@@ -364,6 +364,51 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let plan = run_plan(&args, true)?;
     run_tui(learner, plan, policy, session, &args, &config)
+}
+
+/// A Llama trained on the CPU computes each batch as one share per thread
+/// at once (`LearnerConfig::data_parallel`), each share's kernels on one
+/// thread: 5,600-5,900 tokens/s against 2,900-3,000 with Candle splitting
+/// every op over the 2 cores here (BENCHMARKS.md). Candle takes its thread
+/// count from the environment, so this sets it, while the process still
+/// has a single thread (nothing else can read the environment meanwhile).
+fn use_data_parallelism(mut cfg: LearnerConfig) -> LearnerConfig {
+    let on_cpu = match cfg.device {
+        DeviceSpec::Cpu => true,
+        DeviceSpec::Auto => !cfg!(any(feature = "cuda", feature = "metal")),
+        _ => false,
+    };
+    let llama_without_dropout = matches!(&cfg.model, ModelSpec::Llama(l)
+        if !l.lora.as_ref().is_some_and(|lora| lora.dropout > 0.0));
+    let threads = cfg
+        .threads
+        .unwrap_or_else(candle_core::utils::get_num_threads);
+    if !(on_cpu && llama_without_dropout && threads > 1 && cfg.batch_size > 1 && single_threaded())
+    {
+        return cfg;
+    }
+    // SAFETY: this process has one thread (checked just above), so no
+    // other thread reads or writes the environment while it changes.
+    unsafe {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
+    cfg.threads = Some(threads);
+    cfg.data_parallel = true;
+    cfg
+}
+
+/// Whether this process runs a single thread (Linux; elsewhere: unknown, no).
+fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("Threads:"))
+                .map(|n| n.trim() == "1")
+        })
+        .unwrap_or(false)
 }
 
 /// A job's memory estimate (weights, gradients, optimizer state,

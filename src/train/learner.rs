@@ -57,6 +57,12 @@ pub struct LearnerConfig {
     pub precision: Precision,
     /// f16: the first loss scale (PyTorch's `init_scale`, 2^16).
     pub initial_loss_scale: f64,
+    /// A Llama on the CPU: compute each batch as one share per thread, at
+    /// once (data parallelism). Pays only when Candle's own kernels run on
+    /// one thread (`CANDLE_NUM_THREADS=1` and `RAYON_NUM_THREADS=1`, which
+    /// `lrtop train` sets for such runs): otherwise the shares queue for
+    /// Candle's one worker pool.
+    pub data_parallel: bool,
 }
 
 impl Default for LearnerConfig {
@@ -81,6 +87,7 @@ impl Default for LearnerConfig {
             adam_betas: (0.9, 0.999),
             precision: Precision::F32,
             initial_loss_scale: 65_536.0,
+            data_parallel: false,
         }
     }
 }
@@ -136,6 +143,8 @@ pub struct LearnerInfo {
     pub engine: &'static str,
     /// The float type of the forward and backward passes.
     pub precision: Precision,
+    /// Shares of each batch computed at once (1: none).
+    pub data_parallel: usize,
     pub train_size: usize,
     pub test_size: usize,
     pub classes: Option<usize>,
@@ -184,6 +193,9 @@ pub struct Learner {
     init: Option<PathBuf>,
     /// f16's dynamic loss scaling.
     scaler: Option<LossScaler>,
+    /// Shares of each batch computed at once on the pool's threads (1: the
+    /// batch as one).
+    data_parallel: usize,
     indices: Vec<usize>,
     features: Vec<f32>,
     labels: Vec<u32>,
@@ -199,6 +211,7 @@ impl Learner {
         if cfg.threads == Some(0) {
             return Err(TrainError::Config("threads must be positive".into()));
         }
+        super::memory::keep_freed_memory_for_reuse();
         let opened = cfg.device.open()?;
         let device = opened.device;
         let data = Dataset::load_with(&cfg.task, cfg.seq_len, cfg.tokenizer.as_deref())?;
@@ -217,6 +230,7 @@ impl Learner {
         let spec = model.spec().to_string();
         let engine = build_engine(cfg, model, data.kind(), &device)?;
         let pool = thread_pool(cfg, &engine, &device)?;
+        let data_parallel = data_parallel_shares(cfg, &engine, &device, pool.as_ref());
         let (classes, vocab, seq_len) = match data.kind() {
             DataKind::Classification { classes, .. } => (Some(*classes), None, None),
             DataKind::LanguageModel { vocab, seq_len } => (None, Some(*vocab), Some(*seq_len)),
@@ -236,6 +250,7 @@ impl Learner {
                 Engine::Graph { .. } => "candle-autograd",
             },
             precision: cfg.precision,
+            data_parallel,
             train_size: data.train_size(),
             test_size: data.test_size(),
             classes,
@@ -264,6 +279,7 @@ impl Learner {
                 .precision
                 .needs_loss_scaling()
                 .then(|| LossScaler::new(cfg.initial_loss_scale, 2_000)),
+            data_parallel,
             indices: Vec::new(),
             features: Vec::new(),
             labels: Vec::new(),
@@ -318,8 +334,14 @@ impl Learner {
                 mlp.train_step(&self.features, &self.labels, lr)?
             }
             Engine::Graph { model, optimizer } => {
-                let (value, grads) =
-                    loss_and_grads(model, &self.data, &self.indices, &self.device, 1.0)?;
+                let (value, grads) = loss_and_grads(
+                    model,
+                    &self.data,
+                    &self.indices,
+                    &self.device,
+                    1.0,
+                    self.data_parallel,
+                )?;
                 let stats = optimizer.step(model.params().params(), &grads, lr)?;
                 (value, stats.grad_norm)
             }
@@ -354,23 +376,18 @@ impl Learner {
         let mut loss_sum = 0.0;
         for _ in 0..n {
             self.sampler.next_batch(self.batch_size, &mut self.indices);
-            let (value, grads) =
-                loss_and_grads(model, &self.data, &self.indices, &self.device, factor)?;
+            let (value, grads) = loss_and_grads(
+                model,
+                &self.data,
+                &self.indices,
+                &self.device,
+                factor,
+                self.data_parallel,
+            )?;
             loss_sum += value;
             total = Some(match total {
                 None => grads,
-                Some(mut sum) => {
-                    for (_, var) in model.params().params() {
-                        if let Some(g) = grads.get(var.as_tensor()) {
-                            let summed = match sum.remove(var.as_tensor()) {
-                                Some(s) => (s + g)?,
-                                None => g.clone(),
-                            };
-                            sum.insert(var.as_tensor(), summed);
-                        }
-                    }
-                    sum
-                }
+                Some(sum) => add_grads(sum, &grads, model.params().params())?,
             });
         }
         let mut grads = total.ok_or_else(|| TrainError::Config("no micro-batch".into()))?;
@@ -720,16 +737,72 @@ fn thread_pool(
         .map_err(|e| TrainError::Config(format!("cannot start {threads} CPU threads: {e}")))
 }
 
+/// How many shares of a batch to compute at once (`data_parallel`): one
+/// per pool thread for a Llama on the CPU, whose steps are many small ops
+/// that Candle splits over the threads one by one, with more
+/// synchronisation than gain (2 threads ran no faster than 1); whole
+/// shares on their own threads keep both busy. Not for LoRA dropout (its
+/// seeded stream would be drawn in the threads' order) nor the image
+/// models (batch norm needs the whole batch).
+fn data_parallel_shares(
+    cfg: &LearnerConfig,
+    engine: &Engine,
+    device: &Device,
+    pool: Option<&rayon::ThreadPool>,
+) -> usize {
+    let threads = pool.map_or(1, rayon::ThreadPool::current_num_threads);
+    let Engine::Graph { model, .. } = engine else {
+        return 1;
+    };
+    if !cfg.data_parallel || !device.is_cpu() {
+        return 1;
+    }
+    let dropout = match model.spec() {
+        ModelSpec::Llama(l) => l.lora.as_ref().is_some_and(|lora| lora.dropout > 0.0),
+        _ => return 1,
+    };
+    if dropout || cfg.batch_size < 2 {
+        return 1;
+    }
+    threads.min(cfg.batch_size)
+}
+
+/// `sum` plus `grads`, variable by variable.
+fn add_grads(
+    mut sum: candle_core::backprop::GradStore,
+    grads: &candle_core::backprop::GradStore,
+    params: &[(String, candle_core::Var)],
+) -> Result<candle_core::backprop::GradStore> {
+    for (_, var) in params {
+        if let Some(g) = grads.get(var.as_tensor()) {
+            let summed = match sum.remove(var.as_tensor()) {
+                Some(s) => (s + g)?,
+                None => g.clone(),
+            };
+            sum.insert(var.as_tensor(), summed);
+        }
+    }
+    Ok(sum)
+}
+
 /// The loss of the batch at `indices` and the gradients of `factor` times
 /// it: 1 for a whole update, 1/N for one of N micro-batches, times the
 /// loss scale under f16. Only the loss's value is kept, not its graph.
+/// With `shares` > 1 the batch's examples are split into that many shares
+/// computed at once on the current pool's threads, each weighted by its
+/// part of the scored targets: the same loss and gradient as the whole
+/// batch, up to float rounding.
 fn loss_and_grads(
     model: &Model,
     data: &Dataset,
     indices: &[usize],
     device: &Device,
     factor: f64,
+    shares: usize,
 ) -> Result<(f64, candle_core::backprop::GradStore)> {
+    if shares > 1 && indices.len() >= shares {
+        return shared_loss_and_grads(model, data, indices, device, factor, shares);
+    }
     let batch = data.train_batch(indices, device)?;
     let loss = batch_loss(model, &batch)?;
     let value = f64::from(loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?);
@@ -740,6 +813,67 @@ fn loss_and_grads(
         (loss * factor)?.backward()?
     };
     Ok((value, grads))
+}
+
+fn shared_loss_and_grads(
+    model: &Model,
+    data: &Dataset,
+    indices: &[usize],
+    device: &Device,
+    factor: f64,
+    shares: usize,
+) -> Result<(f64, candle_core::backprop::GradStore)> {
+    use rayon::prelude::*;
+    let batches = indices
+        .chunks(indices.len().div_ceil(shares))
+        .map(|share| data.train_batch(share, device))
+        .collect::<Result<Vec<_>>>()?;
+    let counts = batches
+        .iter()
+        .map(scored_targets)
+        .collect::<Result<Vec<_>>>()?;
+    let total: f64 = counts.iter().sum();
+    let parts: Vec<Result<(f64, candle_core::backprop::GradStore)>> = batches
+        .par_iter()
+        .zip(&counts)
+        .map(|(batch, &count)| {
+            let weight = if total > 0.0 { count / total } else { 0.0 };
+            let loss = batch_loss(model, batch)?;
+            let value = f64::from(loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?);
+            Ok((value * weight, (loss * (factor * weight))?.backward()?))
+        })
+        .collect();
+    let mut loss = 0.0;
+    let mut total_grads = None;
+    // In share order, so that the sums do not depend on which thread ended first.
+    for part in parts {
+        let (value, grads) = part?;
+        loss += value;
+        total_grads = Some(match total_grads {
+            None => grads,
+            Some(sum) => add_grads(sum, &grads, model.params().params())?,
+        });
+    }
+    let grads = total_grads.ok_or_else(|| TrainError::Config("an empty batch".into()))?;
+    Ok((loss, grads))
+}
+
+/// The targets a batch's loss averages over: every token, or those its
+/// weight scores (an instruction's response).
+fn scored_targets(batch: &Batch) -> Result<f64> {
+    Ok(match batch {
+        Batch::Images { y, .. } => y.elem_count() as f64,
+        Batch::Tokens {
+            weight: Some(weight),
+            ..
+        } => f64::from(
+            weight
+                .sum_all()?
+                .to_dtype(candle_core::DType::F32)?
+                .to_scalar::<f32>()?,
+        ),
+        Batch::Tokens { target, .. } => target.elem_count() as f64,
+    })
 }
 
 /// Mean cross-entropy of a batch, keeping the graph for backward.

@@ -424,6 +424,9 @@ impl Run {
             // Mixed precision: activations in `dtype`, weights and
             // optimizer state in f32.
             "dtype": info.precision.to_string(),
+            "threads": info.threads,
+            // Shares of each batch computed at once, one per thread.
+            "data_parallel": info.data_parallel,
             "policy": policy.to_string(),
             "total_steps": plan.steps,
             "seed": config.seed,

@@ -677,6 +677,36 @@ fn bf16_and_f16_fine_tune_and_the_log_says_which() {
 }
 
 #[test]
+fn a_llama_on_the_cpu_trains_one_share_per_thread_and_says_so() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference-models");
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, shares) in [
+        (&["--threads", "2"][..], 2),
+        (&["--threads", "1"][..], 1),
+        // The dropout's seeded stream needs one thread drawing in order.
+        (&["--threads", "2", "--lora", "dropout=0.1"][..], 1),
+    ] {
+        let log = dir.path().join("dp.jsonl");
+        let _ = std::fs::remove_file(&log);
+        let log_arg = log.display().to_string();
+        let mut args = vec!["--steps", "2", "--device", "cpu", "--log", &log_arg];
+        args.extend_from_slice(extra);
+        let out = fine_tune(&base, dir.path(), &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(&log).unwrap();
+        let header: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(
+            header["header"]["data_parallel"], shares,
+            "{extra:?}: {text}"
+        );
+    }
+}
+
+#[test]
 fn instruction_tuning_runs_on_every_shape_with_a_real_tokenizer() {
     use std::fmt::Write as _;
     let dir = tempfile::tempdir().unwrap();

@@ -492,3 +492,79 @@ fn instruction_loss_scores_responses_only_and_exact_match_is_greedy_decoding() {
     );
     assert!(stats.loss.is_finite());
 }
+
+#[test]
+fn data_parallel_shares_update_as_the_whole_batch() {
+    use lrtop::train::models::LlamaSpec;
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/reference-models/progressions");
+    // Instructions with 1- and 2-digit answers give shares with different
+    // numbers of scored tokens: weighting the shares by their examples
+    // instead of their scored targets would fail here.
+    let tasks = [
+        TaskSpec::Instruct {
+            file: sums_file(dir.path(), 100),
+            val: None,
+        },
+        TaskSpec::Tokens {
+            dir: tokens,
+            vocab: None,
+            dtype: None,
+        },
+    ];
+    for task in tasks {
+        let config = |data_parallel| LearnerConfig {
+            task: task.clone(),
+            model: ModelSpec::Llama(LlamaSpec {
+                dim: 32,
+                layers: 1,
+                heads: 2,
+                kv_heads: 1,
+                ..LlamaSpec::default()
+            }),
+            optimizer: OptimizerKind::Sgd,
+            seq_len: 8,
+            batch_size: 7,
+            threads: Some(2),
+            data_parallel,
+            device: DeviceSpec::Cpu,
+            ..LearnerConfig::default()
+        };
+        let mut whole = Learner::new(&config(false)).unwrap();
+        let mut shared = Learner::new(&config(true)).unwrap();
+        assert_eq!(whole.info().data_parallel, 1);
+        assert_eq!(shared.info().data_parallel, 2, "{task}");
+        for _ in 0..3 {
+            let (a, b) = (
+                whole.train_step(0.5).unwrap(),
+                shared.train_step(0.5).unwrap(),
+            );
+            assert!(
+                (a.loss - b.loss).abs() < 1e-5,
+                "{task}: {} vs {}",
+                a.loss,
+                b.loss
+            );
+            assert!((a.grad_norm - b.grad_norm).abs() < 1e-5 * a.grad_norm.max(1.0));
+        }
+        for ((name, x), (_, y)) in whole
+            .weights()
+            .unwrap()
+            .iter()
+            .zip(shared.weights().unwrap().iter())
+        {
+            let d = (x - y)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(d < 1e-5, "{task} {name}: {d}");
+        }
+    }
+}
