@@ -4,7 +4,7 @@ lrtop: transformers' LlamaForCausalLM of width 256, 4 layers, 4 heads,
 vocabulary 64, batch 16 x 128 tokens, AdamW; f32, then bf16 autocast on a
 GPU. Prints tokens/s (median of 3 timed blocks after warm-up).
 
-usage: scripts/torch_llama_step.py [--device cuda|cpu] [--steps N]
+usage: scripts/torch_llama_step.py [--device cuda|cpu] [--steps N] [--threads T] [--json]
 """
 
 import argparse
@@ -19,7 +19,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+    ap.add_argument("--json", action="store_true", help="one JSON line per mode")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device if args.device != "cuda" or torch.cuda.is_available() else "cpu")
     cfg = LlamaConfig(vocab_size=64, hidden_size=256, intermediate_size=704, num_hidden_layers=4,
                       num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128)
@@ -53,6 +57,11 @@ def main():
                 torch.cuda.synchronize()
             rates.append(args.steps * batch * seq / (time.perf_counter() - t))
         peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else 0
+        if args.json:
+            import json
+            print(json.dumps({"impl": "torch", "mode": name, "threads": torch.get_num_threads(),
+                              "tokens_per_s": statistics.median(rates)}))
+            continue
         print(f"PyTorch {torch.__version__} {device.type} {name}: {statistics.median(rates):,.0f} tokens/s "
               f"(blocks {', '.join(f'{r:,.0f}' for r in rates)}), peak allocated {peak:.0f} MiB")
 

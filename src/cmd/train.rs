@@ -341,7 +341,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         args.dashboard.theme.as_deref().or(config.theme.as_deref()),
         crate::config::config_dir().as_deref(),
     )?;
-    let learner = use_data_parallelism(learner_config(&args.model)?);
+    let learner = configure_cpu_threads(learner_config(&args.model)?);
     let spec = args
         .policy
         .clone()
@@ -366,35 +366,37 @@ pub fn run(args: TrainArgs) -> Result<()> {
     run_tui(learner, plan, policy, session, &args, &config)
 }
 
-/// A Llama trained on the CPU computes each batch as one share per thread
-/// at once (`LearnerConfig::data_parallel`), each share's kernels on one
-/// thread: 5,600-5,900 tokens/s against 2,900-3,000 with Candle splitting
-/// every op over the 2 cores here (BENCHMARKS.md). Candle takes its thread
-/// count from the environment, so this sets it, while the process still
-/// has a single thread (nothing else can read the environment meanwhile).
-fn use_data_parallelism(mut cfg: LearnerConfig) -> LearnerConfig {
+/// Candle's CPU kernels on exactly the threads `--threads` asks for, and a
+/// Llama's batches as one share per thread at once
+/// (`LearnerConfig::data_parallel`), each share's kernels on one thread:
+/// 4,700-5,300 tokens/s against 2,900-3,000 with Candle splitting every op
+/// over the 2 cores here (BENCHMARKS.md). Candle takes its thread count
+/// from the environment (its own worker pool, whatever rayon pool runs the
+/// step), so this sets it, while the process still has a single thread
+/// (nothing else can read the environment meanwhile).
+fn configure_cpu_threads(mut cfg: LearnerConfig) -> LearnerConfig {
     let on_cpu = match cfg.device {
         DeviceSpec::Cpu => true,
         DeviceSpec::Auto => !cfg!(any(feature = "cuda", feature = "metal")),
         _ => false,
     };
+    if !on_cpu || !single_threaded() {
+        return cfg;
+    }
     let llama_without_dropout = matches!(&cfg.model, ModelSpec::Llama(l)
         if !l.lora.as_ref().is_some_and(|lora| lora.dropout > 0.0));
     let threads = cfg
         .threads
         .unwrap_or_else(candle_core::utils::get_num_threads);
-    if !(on_cpu && llama_without_dropout && threads > 1 && cfg.batch_size > 1 && single_threaded())
-    {
-        return cfg;
-    }
-    // SAFETY: this process has one thread (checked just above), so no
-    // other thread reads or writes the environment while it changes.
-    unsafe {
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
-        std::env::set_var("RAYON_NUM_THREADS", "1");
-    }
     cfg.threads = Some(threads);
-    cfg.data_parallel = true;
+    cfg.data_parallel = llama_without_dropout && threads > 1 && cfg.batch_size > 1;
+    let kernel_threads = if cfg.data_parallel { 1 } else { threads };
+    // SAFETY: this process has one thread (checked above), so no other
+    // thread reads or writes the environment while it changes.
+    unsafe {
+        std::env::set_var("CANDLE_NUM_THREADS", kernel_threads.to_string());
+        std::env::set_var("RAYON_NUM_THREADS", kernel_threads.to_string());
+    }
     cfg
 }
 
