@@ -132,6 +132,17 @@ impl TokenTally {
         Ok(())
     }
 
+    /// Adds another tally's counts (of other batches): merging per-batch
+    /// tallies in batch order gives the same sums as adding the batches
+    /// one after the other.
+    pub fn merge(&mut self, other: &TokenTally) {
+        self.count += other.count;
+        self.loss += other.loss;
+        self.correct += other.correct;
+        self.rows += other.rows;
+        self.exact += other.exact;
+    }
+
     pub fn finish(&self) -> EvalStats {
         let n = self.count.max(1) as f64;
         EvalStats {

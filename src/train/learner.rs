@@ -480,8 +480,7 @@ impl Learner {
                 Ok(tally.finish(*classes))
             }
             (DataKind::LanguageModel { .. }, Engine::Graph { model, .. }) => {
-                let mut tally = TokenTally::default();
-                for start in (0..total).step_by(batch) {
+                let tally_of = |start: usize| -> Result<TokenTally> {
                     let Batch::Tokens {
                         input,
                         target,
@@ -493,7 +492,22 @@ impl Learner {
                         return Err(TrainError::Config("expected a token batch".into()));
                     };
                     let logits = model.forward(&input, false)?.detach();
+                    let mut tally = TokenTally::default();
                     tally.add(&logits, &target, weight.as_ref())?;
+                    Ok(tally)
+                };
+                let starts: Vec<usize> = (0..total).step_by(batch).collect();
+                // Data parallel: Candle's kernels run on one thread each, so
+                // the batches go to the pool's threads instead.
+                let tallies: Vec<Result<TokenTally>> = if self.data_parallel > 1 {
+                    use rayon::prelude::*;
+                    starts.par_iter().map(|&start| tally_of(start)).collect()
+                } else {
+                    starts.iter().map(|&start| tally_of(start)).collect()
+                };
+                let mut tally = TokenTally::default();
+                for part in tallies {
+                    tally.merge(&part?);
                 }
                 Ok(tally.finish())
             }

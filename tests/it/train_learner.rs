@@ -535,6 +535,15 @@ fn data_parallel_shares_update_as_the_whole_batch() {
         let mut shared = Learner::new(&config(true)).unwrap();
         assert_eq!(whole.info().data_parallel, 1);
         assert_eq!(shared.info().data_parallel, 2, "{task}");
+        // Evaluation batches on the threads: the same sums, in batch order.
+        let (a, b) = (whole.evaluate().unwrap(), shared.evaluate().unwrap());
+        assert_eq!(
+            (a.loss, a.acc, a.exact_match, a.count),
+            (b.loss, b.acc, b.exact_match, b.count),
+            "{task}"
+        );
+        // Evaluation batches hold 8 examples here: several batches.
+        assert!(whole.dataset().test_size() > 8, "{task}");
         for _ in 0..3 {
             let (a, b) = (
                 whole.train_step(0.5).unwrap(),
