@@ -360,23 +360,8 @@ fn gradient_accumulation_updates_as_one_big_batch_of_the_same_examples() {
         assert_eq!(a.samples, b.samples);
         assert_eq!(a.samples_seen, b.samples_seen);
     }
-    let mut worst = 0f32;
-    for ((name, x), (_, y)) in big
-        .weights()
-        .unwrap()
-        .iter()
-        .zip(accumulated.weights().unwrap().iter())
-    {
-        let d = (x - y)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap();
-        worst = worst.max(d.to_scalar::<f32>().unwrap());
-        assert!(worst < 1e-5, "{name}: {worst}");
+    for (name, d) in weight_differences(&big, &accumulated) {
+        assert!(d < 1e-5, "{name}: {d}");
     }
     // And the updates did move the weights.
     let fresh = Learner::new(&config(16, 1)).unwrap();
@@ -389,6 +374,29 @@ fn gradient_accumulation_updates_as_one_big_batch_of_the_same_examples() {
         .to_scalar::<f32>()
         .unwrap();
     assert!(moved > 1e-3, "{moved}");
+}
+
+/// The largest absolute difference between two learners' weights, per
+/// variable.
+fn weight_differences(a: &Learner, b: &Learner) -> Vec<(String, f32)> {
+    a.weights()
+        .unwrap()
+        .iter()
+        .zip(b.weights().unwrap().iter())
+        .map(|((name, x), (_, y))| {
+            let d = (x - y)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            (name.clone(), d)
+        })
+        .collect()
 }
 
 /// Instruction examples whose answers a model can learn: `a+b=` → `a+b`.
@@ -557,22 +565,7 @@ fn data_parallel_shares_update_as_the_whole_batch() {
             );
             assert!((a.grad_norm - b.grad_norm).abs() < 1e-5 * a.grad_norm.max(1.0));
         }
-        for ((name, x), (_, y)) in whole
-            .weights()
-            .unwrap()
-            .iter()
-            .zip(shared.weights().unwrap().iter())
-        {
-            let d = (x - y)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+        for (name, d) in weight_differences(&whole, &shared) {
             assert!(d < 1e-5, "{task} {name}: {d}");
         }
     }
