@@ -46,8 +46,10 @@ if ! "$VENV/bin/python" -c 'import nvidia' 2>/dev/null ||
   touch "$VENV/.lrtop-cuda-$VER"
 fi
 
-C=$(echo "$VENV"/lib/python3*/site-packages/nvidia/cu13)
-[ -x "$C/bin/nvcc" ] || { echo "cuda_build: no nvcc under $C" >&2; exit 1; }
+# CUDA 13's wheels install under nvidia/cu13 (12's used other folders:
+# this script is for 13.x, which cudarc 0.19 supports up to 13.4).
+C=$(ls -d "$VENV"/lib/python3*/site-packages/nvidia/cu13 2>/dev/null | head -n 1)
+[ -n "$C" ] && [ -x "$C/bin/nvcc" ] || { echo "cuda_build: no nvcc under $VENV (CUDA 13.x wheels)" >&2; exit 1; }
 # The wheels ship lib*.so.13 only; the linker looks for lib*.so.
 for lib in "$C"/lib/lib*.so.*; do
   base=${lib%%.so.*}.so
@@ -64,7 +66,11 @@ export NVCC_PREPEND_FLAGS="-I$C/include/cccl ${NVCC_PREPEND_FLAGS:-}"
 # named libcuda.so.1 inside, as the driver's library, which the binary then
 # loads where it runs. The stub never ships: its folder is for the linker only.
 stub_libcuda() {
-  if ldconfig -p 2>/dev/null | grep -q 'libcuda\.so'; then
+  # The linker's -lcuda wants the unversioned name, as a driver's
+  # development link provides it.
+  local found
+  found=$(ldconfig -p 2>/dev/null || true)
+  if grep -q '^[[:space:]]*libcuda\.so ' <<<"$found"; then
     return
   fi
   local stub="$VENV/stub" rlib
@@ -72,8 +78,9 @@ stub_libcuda() {
   export LIBRARY_PATH="$stub:$LIBRARY_PATH"
   cargo build --release --features cuda --lib # builds cudarc; no final link yet
   rlib=$(ls -t "$CARGO_TARGET_DIR"/release/deps/libcudarc-*.rlib | head -n 1)
-  nm -u --format=just-symbols "$rlib" 2>/dev/null | grep -E '^cu[A-Z]' | sort -u |
-    sed 's/.*/void &(void) {}/' >"$stub/libcuda_stub.c"
+  { nm -u --format=just-symbols "$rlib" 2>/dev/null || true; } | { grep -E '^cu[A-Z]' || true; } |
+    sort -u | sed 's/.*/void &(void) {}/' >"$stub/libcuda_stub.c"
+  [ -s "$stub/libcuda_stub.c" ] || { echo "cuda_build: found no driver calls in $rlib" >&2; exit 1; }
   echo "cuda_build: no libcuda.so here: linking against a stub of $(wc -l <"$stub/libcuda_stub.c") driver functions" >&2
   cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$stub/libcuda.so" "$stub/libcuda_stub.c"
 }

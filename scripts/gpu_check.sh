@@ -25,8 +25,10 @@ BIN=${1:-target/gpu-carry/lrtop}
 if [ ! -x "$BIN" ] && [ -f "$BIN.xz" ]; then
   xz -dkc "$BIN.xz" >"$BIN" && chmod +x "$BIN"
 fi
-[ -x "$BIN" ] || BIN=target/release/lrtop
-[ -x "$BIN" ] || { echo "gpu_check: no lrtop binary (give its path)" >&2; exit 1; }
+# Only the default falls back (to a CPU build, for a dry run): a binary
+# named on the command line is the one checked.
+[ -x "$BIN" ] || [ -n "${1:-}" ] || BIN=target/release/lrtop
+[ -x "$BIN" ] || { echo "gpu_check: $BIN is not an executable lrtop" >&2; exit 1; }
 DEV=${GPU_CHECK_DEVICE:-cuda:0}
 STEPS=${GPU_CHECK_STEPS:-200}
 OUT=${OUT:-$(mktemp -d)}
@@ -65,18 +67,25 @@ WIDE=(--model "llama(dim=256,layers=4,heads=4,kv_heads=4)" --seq-len 128 --batch
 COMMON=(train --headless --task "$TASK" --optimizer adamw --seed 7 --eval-every 0
   --policy "COS(k0=0.001,k1=0.0001,l=$STEPS)")
 
+gpu_used() { # MiB in use on GPU 0, or nothing without nvidia-smi
+  command -v nvidia-smi >/dev/null &&
+    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 2>/dev/null | head -n 1 || true
+}
+
 run() { # name device dtype steps model-args...
   local name=$1 device=$2 dtype=$3 steps=$4
   shift 4
-  local peak=0 pid sampler
+  local peak=0 pid base used
+  # The GPU's used memory above what it held before the run (process ids
+  # in nvidia-smi's per-process list are the host's inside a container).
+  base=$(gpu_used)
   "$BIN" "${COMMON[@]}" --steps "$steps" "$@" --device "$device" --dtype "$dtype" \
     --log "$OUT/$name.jsonl" >"$OUT/$name.out" 2>"$OUT/$name.err" &
   pid=$!
-  if [ "$device" != cpu ] && command -v nvidia-smi >/dev/null; then
+  if [ "$device" != cpu ] && [ -n "$base" ]; then
     while kill -0 "$pid" 2>/dev/null; do
-      used=$(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null |
-        awk -F', ' -v p="$pid" '$1 == p { print $2 }')
-      [ -n "$used" ] && [ "$used" -gt "$peak" ] && peak=$used
+      used=$(gpu_used)
+      [ -n "$used" ] && [ $((used - base)) -gt "$peak" ] && peak=$((used - base))
       sleep 0.2
     done
   fi

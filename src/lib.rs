@@ -4,6 +4,7 @@
 //! records, the store keeps them as per-run columns, the monitor raises
 //! alerts, and the UI renders from the store.
 
+pub mod child_env;
 pub mod cli;
 pub mod clock;
 pub mod cmd;

@@ -389,14 +389,21 @@ fn configure_cpu_threads(mut cfg: LearnerConfig) -> LearnerConfig {
         .threads
         .unwrap_or_else(candle_core::utils::get_num_threads);
     cfg.threads = Some(threads);
-    cfg.data_parallel = llama_without_dropout && threads > 1 && cfg.batch_size > 1;
+    // Fewer examples than threads would leave threads idle: Candle's
+    // kernels spread over them instead.
+    cfg.data_parallel = llama_without_dropout && threads > 1 && cfg.batch_size >= threads;
     let kernel_threads = if cfg.data_parallel { 1 } else { threads };
     // SAFETY: this process has one thread (checked above), so no other
     // thread reads or writes the environment while it changes.
     unsafe {
-        std::env::set_var("CANDLE_NUM_THREADS", kernel_threads.to_string());
-        std::env::set_var("RAYON_NUM_THREADS", kernel_threads.to_string());
+        crate::child_env::set_for_this_process("CANDLE_NUM_THREADS", &kernel_threads.to_string());
+        crate::child_env::set_for_this_process("RAYON_NUM_THREADS", &kernel_threads.to_string());
     }
+    // Rayon's global pool (the monitor's fits, the follower) would size
+    // itself from RAYON_NUM_THREADS: it keeps every thread asked for.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
     cfg
 }
 

@@ -29,7 +29,7 @@ pub const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
 /// dashboard; redirect inside CMD to keep its output, e.g.
 /// `--on-alert 'echo "$LRTOP_ALERT_JSON" >> alerts.jsonl'`.
 pub fn run_on_alert(cmd: &str, alert: &Alert, run_label: &str) -> io::Result<Child> {
-    Command::new("sh")
+    crate::child_env::restore_user_env(&mut Command::new("sh"))
         .arg("-c")
         .arg(cmd)
         .envs(

@@ -177,6 +177,9 @@ enum EngineState {
 pub struct Snapshot {
     state: EngineState,
     sampler: EpochSampler,
+    /// f16's loss scale: a restart begins where the snapshot was, not
+    /// at a scale halved by the overflows of the run it replaces.
+    scaler: Option<LossScaler>,
 }
 
 pub struct Learner {
@@ -438,9 +441,11 @@ impl Learner {
         }
         let batch = match self.data.kind() {
             DataKind::Classification { .. } => 500,
-            DataKind::LanguageModel { seq_len, .. } => {
-                (65_536 / seq_len).clamp(1, self.batch_size.max(8))
-            }
+            // Data parallel: that many batches at once, each a share of
+            // one, so evaluation peaks at the memory of one batch.
+            DataKind::LanguageModel { seq_len, .. } => (65_536 / seq_len)
+                .clamp(1, self.batch_size.max(8))
+                .div_ceil(self.data_parallel.max(1)),
         };
         match (self.data.kind(), &self.engine) {
             (DataKind::Classification { classes, .. }, Engine::Fused { mlp, .. }) => {
@@ -529,6 +534,7 @@ impl Learner {
         Ok(Snapshot {
             state,
             sampler: self.sampler.clone(),
+            scaler: self.scaler.clone(),
         })
     }
 
@@ -561,6 +567,7 @@ impl Learner {
             _ => return Err(TrainError::Config("snapshot of a different learner".into())),
         }
         self.sampler = snapshot.sampler.clone();
+        self.scaler = snapshot.scaler.clone();
         Ok(())
     }
 

@@ -543,12 +543,17 @@ fn data_parallel_shares_update_as_the_whole_batch() {
         let mut shared = Learner::new(&config(true)).unwrap();
         assert_eq!(whole.info().data_parallel, 1);
         assert_eq!(shared.info().data_parallel, 2, "{task}");
-        // Evaluation batches on the threads: the same sums, in batch order.
+        // Evaluation batches on the threads (half as large): the same
+        // counts, and sums to float rounding.
         let (a, b) = (whole.evaluate().unwrap(), shared.evaluate().unwrap());
         assert_eq!(
-            (a.loss, a.acc, a.exact_match, a.count),
-            (b.loss, b.acc, b.exact_match, b.count),
+            (a.acc, a.exact_match, a.count),
+            (b.acc, b.exact_match, b.count),
             "{task}"
+        );
+        assert!(
+            (a.loss - b.loss).abs() < 1e-6 * a.loss,
+            "{task}: {a:?} {b:?}"
         );
         // Evaluation batches hold 8 examples here: several batches.
         assert!(whole.dataset().test_size() > 8, "{task}");

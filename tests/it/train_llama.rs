@@ -859,6 +859,7 @@ fn f16_skips_an_overflowing_update_and_halves_the_scale() {
     let dir = reference().expect("the reference checkpoint is in tests/fixtures/reference-models");
     // 2^40 times a token's gradient overflows f16 (largest 65,504) at once.
     let mut learner = precision_learner(&dir, Precision::F16, 2f64.powi(40));
+    let start = learner.snapshot().unwrap();
     let untouched = learner.evaluate().unwrap().loss;
     let first = learner.train_step(3e-3).unwrap();
     assert!(first.skipped, "{first:?}");
@@ -882,6 +883,11 @@ fn f16_skips_an_overflowing_update_and_halves_the_scale() {
         }
     }
     assert!(applied >= 20, "{applied} updates applied");
+    // A restart from the first snapshot starts at its scale again.
+    learner.restore(&start).unwrap();
+    let again = learner.train_step(3e-3).unwrap();
+    assert_eq!(again.loss_scale, Some(2f64.powi(40)));
+    assert_eq!(again.loss, first.loss);
     assert!(
         last.last().unwrap() < &first.loss,
         "{} -> {:?}",

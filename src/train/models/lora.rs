@@ -243,7 +243,8 @@ impl Adapter {
 /// even when the weight is not a variable.
 pub fn frozen_matmul(x: &Tensor, weight: &Tensor) -> CResult<Tensor> {
     if !x.device().is_cpu() {
-        return x.matmul(&weight.t()?);
+        // Mixed precision: the f32 base weight meets bf16/f16 activations.
+        return x.matmul(&weight.to_dtype(x.dtype())?.t()?);
     }
     // A transposed view: Candle's CPU matmul reads it without a copy.
     x.apply_op1(FrozenMatmul {
