@@ -383,15 +383,15 @@ fn configure_cpu_threads(mut cfg: LearnerConfig) -> LearnerConfig {
     if !on_cpu || !single_threaded() {
         return cfg;
     }
-    let llama_without_dropout = matches!(&cfg.model, ModelSpec::Llama(l)
-        if !l.lora.as_ref().is_some_and(|lora| lora.dropout > 0.0));
     let threads = cfg
         .threads
         .unwrap_or_else(candle_core::utils::get_num_threads);
     cfg.threads = Some(threads);
-    // Fewer examples than threads would leave threads idle: Candle's
-    // kernels spread over them instead.
-    cfg.data_parallel = llama_without_dropout && threads > 1 && cfg.batch_size >= threads;
+    // One share of each batch per thread where that gives the same update;
+    // otherwise (an image model, fewer examples than threads) Candle's
+    // kernels spread over the threads.
+    cfg.data_parallel =
+        crate::train::learner::can_split_batches(&cfg.model, cfg.batch_size, threads);
     let kernel_threads = if cfg.data_parallel { 1 } else { threads };
     // SAFETY: this process has one thread (checked above), so no other
     // thread reads or writes the environment while it changes.

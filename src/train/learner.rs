@@ -775,17 +775,23 @@ fn data_parallel_shares(
     let Engine::Graph { model, .. } = engine else {
         return 1;
     };
-    if !cfg.data_parallel || !device.is_cpu() {
-        return 1;
+    if cfg.data_parallel
+        && device.is_cpu()
+        && can_split_batches(model.spec(), cfg.batch_size, threads)
+    {
+        threads
+    } else {
+        1
     }
-    let dropout = match model.spec() {
-        ModelSpec::Llama(l) => l.lora.as_ref().is_some_and(|lora| lora.dropout > 0.0),
-        _ => return 1,
-    };
-    if dropout || cfg.batch_size < 2 {
-        return 1;
-    }
-    threads.min(cfg.batch_size)
+}
+
+/// Whether a model's batches can be computed as one share per thread with
+/// the same update: a Llama without LoRA dropout, with at least as many
+/// examples as threads (fewer would leave threads idle).
+pub fn can_split_batches(model: &ModelSpec, batch_size: usize, threads: usize) -> bool {
+    let llama_without_dropout = matches!(model, ModelSpec::Llama(l)
+        if !l.lora.as_ref().is_some_and(|lora| lora.dropout > 0.0));
+    llama_without_dropout && threads > 1 && batch_size >= threads
 }
 
 /// `sum` plus `grads`, variable by variable.
@@ -824,8 +830,16 @@ fn loss_and_grads(
     if shares > 1 && indices.len() >= shares {
         return shared_loss_and_grads(model, data, indices, device, factor, shares);
     }
-    let batch = data.train_batch(indices, device)?;
-    let loss = batch_loss(model, &batch)?;
+    scaled_loss_and_grads(model, &data.train_batch(indices, device)?, factor)
+}
+
+/// A batch's loss value and the gradients of `factor` times its loss.
+fn scaled_loss_and_grads(
+    model: &Model,
+    batch: &Batch,
+    factor: f64,
+) -> Result<(f64, candle_core::backprop::GradStore)> {
+    let loss = batch_loss(model, batch)?;
     let value = f64::from(loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?);
     // A whole batch needs no extra op in its graph.
     let grads = if factor == 1.0 {
@@ -859,9 +873,8 @@ fn shared_loss_and_grads(
         .zip(&counts)
         .map(|(batch, &count)| {
             let weight = if total > 0.0 { count / total } else { 0.0 };
-            let loss = batch_loss(model, batch)?;
-            let value = f64::from(loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?);
-            Ok((value * weight, (loss * (factor * weight))?.backward()?))
+            let (value, grads) = scaled_loss_and_grads(model, batch, factor * weight)?;
+            Ok((value * weight, grads))
         })
         .collect();
     let mut loss = 0.0;
