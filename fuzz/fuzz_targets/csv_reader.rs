@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let mut rest = log;
     let mut k = knob as usize;
     while !rest.is_empty() {
-        // (Each read that completes a line builds a csv reader: keep them few.)
+        // Pieces of 1 to 48 bytes: reads that end inside lines and cells.
         let n = (k % 48 + 1).min(rest.len());
         parts.push(&rest[..n]);
         rest = &rest[n..];

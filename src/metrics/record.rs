@@ -61,8 +61,8 @@ impl Record {
 }
 
 /// Is this metric an evaluation metric (eval_*, val_*, val/*, test_*)?
+/// (Called for every metric of every record the monitor sees: no allocation.)
 pub fn is_eval_metric(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
     [
         "eval_",
         "eval/",
@@ -74,10 +74,45 @@ pub fn is_eval_metric(name: &str) -> bool {
         "test/",
     ]
     .iter()
-    .any(|p| lower.starts_with(p))
+    .any(|p| starts_with_ignoring_case(name, p))
 }
 
 /// Is this metric an evaluation loss (lower is better)?
 pub fn is_eval_loss(name: &str) -> bool {
-    is_eval_metric(name) && name.to_ascii_lowercase().ends_with("loss")
+    is_eval_metric(name) && {
+        let end = name.len().saturating_sub(4);
+        name.as_bytes()[end..].eq_ignore_ascii_case(b"loss")
+    }
+}
+
+fn starts_with_ignoring_case(name: &str, prefix: &str) -> bool {
+    name.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eval_metrics_are_recognised_in_any_case() {
+        for name in [
+            "eval_loss",
+            "EVAL_Loss",
+            "val/acc",
+            "Validation_f1",
+            "test/loss",
+        ] {
+            assert!(is_eval_metric(name), "{name}");
+        }
+        for name in ["loss", "val", "evaluation", "tést_x", "", "ééé_loss"] {
+            assert!(!is_eval_metric(name), "{name}");
+        }
+        assert!(is_eval_loss("eval_LOSS"));
+        assert!(is_eval_loss("val/loss"));
+        assert!(!is_eval_loss("eval_accuracy"));
+        assert!(!is_eval_loss("loss"));
+        assert!(!is_eval_loss("val_é"));
+    }
 }

@@ -130,45 +130,42 @@ impl StreamParser for CsvStream {
 
 #[derive(Debug)]
 pub(crate) struct CsvStream {
-    map: FieldMap,
     lines: LineBuffer,
-    /// Complete lines not yet given to the csv reader.
+    /// Complete lines not yet split into rows.
     batch: Vec<u8>,
-    header: Vec<(String, Role)>,
-    /// Data rows read since the file's start (header rows excluded).
-    data_rows: u64,
-    /// Data rows to pass over: those already read before a rewrite.
-    skip_rows: u64,
+    splitter: RowSplitter,
+    rows: RowReader,
     line_no: u64,
 }
 
 impl CsvStream {
     pub(crate) fn new(map: FieldMap) -> Self {
         CsvStream {
-            map,
             lines: LineBuffer::new(),
             batch: Vec::new(),
-            header: Vec::new(),
-            data_rows: 0,
-            skip_rows: 0,
+            splitter: RowSplitter::new(),
+            rows: RowReader::new(map),
             line_no: 0,
         }
     }
 
     pub(crate) fn reset(&mut self) {
-        *self = CsvStream::new(std::mem::take(&mut self.map));
+        self.lines = LineBuffer::new();
+        self.batch.clear();
+        self.rows = RowReader::new(std::mem::take(&mut self.rows.map));
+        self.line_no = 0;
     }
 
     /// The file was rewritten from its start with the same rows and a
     /// grown header: read it again, passing over the rows already read.
     pub(crate) fn continue_after_rewrite(&mut self) {
-        let skip = self.data_rows;
+        let skip = self.rows.data_rows;
         self.reset();
-        self.skip_rows = skip;
+        self.rows.skip_rows = skip;
     }
 
     pub(crate) fn header_names(&self) -> impl Iterator<Item = &str> {
-        self.header.iter().map(|(n, _)| n.as_str())
+        self.rows.header.iter().map(|(n, _)| n.as_str())
     }
 
     pub(crate) fn feed(&mut self, data: &[u8], out: &mut Vec<Record>, tally: &mut Tally) {
@@ -196,50 +193,133 @@ impl CsvStream {
         }
     }
 
+    /// Each batch of complete lines is an input of its own: a quoted field
+    /// left open ends with the batch.
     fn parse_batch(&mut self, out: &mut Vec<Record>, tally: &mut Tally) {
         if self.batch.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.batch);
-        let mut reader = ::csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(&batch[..]);
-        let mut row = ::csv::ByteRecord::new();
-        let mut lines_before = 0;
-        loop {
-            match reader.read_byte_record(&mut row) {
-                Ok(false) => break,
-                Ok(true) => {
-                    let line = row.position().map_or(lines_before + 1, |p| p.line());
-                    lines_before = line;
-                    self.row(&row, self.line_no + line, out, tally);
-                }
-                Err(err) => {
-                    tally.bad(self.line_no + lines_before + 1, err);
-                    lines_before += 1;
-                }
-            }
+        self.splitter.start();
+        let mut input = &self.batch[..];
+        while let Some((line, row)) = self.splitter.next_row(&mut input) {
+            self.rows.row(row, self.line_no + line, out, tally);
         }
-        self.line_no += memchr::memchr_iter(b'\n', &batch).count() as u64;
+        self.line_no += memchr::memchr_iter(b'\n', &self.batch).count() as u64;
         // Keep the allocation for the next batch.
-        self.batch = batch;
         self.batch.clear();
     }
+}
 
-    fn row(
-        &mut self,
-        row: &::csv::ByteRecord,
-        line: u64,
-        out: &mut Vec<Record>,
-        tally: &mut Tally,
-    ) {
-        let cells = || row.iter().map(|c| c.trim_ascii());
-        if cells().all(<[u8]>::is_empty) {
+/// Splits CSV text into rows (RFC 4180 quoting; `\n`, `\r` or `\r\n` end a
+/// row; blank lines are passed over). One parser serves a whole stream:
+/// building one (its DFA) costs more than splitting a typical batch, and a
+/// follower splits a batch on every read that completes a line.
+#[derive(Debug)]
+struct RowSplitter {
+    core: csv_core::Reader,
+    fields: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+/// One row's cells, borrowed from the splitter.
+#[derive(Clone, Copy)]
+struct Row<'a> {
+    fields: &'a [u8],
+    ends: &'a [usize],
+}
+
+impl<'a> Row<'a> {
+    fn len(self) -> usize {
+        self.ends.len()
+    }
+
+    /// The cells, trimmed of ASCII white space.
+    fn cells(self) -> impl Iterator<Item = &'a [u8]> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let cell = &self.fields[start..end];
+            start = end;
+            cell.trim_ascii()
+        })
+    }
+}
+
+impl RowSplitter {
+    fn new() -> Self {
+        RowSplitter {
+            core: csv_core::Reader::new(),
+            fields: vec![0; 1024],
+            ends: vec![0; 32],
+        }
+    }
+
+    /// The next input starts: forget any row left open and count lines from 1.
+    fn start(&mut self) {
+        self.core.reset();
+    }
+
+    /// The next row of `input` (which advances past it) with the line its
+    /// read started on, counted from 1 at `start`; `None` when the input is
+    /// used up.
+    fn next_row(&mut self, input: &mut &[u8]) -> Option<(u64, Row<'_>)> {
+        use csv_core::ReadRecordResult::{End, InputEmpty, OutputEndsFull, OutputFull, Record};
+        let line = self.core.line();
+        let (mut field_len, mut end_len) = (0, 0);
+        loop {
+            // An empty input tells the parser that the text is over.
+            let (result, read, wrote, ended) = self.core.read_record(
+                input,
+                &mut self.fields[field_len..],
+                &mut self.ends[end_len..],
+            );
+            *input = &input[read..];
+            field_len += wrote;
+            end_len += ended;
+            match result {
+                InputEmpty => {}
+                OutputFull => self.fields.resize(self.fields.len() * 2, 0),
+                OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
+                Record => {
+                    let row = Row {
+                        fields: &self.fields[..field_len],
+                        ends: &self.ends[..end_len],
+                    };
+                    return Some((line, row));
+                }
+                End => return None,
+            }
+        }
+    }
+}
+
+/// Turns rows into records under the current header.
+#[derive(Debug)]
+struct RowReader {
+    map: FieldMap,
+    header: Vec<(String, Role)>,
+    /// Data rows read since the file's start (header rows excluded).
+    data_rows: u64,
+    /// Data rows to pass over: those already read before a rewrite.
+    skip_rows: u64,
+}
+
+impl RowReader {
+    fn new(map: FieldMap) -> Self {
+        RowReader {
+            map,
+            header: Vec::new(),
+            data_rows: 0,
+            skip_rows: 0,
+        }
+    }
+
+    fn row(&mut self, row: Row<'_>, line: u64, out: &mut Vec<Record>, tally: &mut Tally) {
+        if row.cells().all(<[u8]>::is_empty) {
             return;
         }
         if self.header.is_empty() || self.is_header(row) {
-            self.header = cells()
+            self.header = row
+                .cells()
                 .map(|c| {
                     let name = String::from_utf8_lossy(c).into_owned();
                     let role = self.map.classify(&name);
@@ -263,7 +343,7 @@ impl CsvStream {
             return;
         }
         let mut builder = RecordBuilder::new(&self.map);
-        for ((name, role), cell) in self.header.iter().zip(cells()) {
+        for ((name, role), cell) in self.header.iter().zip(row.cells()) {
             if let Some(value) = parse_number(cell) {
                 builder.add(name, *role, value);
             }
@@ -275,9 +355,9 @@ impl CsvStream {
     }
 
     /// A row of names only, sharing at least one with the current header.
-    fn is_header(&self, row: &::csv::ByteRecord) -> bool {
+    fn is_header(&self, row: Row<'_>) -> bool {
         let mut shares_a_name = false;
-        for cell in row.iter().map(|c| c.trim_ascii()) {
+        for cell in row.cells() {
             if cell.is_empty() || parse_number(cell).is_some() {
                 return false;
             }
@@ -300,17 +380,14 @@ fn parse_number(cell: &[u8]) -> Option<Num> {
 }
 
 fn header_cells(line: &[u8]) -> Vec<String> {
-    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-    let mut reader = ::csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(line);
-    let mut row = ::csv::ByteRecord::new();
-    match reader.read_byte_record(&mut row) {
-        Ok(true) => row
-            .iter()
-            .map(|c| String::from_utf8_lossy(c.trim_ascii()).into_owned())
+    let mut line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    let mut splitter = RowSplitter::new();
+    match splitter.next_row(&mut line) {
+        Some((_, row)) => row
+            .cells()
+            .map(|c| String::from_utf8_lossy(c).into_owned())
             .collect(),
-        _ => Vec::new(),
+        None => Vec::new(),
     }
 }
 
@@ -324,6 +401,47 @@ mod tests {
         stream.feed(text.as_bytes(), &mut out, &mut tally);
         stream.finish(&mut tally);
         (out, tally)
+    }
+
+    /// The splitter gives the rows, and the lines they start on, that the
+    /// csv crate gives; one splitter serves input after input.
+    #[test]
+    fn rows_and_lines_are_the_csv_crates() {
+        let long_cell = format!("a,\"{}\"\n", "x".repeat(3000));
+        let many_cells = format!("{}\n1\n", vec!["7"; 100].join(","));
+        let inputs = [
+            "step,loss\n1,2.0\n",
+            "\n\nstep,loss\n\n1, 2.0 \r\n\r\n2,3\r4,5\n",
+            "a,\"b\nc\",d\n1,\"2\"\"3\",4\n",
+            "a,\"open quote\n1,2\n",
+            "a,b\n1,2,3,4\n,\n\"\"\n",
+            "no newline at the end",
+            long_cell.as_str(),
+            many_cells.as_str(),
+            "",
+        ];
+        let mut splitter = RowSplitter::new();
+        for text in inputs {
+            let mut reader = ::csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(text.as_bytes());
+            let expected: Vec<(u64, Vec<Vec<u8>>)> = reader
+                .byte_records()
+                .map(|r| {
+                    let r = r.expect("a slice cannot fail to read");
+                    let line = r.position().expect("a read record has a position").line();
+                    (line, r.iter().map(|c| c.trim_ascii().to_vec()).collect())
+                })
+                .collect();
+            splitter.start();
+            let mut input = text.as_bytes();
+            let mut got = Vec::new();
+            while let Some((line, row)) = splitter.next_row(&mut input) {
+                got.push((line, row.cells().map(<[u8]>::to_vec).collect()));
+            }
+            assert_eq!(got, expected, "{text:?}");
+        }
     }
 
     #[test]
