@@ -143,7 +143,7 @@ impl Conv2d {
 
     /// `x`: `(n, C, H, W)`.
     pub fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        let y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
+        let y = super::conv::conv2d(x, &self.weight, self.padding, self.stride)?;
         match &self.bias {
             Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
             None => Ok(y),
@@ -181,6 +181,14 @@ impl BatchNorm2d {
     }
 
     pub fn forward(&self, x: &Tensor, train: bool) -> CResult<Tensor> {
+        if train && x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+            return self.train_forward_cpu(x);
+        }
+        self.forward_with_ops(x, train)
+    }
+
+    /// The same from Candle ops (any device and float type).
+    fn forward_with_ops(&self, x: &Tensor, train: bool) -> CResult<Tensor> {
         let channels = self.weight.dim(0)?;
         let per_channel = |t: &Tensor| t.reshape((1, channels, 1, 1));
         let (centred, var) = if train {
@@ -206,5 +214,80 @@ impl BatchNorm2d {
             .broadcast_div(&(var + self.eps)?.sqrt()?)?
             .broadcast_mul(&per_channel(&self.weight)?)?
             .broadcast_add(&per_channel(&self.bias)?)
+    }
+
+    /// Training mode on the CPU: per-channel loops (`super::batch_norm`).
+    fn train_forward_cpu(&self, x: &Tensor) -> CResult<Tensor> {
+        let (y, mean, var) =
+            super::batch_norm::train_forward(x, &self.weight, &self.bias, self.eps)?;
+        let count = (x.elem_count() / mean.len().max(1)) as f64;
+        let unbiased = count / (count - 1.0).max(1.0);
+        let m = self.momentum;
+        let blend = |old: &Var, batch: Vec<f32>, factor: f64| -> CResult<()> {
+            let batch = Tensor::from_vec(batch, old.dims(), old.device())?;
+            old.set(&((old.as_tensor() * (1.0 - m))? + (batch * (factor * m))?)?)
+        };
+        blend(&self.running_mean, mean, 1.0)?;
+        blend(&self.running_var, var, unbiased)?;
+        Ok(y)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Var};
+
+    use super::*;
+
+    /// The CPU loops give Candle ops' output, gradients and running
+    /// statistics.
+    #[test]
+    fn batch_norm_on_the_cpu_matches_candle_ops() -> CResult<()> {
+        let dev = Device::Cpu;
+        let weight = Var::from_tensor(&Tensor::randn(1f32, 0.5, 3, &dev)?)?;
+        let bias = Var::from_tensor(&Tensor::randn(0f32, 0.5, 3, &dev)?)?;
+        let make = || -> CResult<BatchNorm2d> {
+            Ok(BatchNorm2d {
+                weight: weight.as_tensor().clone(),
+                bias: bias.as_tensor().clone(),
+                running_mean: Var::from_tensor(&Tensor::randn(0f32, 1.0, 3, &dev)?)?,
+                running_var: Var::from_tensor(&Tensor::ones(3, candle_core::DType::F32, &dev)?)?,
+                eps: 1e-5,
+                momentum: 0.1,
+            })
+        };
+        let (fast, slow) = (make()?, make()?);
+        slow.running_mean.set(fast.running_mean.as_tensor())?;
+        let x = Var::from_tensor(&((Tensor::randn(0f32, 2.0, (4, 3, 5, 6), &dev)? + 3.0)?))?;
+        let mix = Tensor::randn(0f32, 1.0, (4, 3, 5, 6), &dev)?;
+        let y_fast = fast.forward(&x, true)?;
+        let y_slow = slow.forward_with_ops(&x, true)?;
+        let max_diff = |a: &Tensor, b: &Tensor| -> CResult<f32> {
+            (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()
+        };
+        assert!(max_diff(&y_fast, &y_slow)? < 1e-5);
+        let g_fast = (&y_fast * &mix)?.sum_all()?.backward()?;
+        let g_slow = (&y_slow * &mix)?.sum_all()?.backward()?;
+        let pairs = [
+            (x.as_tensor(), x.as_tensor()),
+            (&fast.weight, &slow.weight),
+            (&fast.bias, &slow.bias),
+        ];
+        for (a, b) in pairs {
+            let (Some(ga), Some(gb)) = (g_fast.get(a), g_slow.get(b)) else {
+                panic!("a missing gradient");
+            };
+            assert!(max_diff(ga, gb)? < 1e-4, "{ga} {gb}");
+        }
+        let stats = |bn: &BatchNorm2d| {
+            [
+                bn.running_mean.as_tensor().clone(),
+                bn.running_var.as_tensor().clone(),
+            ]
+        };
+        for (a, b) in stats(&fast).iter().zip(&stats(&slow)) {
+            assert!(max_diff(a, b)? < 1e-5);
+        }
+        Ok(())
     }
 }

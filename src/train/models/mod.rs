@@ -1,6 +1,8 @@
 //! The networks: MLP, LeNet-5, CIFAR ResNets and a trainable Llama, their
 //! variables, and the fused CPU path for MLPs.
 
+mod batch_norm;
+mod conv;
 pub mod fused_mlp;
 pub mod hf_export;
 mod layers;

@@ -1,0 +1,262 @@
+//! Training-mode batch normalisation on the CPU, forward and backward, as
+//! per-channel loops. Built from Candle ops it was a third of a ResNet
+//! step: each per-channel mean over `(n, H, W)`, and each gradient of a
+//! per-channel broadcast, is a reduction over non-adjacent axes, which
+//! Candle's CPU backend does one strided index at a time.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+
+/// `(n, C, H, W)` as `n` images of `C` planes of `plane` values.
+#[derive(Debug, Clone, Copy)]
+struct Planes {
+    images: usize,
+    channels: usize,
+    plane: usize,
+}
+
+impl Planes {
+    fn of(dims: &[usize]) -> Result<Planes> {
+        let &[images, channels, h, w] = dims else {
+            candle_core::bail!("batch norm: expected (n, C, H, W), found {dims:?}");
+        };
+        Ok(Planes {
+            images,
+            channels,
+            plane: h * w,
+        })
+    }
+
+    /// Values per channel.
+    fn count(&self) -> usize {
+        self.images * self.plane
+    }
+
+    /// Every plane of channel `c`, in order.
+    fn of_channel<'a>(&self, data: &'a [f32], c: usize) -> impl Iterator<Item = &'a [f32]> {
+        let (channels, plane) = (self.channels, self.plane);
+        (0..self.images).map(move |n| &data[(n * channels + c) * plane..][..plane])
+    }
+}
+
+fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("{what}: batch norm takes f32, found {:?}", storage.dtype());
+    };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{what}: batch norm takes a contiguous tensor"),
+    }
+}
+
+/// Per channel: the mean and the biased variance, as `(2, C)`.
+struct ChannelStats;
+
+impl CustomOp1 for ChannelStats {
+    fn name(&self) -> &'static str {
+        "lrtop-channel-stats"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let p = Planes::of(layout.dims())?;
+        let x = contiguous_f32(storage, layout, "batch norm input")?;
+        let count = p.count().max(1) as f64;
+        let mut out = vec![0f32; 2 * p.channels];
+        for c in 0..p.channels {
+            // Two passes in f64: the variance of values far from zero stays exact.
+            let sum: f64 = p
+                .of_channel(x, c)
+                .map(|s| s.iter().map(|&v| v as f64).sum::<f64>())
+                .sum();
+            let mean = sum / count;
+            let sq: f64 = p
+                .of_channel(x, c)
+                .map(|s| s.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>())
+                .sum();
+            out[c] = mean as f32;
+            out[p.channels + c] = (sq / count) as f32;
+        }
+        Ok((CpuStorage::F32(out), Shape::from((2, p.channels))))
+    }
+}
+
+/// The normalisation with the batch's statistics: `(x - mean) / sqrt(var +
+/// eps) * weight + bias`, and its gradients.
+struct Normalize {
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+}
+
+impl CustomOp3 for Normalize {
+    fn name(&self) -> &'static str {
+        "lrtop-batch-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x_s: &CpuStorage,
+        x_l: &Layout,
+        w_s: &CpuStorage,
+        w_l: &Layout,
+        b_s: &CpuStorage,
+        b_l: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let p = Planes::of(x_l.dims())?;
+        let x = contiguous_f32(x_s, x_l, "batch norm input")?;
+        let weight = contiguous_f32(w_s, w_l, "batch norm weight")?;
+        let bias = contiguous_f32(b_s, b_l, "batch norm bias")?;
+        let mut y = vec![0f32; x.len()];
+        for (i, (src, dst)) in x
+            .chunks_exact(p.plane.max(1))
+            .zip(y.chunks_exact_mut(p.plane.max(1)))
+            .enumerate()
+        {
+            let c = i % p.channels;
+            let scale = self.inv_std[c] * weight[c];
+            let shift = bias[c] - self.mean[c] * scale;
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = v * scale + shift;
+            }
+        }
+        Ok((CpuStorage::F32(y), x_l.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        _bias: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let sums = x.apply_op2_no_bwd(
+            &grad,
+            &GradSums {
+                mean: self.mean.clone(),
+                inv_std: self.inv_std.clone(),
+            },
+        )?;
+        let [grad_bias, grad_weight] = [sums.get(0)?, sums.get(1)?];
+        let grad_x = x.apply_op2_no_bwd(
+            &grad,
+            &GradInput {
+                mean: self.mean.clone(),
+                inv_std: self.inv_std.clone(),
+                weight: weight.to_vec1()?,
+                grad_bias: grad_bias.to_vec1()?,
+                grad_weight: grad_weight.to_vec1()?,
+            },
+        )?;
+        Ok((Some(grad_x), Some(grad_weight), Some(grad_bias)))
+    }
+}
+
+/// Per channel: `sum(dy)` (the bias's gradient) and `sum(dy * x_hat)` (the
+/// weight's), as `(2, C)`.
+struct GradSums {
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+}
+
+impl CustomOp2 for GradSums {
+    fn name(&self) -> &'static str {
+        "lrtop-batch-norm-grad-sums"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x_s: &CpuStorage,
+        x_l: &Layout,
+        g_s: &CpuStorage,
+        g_l: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let p = Planes::of(x_l.dims())?;
+        let x = contiguous_f32(x_s, x_l, "batch norm input")?;
+        let g = contiguous_f32(g_s, g_l, "batch norm gradient")?;
+        let mut out = vec![0f32; 2 * p.channels];
+        for c in 0..p.channels {
+            let (mut sum_g, mut sum_gx) = (0f64, 0f64);
+            for (xs, gs) in p.of_channel(x, c).zip(p.of_channel(g, c)) {
+                for (&xv, &gv) in xs.iter().zip(gs) {
+                    sum_g += gv as f64;
+                    sum_gx += (gv * (xv - self.mean[c]) * self.inv_std[c]) as f64;
+                }
+            }
+            out[c] = sum_g as f32;
+            out[p.channels + c] = sum_gx as f32;
+        }
+        Ok((CpuStorage::F32(out), Shape::from((2, p.channels))))
+    }
+}
+
+/// The input's gradient: `weight * inv_std / N * (N dy - sum(dy) - x_hat
+/// sum(dy x_hat))`.
+struct GradInput {
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+    weight: Vec<f32>,
+    grad_bias: Vec<f32>,
+    grad_weight: Vec<f32>,
+}
+
+impl CustomOp2 for GradInput {
+    fn name(&self) -> &'static str {
+        "lrtop-batch-norm-grad-input"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x_s: &CpuStorage,
+        x_l: &Layout,
+        g_s: &CpuStorage,
+        g_l: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let p = Planes::of(x_l.dims())?;
+        let x = contiguous_f32(x_s, x_l, "batch norm input")?;
+        let g = contiguous_f32(g_s, g_l, "batch norm gradient")?;
+        let n = p.count().max(1) as f32;
+        let mut dx = vec![0f32; x.len()];
+        let chunk = p.plane.max(1);
+        for (i, ((xs, gs), out)) in x
+            .chunks_exact(chunk)
+            .zip(g.chunks_exact(chunk))
+            .zip(dx.chunks_exact_mut(chunk))
+            .enumerate()
+        {
+            let c = i % p.channels;
+            let (mean, inv_std) = (self.mean[c], self.inv_std[c]);
+            let scale = self.weight[c] * inv_std / n;
+            let (sum_g, sum_gx) = (self.grad_bias[c], self.grad_weight[c]);
+            for ((d, &xv), &gv) in out.iter_mut().zip(xs).zip(gs) {
+                let x_hat = (xv - mean) * inv_std;
+                *d = scale * (n * gv - sum_g - x_hat * sum_gx);
+            }
+        }
+        Ok((CpuStorage::F32(dx), x_l.shape().clone()))
+    }
+}
+
+/// Training-mode batch norm of contiguous f32 `x` `(n, C, H, W)` on the
+/// CPU: the output, and the batch's per-channel mean and biased variance
+/// (for the running statistics).
+pub fn train_forward(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    eps: f64,
+) -> Result<(Tensor, Vec<f32>, Vec<f32>)> {
+    let x = x.contiguous()?;
+    let stats = x.apply_op1_no_bwd(&ChannelStats)?.to_vec2::<f32>()?;
+    let [mean, var] = [stats[0].clone(), stats[1].clone()];
+    let inv_std = var
+        .iter()
+        .map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32)
+        .collect();
+    let op = Normalize {
+        mean: mean.clone(),
+        inv_std,
+    };
+    let y = x.apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)?;
+    Ok((y, mean, var))
+}

@@ -1,0 +1,369 @@
+//! 2-D convolution on the CPU as im2col + one matrix product, forward and
+//! backward. Candle 0.11's own CPU backward is the slow part of training a
+//! CNN: the input's gradient goes through `conv_transpose2d`, a direct loop
+//! with no matrix product, and the kernel's through a convolution with an
+//! output-sized kernel; a ResNet-20 step was 20x PyTorch's. Here both
+//! gradients are matrix products too (gemm), with the column matrix
+//! recomputed in the backward pass rather than kept alive by the graph.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
+
+/// The geometry of one convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Geometry {
+    batch: usize,
+    channels: usize,
+    height: usize,
+    width: usize,
+    kernel: usize,
+    padding: usize,
+    stride: usize,
+}
+
+impl Geometry {
+    fn out_height(&self) -> usize {
+        (self.height + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+
+    fn out_width(&self) -> usize {
+        (self.width + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+
+    /// Output positions per image.
+    fn positions(&self) -> usize {
+        self.out_height() * self.out_width()
+    }
+
+    /// Values per column-matrix row: one input patch.
+    fn patch(&self) -> usize {
+        self.channels * self.kernel * self.kernel
+    }
+
+    /// Every run of one image's column matrix `(C * k * k, positions)` that
+    /// reads one input row: `visit(entry, first position, input index,
+    /// length)`, where the run's `i`-th value is the input at `input + i *
+    /// stride`. Padding is skipped (those values stay zero).
+    fn for_each_run(&self, mut visit: impl FnMut(usize, usize, usize, usize)) {
+        let (k, s, p) = (self.kernel, self.stride, self.padding);
+        let (oh, ow) = (self.out_height(), self.out_width());
+        for c in 0..self.channels {
+            for ky in 0..k {
+                for kx in 0..k {
+                    let entry = (c * k + ky) * k + kx;
+                    // Output columns whose input column ox*s + kx - p is inside the image.
+                    let ox_from = p.saturating_sub(kx).div_ceil(s);
+                    let Some(last) = (self.width + p).checked_sub(kx + 1) else {
+                        continue;
+                    };
+                    let ox_to = ow.min(last / s + 1);
+                    if ox_from >= ox_to {
+                        continue;
+                    }
+                    let x_from = ox_from * s + kx - p;
+                    for oy in 0..oh {
+                        let Some(y) = (oy * s + ky).checked_sub(p).filter(|&y| y < self.height)
+                        else {
+                            continue;
+                        };
+                        let input = (c * self.height + y) * self.width + x_from;
+                        visit(entry, oy * ow + ox_from, input, ox_to - ox_from);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!(
+            "{what}: the im2col convolution takes f32, found {:?}",
+            storage.dtype()
+        );
+    };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{what}: the im2col convolution takes a contiguous tensor"),
+    }
+}
+
+/// One image `(C, H, W)` to its column matrix `(C * k * k, positions)`;
+/// `out` holds zeros where padding is read.
+fn im2col_image(src: &[f32], g: &Geometry, out: &mut [f32]) {
+    let (positions, s) = (g.positions(), g.stride);
+    g.for_each_run(|entry, at, input, len| {
+        let dst = &mut out[entry * positions + at..][..len];
+        if s == 1 {
+            dst.copy_from_slice(&src[input..][..len]);
+        } else {
+            for (i, d) in dst.iter_mut().enumerate() {
+                *d = src[input + i * s];
+            }
+        }
+    });
+}
+
+/// The adjoint of `im2col_image`: each column-matrix value added to the
+/// input value it was read from.
+fn col2im_image(cols: &[f32], g: &Geometry, out: &mut [f32]) {
+    let (positions, s) = (g.positions(), g.stride);
+    g.for_each_run(|entry, at, input, len| {
+        let from = &cols[entry * positions + at..][..len];
+        if s == 1 {
+            for (o, v) in out[input..][..len].iter_mut().zip(from) {
+                *o += v;
+            }
+        } else {
+            for (i, v) in from.iter().enumerate() {
+                out[input + i * s] += v;
+            }
+        }
+    });
+}
+
+/// `x` `(n, C, H, W)` to its column matrices `(n, C * k * k, positions)`,
+/// written into `cols` (reused between calls: a fresh buffer of this size
+/// costs more in page faults than filling it).
+fn im2col_into(x: &[f32], g: &Geometry, cols: &mut Vec<f32>) {
+    let (positions, patch) = (g.positions(), g.patch());
+    let image = g.channels * g.height * g.width;
+    cols.clear();
+    cols.resize(g.batch * patch * positions, 0.0);
+    for (n, out) in cols.chunks_exact_mut(patch * positions).enumerate() {
+        im2col_image(&x[n * image..(n + 1) * image], g, out);
+    }
+}
+
+thread_local! {
+    /// The forward pass's column matrices, reused from call to call.
+    static COLUMNS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Both gradients of the convolution, image by image: with one image's
+/// column matrix `cols` (`C*k*k` x positions), `grad_w += grad · colsᵀ` and
+/// `grad_x = col2im(kernelᵀ · grad)`. Working per image keeps every buffer
+/// small enough to be reused by the allocator (the whole batch's column
+/// matrix is tens of MB, freshly mapped and faulted in each time). The
+/// output packs `grad_x` then `grad_w`, flattened.
+struct ConvBackward(Geometry);
+
+impl CustomOp3 for ConvBackward {
+    fn name(&self) -> &'static str {
+        "lrtop-conv2d-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x_storage: &CpuStorage,
+        x_layout: &Layout,
+        w_storage: &CpuStorage,
+        w_layout: &Layout,
+        g_storage: &CpuStorage,
+        g_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = &self.0;
+        let x = contiguous_f32(x_storage, x_layout, "conv2d input")?;
+        contiguous_f32(w_storage, w_layout, "conv2d kernel")?;
+        contiguous_f32(g_storage, g_layout, "conv2d gradient")?;
+        let outputs = w_layout.dims()[0];
+        let (positions, patch) = (g.positions(), g.patch());
+        let image = g.channels * g.height * g.width;
+        let mut packed = vec![0f32; g.batch * image + outputs * patch];
+        let (grad_x, grad_w) = packed.split_at_mut(g.batch * image);
+        let mut cols = CpuStorage::F32(vec![0f32; patch * positions]);
+        let kernel_t = Layout::new(
+            Shape::from((patch, outputs)),
+            vec![1, patch],
+            w_layout.start_offset(),
+        );
+        for n in 0..g.batch {
+            if let CpuStorage::F32(buffer) = &mut cols {
+                buffer.fill(0.0);
+                im2col_image(&x[n * image..(n + 1) * image], g, buffer);
+            }
+            let grad_n = g_layout.start_offset() + n * outputs * positions;
+            // grad (O, positions) x colsᵀ (positions, C*k*k).
+            let product = g_storage.matmul(
+                &cols,
+                (1, outputs, patch, positions),
+                &Layout::contiguous_with_offset((outputs, positions), grad_n),
+                &Layout::new(Shape::from((positions, patch)), vec![1, positions], 0),
+            )?;
+            let kernel_grad = contiguous_f32(&product, &Layout::contiguous(outputs * patch), "")?;
+            for (acc, v) in grad_w.iter_mut().zip(kernel_grad) {
+                *acc += v;
+            }
+            // kernelᵀ (C*k*k, O) x grad (O, positions).
+            let product = w_storage.matmul(
+                g_storage,
+                (1, patch, positions, outputs),
+                &kernel_t,
+                &Layout::contiguous_with_offset((outputs, positions), grad_n),
+            )?;
+            let cols_grad = contiguous_f32(&product, &Layout::contiguous(patch * positions), "")?;
+            col2im_image(cols_grad, g, &mut grad_x[n * image..(n + 1) * image]);
+        }
+        Ok((
+            CpuStorage::F32(packed),
+            Shape::from(g.batch * image + outputs * patch),
+        ))
+    }
+}
+
+/// The convolution of `x` `(n, C, H, W)` by `w` `(O, C, k, k)`.
+struct Conv2dOp {
+    padding: usize,
+    stride: usize,
+}
+
+impl Conv2dOp {
+    fn geometry(&self, x: &[usize], w: &[usize]) -> Result<Geometry> {
+        let (&[batch, channels, height, width], &[_, w_channels, kernel, kernel_w]) = (x, w) else {
+            candle_core::bail!("conv2d: expected 4-D input and kernel, found {x:?} and {w:?}");
+        };
+        if w_channels != channels || kernel != kernel_w || self.stride == 0 {
+            candle_core::bail!("conv2d: input {x:?} does not fit kernel {w:?}");
+        }
+        if height + 2 * self.padding < kernel || width + 2 * self.padding < kernel {
+            candle_core::bail!("conv2d: input {x:?} is smaller than kernel {w:?}");
+        }
+        Ok(Geometry {
+            batch,
+            channels,
+            height,
+            width,
+            kernel,
+            padding: self.padding,
+            stride: self.stride,
+        })
+    }
+}
+
+impl CustomOp2 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "lrtop-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x_storage: &CpuStorage,
+        x_layout: &Layout,
+        w_storage: &CpuStorage,
+        w_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = self.geometry(x_layout.dims(), w_layout.dims())?;
+        let x = contiguous_f32(x_storage, x_layout, "conv2d input")?;
+        contiguous_f32(w_storage, w_layout, "conv2d kernel")?;
+        let outputs = w_layout.dims()[0];
+        let (positions, patch) = (g.positions(), g.patch());
+        let mut buffer = COLUMNS.with(|c| std::mem::take(&mut *c.borrow_mut()));
+        im2col_into(x, &g, &mut buffer);
+        let cols = CpuStorage::F32(buffer);
+        // Per image, kernel (O, C*k*k) x columns (C*k*k, positions): the
+        // output comes out as (n, O, H', W') directly. The kernel is read
+        // in place for every image (batch stride 0).
+        let kernel = Layout::new(
+            Shape::from((g.batch, outputs, patch)),
+            vec![0, patch, 1],
+            w_layout.start_offset(),
+        );
+        let y = w_storage.matmul(
+            &cols,
+            (g.batch, outputs, positions, patch),
+            &kernel,
+            &Layout::contiguous((g.batch, patch, positions)),
+        )?;
+        if let CpuStorage::F32(buffer) = cols {
+            COLUMNS.with(|c| *c.borrow_mut() = buffer);
+        }
+        let shape = Shape::from((g.batch, outputs, g.out_height(), g.out_width()));
+        Ok((y, shape))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = self.geometry(x.dims(), w.dims())?;
+        let packed = x.apply_op3_no_bwd(w, &grad.contiguous()?, &ConvBackward(g))?;
+        let inputs = x.elem_count();
+        let grad_x = packed.narrow(0, 0, inputs)?.reshape(x.shape())?;
+        let grad_w = packed
+            .narrow(0, inputs, w.elem_count())?
+            .reshape(w.shape())?;
+        Ok((Some(grad_x), Some(grad_w)))
+    }
+}
+
+/// `x.conv2d(w, padding, stride)` (no dilation, one group); on the CPU in
+/// f32 through im2col and gemm in both passes, elsewhere Candle's own.
+pub fn conv2d(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> Result<Tensor> {
+    if !x.device().is_cpu() || x.dtype() != DType::F32 || w.dtype() != DType::F32 {
+        return x.conv2d(w, padding, stride, 1, 1);
+    }
+    x.contiguous()?
+        .apply_op2(&w.contiguous()?, Conv2dOp { padding, stride })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    /// Values and both gradients equal Candle's own convolution's, for
+    /// strides 1 and 2, paddings 0 to 2, odd sizes and a 5x5 kernel.
+    #[test]
+    fn matches_candles_convolution_and_its_gradients() -> Result<()> {
+        let dev = Device::Cpu;
+        let cases = [
+            // (n, C, H, W, O, k, padding, stride)
+            (2, 3, 8, 8, 4, 3, 1, 1),
+            (2, 3, 9, 7, 5, 3, 1, 2),
+            (1, 2, 8, 8, 3, 5, 2, 1),
+            (3, 1, 6, 6, 2, 5, 0, 1),
+            (2, 4, 5, 5, 6, 3, 0, 2),
+            (1, 1, 1, 1, 1, 1, 0, 1),
+        ];
+        for (n, c, h, w, o, k, padding, stride) in cases {
+            let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (n, c, h, w), &dev)?)?;
+            let kernel = Var::from_tensor(&Tensor::randn(0f32, 1.0, (o, c, k, k), &dev)?)?;
+            let weights = |shape: &Shape| Tensor::randn(0f32, 1.0, shape, &dev);
+            let ours = conv2d(&x, &kernel, padding, stride)?;
+            let theirs = x.conv2d(&kernel, padding, stride, 1, 1)?;
+            assert_eq!(ours.dims(), theirs.dims());
+            let max_diff = |a: &Tensor, b: &Tensor| -> Result<f32> {
+                (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()
+            };
+            assert!(max_diff(&ours, &theirs)? < 1e-4, "{:?}", (n, c, h, w, o, k));
+            // A weighted sum makes every output's gradient different.
+            let mix = weights(ours.shape())?;
+            let g_ours = (&ours * &mix)?.sum_all()?.backward()?;
+            let g_theirs = (&theirs * &mix)?.sum_all()?.backward()?;
+            for var in [x.as_tensor(), kernel.as_tensor()] {
+                let (a, b) = (g_ours.get(var), g_theirs.get(var));
+                let (Some(a), Some(b)) = (a, b) else {
+                    panic!("no gradient for a variable");
+                };
+                assert!(
+                    max_diff(a, b)? < 1e-3,
+                    "{:?}",
+                    (n, c, h, w, o, k, padding, stride)
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_kernel_larger_than_the_padded_input_is_an_error() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Tensor::zeros((1, 1, 2, 2), DType::F32, &dev)?;
+        let w = Tensor::zeros((1, 1, 5, 5), DType::F32, &dev)?;
+        assert!(conv2d(&x, &w, 0, 1).is_err());
+        Ok(())
+    }
+}
