@@ -12,7 +12,8 @@ each, its spread (min-max), the ratio to lrtop and the peak RSS (from
 
 usage: scripts/bench_cold_load.py [FILE] [REPS]
   FILE defaults to /tmp/lrtop_big.jsonl (made by gen_big_jsonl.py if missing)
-  env: LRTOP (default target/release/lrtop), PYTHON (default: this interpreter)
+  env: LRTOP (default target/release/lrtop), PYTHON (default: this interpreter),
+       BENCH_JSONL (append one JSON line per peer to this file: scripts/bench_all.sh)
 """
 
 import json
@@ -105,6 +106,19 @@ def main():
         print(f"{name:8} {med(runs):>10.3f} s {min(walls):>7.3f}-{max(walls):.3f} s "
               f"{max(r['rss_mb'] for r in runs):>7.0f} MB {med(runs) / base:>9.1f}x  {points[name]}")
     print("command: " + " ".join(commands["lrtop"]))
+    if os.environ.get("BENCH_JSONL"):
+        walls = lambda name: [r["wall_s"] for r in results[name]]
+        with open(os.environ["BENCH_JSONL"], "a") as out:
+            for name in results:
+                if name == "lrtop":
+                    continue
+                out.write(json.dumps({
+                    "figure": f"attach --summary, {lines:,} lines ({os.path.getsize(path) / 1e6:.0f} MB), s (lower is better)",
+                    "threads": os.cpu_count(), "peer": name, "lower_is_better": True,
+                    "lrtop": walls("lrtop"), "other": walls(name),
+                    "command": " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c
+                                        for c in commands["lrtop"]),
+                }) + "\n")
 
 
 if __name__ == "__main__":
