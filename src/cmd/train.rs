@@ -396,7 +396,10 @@ fn configure_cpu_threads(mut cfg: LearnerConfig) -> LearnerConfig {
     // SAFETY: this process has one thread (checked above), so no other
     // thread reads or writes the environment while it changes.
     unsafe {
-        crate::child_env::set_for_this_process("CANDLE_NUM_THREADS", &kernel_threads.to_string());
+        crate::child_env::set_for_this_process(
+            "CANDLE_NUM_THREADS",
+            &crate::train::learner::elementwise_threads(&cfg.model, kernel_threads).to_string(),
+        );
         crate::child_env::set_for_this_process("RAYON_NUM_THREADS", &kernel_threads.to_string());
     }
     // Rayon's global pool (the monitor's fits, the follower) would size

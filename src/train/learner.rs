@@ -794,6 +794,20 @@ pub fn can_split_batches(model: &ModelSpec, batch_size: usize, threads: usize) -
     llama_without_dropout && threads > 1 && batch_size >= threads
 }
 
+/// Threads for Candle's element-wise kernels when `kernel_threads` compute
+/// the model's batches (gemm, the convolutions' images). A ResNet step is
+/// dozens of element-wise ops (batch norm, ReLU, shortcuts) on mid-sized
+/// tensors, and between them Candle's pool spins (a fifth of a 2-thread
+/// step): on one thread they made the step 1.35x faster at 2 threads, while
+/// LeNet-5 was 9% slower so (BENCHMARKS.md, 2026-12-07).
+pub fn elementwise_threads(model: &ModelSpec, kernel_threads: usize) -> usize {
+    if matches!(model, ModelSpec::ResNet { .. }) {
+        1
+    } else {
+        kernel_threads
+    }
+}
+
 /// `sum` plus `grads`, variable by variable.
 fn add_grads(
     mut sum: candle_core::backprop::GradStore,
@@ -940,5 +954,20 @@ fn batch_loss(model: &Model, batch: &Batch) -> Result<Tensor> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_resnet_keeps_candles_element_wise_kernels_on_one_thread() {
+        let resnet = ModelSpec::ResNet {
+            blocks_per_stage: 3,
+        };
+        assert_eq!(elementwise_threads(&resnet, 2), 1);
+        assert_eq!(elementwise_threads(&ModelSpec::LeNet5, 2), 2);
+        assert_eq!(elementwise_threads(&ModelSpec::LeNet5, 1), 1);
     }
 }

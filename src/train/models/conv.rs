@@ -8,6 +8,7 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
 
 /// The geometry of one convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +136,11 @@ fn im2col_into(x: &[f32], g: &Geometry, cols: &mut Vec<f32>) {
     }
 }
 
+/// Threads to split `images` among: Candle's (`--threads`), at most one per image.
+fn threads_for(images: usize) -> usize {
+    candle_core::utils::get_num_threads().clamp(1, images.max(1))
+}
+
 thread_local! {
     /// The forward pass's column matrices, reused from call to call.
     static COLUMNS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -171,38 +177,57 @@ impl CustomOp3 for ConvBackward {
         let image = g.channels * g.height * g.width;
         let mut packed = vec![0f32; g.batch * image + outputs * patch];
         let (grad_x, grad_w) = packed.split_at_mut(g.batch * image);
-        let mut cols = CpuStorage::F32(vec![0f32; patch * positions]);
         let kernel_t = Layout::new(
             Shape::from((patch, outputs)),
             vec![1, patch],
             w_layout.start_offset(),
         );
-        for n in 0..g.batch {
-            if let CpuStorage::F32(buffer) = &mut cols {
-                buffer.fill(0.0);
-                im2col_image(&x[n * image..(n + 1) * image], g, buffer);
-            }
-            let grad_n = g_layout.start_offset() + n * outputs * positions;
-            // grad (O, positions) x colsᵀ (positions, C*k*k).
-            let product = g_storage.matmul(
-                &cols,
-                (1, outputs, patch, positions),
-                &Layout::contiguous_with_offset((outputs, positions), grad_n),
-                &Layout::new(Shape::from((positions, patch)), vec![1, positions], 0),
-            )?;
-            let kernel_grad = contiguous_f32(&product, &Layout::contiguous(outputs * patch), "")?;
-            for (acc, v) in grad_w.iter_mut().zip(kernel_grad) {
+        // Images split among the threads, each with its own column matrix
+        // and its own sum of the kernel's gradient.
+        let per_thread = g.batch.div_ceil(threads_for(g.batch));
+        let partial_sums = grad_x
+            .par_chunks_mut(per_thread * image)
+            .enumerate()
+            .map(|(chunk, grad_x)| -> Result<Vec<f32>> {
+                let mut grad_w = vec![0f32; outputs * patch];
+                let mut cols = CpuStorage::F32(vec![0f32; patch * positions]);
+                for (i, grad_x) in grad_x.chunks_exact_mut(image).enumerate() {
+                    let n = chunk * per_thread + i;
+                    if let CpuStorage::F32(buffer) = &mut cols {
+                        buffer.fill(0.0);
+                        im2col_image(&x[n * image..(n + 1) * image], g, buffer);
+                    }
+                    let grad_n = g_layout.start_offset() + n * outputs * positions;
+                    // grad (O, positions) x colsᵀ (positions, C*k*k).
+                    let product = g_storage.matmul(
+                        &cols,
+                        (1, outputs, patch, positions),
+                        &Layout::contiguous_with_offset((outputs, positions), grad_n),
+                        &Layout::new(Shape::from((positions, patch)), vec![1, positions], 0),
+                    )?;
+                    let kernel_grad =
+                        contiguous_f32(&product, &Layout::contiguous(outputs * patch), "")?;
+                    for (acc, v) in grad_w.iter_mut().zip(kernel_grad) {
+                        *acc += v;
+                    }
+                    // kernelᵀ (C*k*k, O) x grad (O, positions).
+                    let product = w_storage.matmul(
+                        g_storage,
+                        (1, patch, positions, outputs),
+                        &kernel_t,
+                        &Layout::contiguous_with_offset((outputs, positions), grad_n),
+                    )?;
+                    let cols_grad =
+                        contiguous_f32(&product, &Layout::contiguous(patch * positions), "")?;
+                    col2im_image(cols_grad, g, grad_x);
+                }
+                Ok(grad_w)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for partial in partial_sums {
+            for (acc, v) in grad_w.iter_mut().zip(partial) {
                 *acc += v;
             }
-            // kernelᵀ (C*k*k, O) x grad (O, positions).
-            let product = w_storage.matmul(
-                g_storage,
-                (1, patch, positions, outputs),
-                &kernel_t,
-                &Layout::contiguous_with_offset((outputs, positions), grad_n),
-            )?;
-            let cols_grad = contiguous_f32(&product, &Layout::contiguous(patch * positions), "")?;
-            col2im_image(cols_grad, g, &mut grad_x[n * image..(n + 1) * image]);
         }
         Ok((
             CpuStorage::F32(packed),
@@ -257,26 +282,44 @@ impl CustomOp2 for Conv2dOp {
         contiguous_f32(w_storage, w_layout, "conv2d kernel")?;
         let outputs = w_layout.dims()[0];
         let (positions, patch) = (g.positions(), g.patch());
-        let mut buffer = COLUMNS.with(|c| std::mem::take(&mut *c.borrow_mut()));
-        im2col_into(x, &g, &mut buffer);
-        let cols = CpuStorage::F32(buffer);
-        // Per image, kernel (O, C*k*k) x columns (C*k*k, positions): the
-        // output comes out as (n, O, H', W') directly. The kernel is read
-        // in place for every image (batch stride 0).
-        let kernel = Layout::new(
-            Shape::from((g.batch, outputs, patch)),
-            vec![0, patch, 1],
-            w_layout.start_offset(),
-        );
-        let y = w_storage.matmul(
-            &cols,
-            (g.batch, outputs, positions, patch),
-            &kernel,
-            &Layout::contiguous((g.batch, patch, positions)),
-        )?;
-        if let CpuStorage::F32(buffer) = cols {
-            COLUMNS.with(|c| *c.borrow_mut() = buffer);
-        }
+        let image = g.channels * g.height * g.width;
+        let mut y = vec![0f32; g.batch * outputs * positions];
+        // Images split among the threads, each with its own column matrices.
+        let per_thread = g.batch.div_ceil(threads_for(g.batch));
+        y.par_chunks_mut(per_thread * outputs * positions)
+            .enumerate()
+            .try_for_each(|(chunk, y)| -> Result<()> {
+                let images = y.len() / (outputs * positions);
+                let first = chunk * per_thread;
+                let part = Geometry { batch: images, ..g };
+                let mut buffer = COLUMNS.with(|c| std::mem::take(&mut *c.borrow_mut()));
+                im2col_into(
+                    &x[first * image..(first + images) * image],
+                    &part,
+                    &mut buffer,
+                );
+                let cols = CpuStorage::F32(buffer);
+                // Per image, kernel (O, C*k*k) x columns (C*k*k, positions):
+                // the output comes out as (n, O, H', W') directly. The kernel
+                // is read in place for every image (batch stride 0).
+                let kernel = Layout::new(
+                    Shape::from((images, outputs, patch)),
+                    vec![0, patch, 1],
+                    w_layout.start_offset(),
+                );
+                let product = w_storage.matmul(
+                    &cols,
+                    (images, outputs, positions, patch),
+                    &kernel,
+                    &Layout::contiguous((images, patch, positions)),
+                )?;
+                y.copy_from_slice(contiguous_f32(&product, &Layout::contiguous(y.len()), "")?);
+                if let CpuStorage::F32(buffer) = cols {
+                    COLUMNS.with(|c| *c.borrow_mut() = buffer);
+                }
+                Ok(())
+            })?;
+        let y = CpuStorage::F32(y);
         let shape = Shape::from((g.batch, outputs, g.out_height(), g.out_width()));
         Ok((y, shape))
     }
