@@ -4,8 +4,9 @@
 //! per-channel broadcast, is a reduction over non-adjacent axes, which
 //! Candle's CPU backend does one strided index at a time.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+
+use super::cpu_storage::contiguous_f32;
 
 /// `(n, C, H, W)` as `n` images of `C` planes of `plane` values.
 #[derive(Debug, Clone, Copy)]
@@ -36,16 +37,6 @@ impl Planes {
     fn of_channel<'a>(&self, data: &'a [f32], c: usize) -> impl Iterator<Item = &'a [f32]> {
         let (channels, plane) = (self.channels, self.plane);
         (0..self.images).map(move |n| &data[(n * channels + c) * plane..][..plane])
-    }
-}
-
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = storage else {
-        candle_core::bail!("{what}: batch norm takes f32, found {:?}", storage.dtype());
-    };
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("{what}: batch norm takes a contiguous tensor"),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod batch_norm;
 mod conv;
+mod cpu_storage;
 pub mod fused_mlp;
 pub mod hf_export;
 mod layers;
