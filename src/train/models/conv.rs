@@ -173,7 +173,7 @@ impl CustomOp3 for ConvBackward {
         );
         // Images split among the threads, each with its own column matrix
         // and its own sum of the kernel's gradient.
-        let per_thread = g.batch.div_ceil(threads_for(g.batch));
+        let per_thread = g.batch.div_ceil(threads_for(g.batch)).max(1);
         let partial_sums = grad_x
             .par_chunks_mut(per_thread * image)
             .enumerate()
@@ -274,7 +274,7 @@ impl CustomOp2 for Conv2dOp {
         let image = g.channels * g.height * g.width;
         let mut y = vec![0f32; g.batch * outputs * positions];
         // Images split among the threads, each with its own column matrices.
-        let per_thread = g.batch.div_ceil(threads_for(g.batch));
+        let per_thread = g.batch.div_ceil(threads_for(g.batch)).max(1);
         y.par_chunks_mut(per_thread * outputs * positions)
             .enumerate()
             .try_for_each(|(chunk, y)| -> Result<()> {
@@ -387,6 +387,15 @@ mod tests {
                 );
             }
         }
+        Ok(())
+    }
+
+    #[test]
+    fn an_empty_batch_gives_an_empty_output() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Tensor::zeros((0, 2, 5, 5), DType::F32, &dev)?;
+        let w = Tensor::zeros((3, 2, 3, 3), DType::F32, &dev)?;
+        assert_eq!(conv2d(&x, &w, 1, 1)?.dims(), &[0, 3, 5, 5]);
         Ok(())
     }
 
