@@ -4,7 +4,7 @@
 //! per-channel broadcast, is a reduction over non-adjacent axes, which
 //! Candle's CPU backend does one strided index at a time.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::cpu_storage::contiguous_f32;
 
@@ -120,94 +120,61 @@ impl CustomOp3 for Normalize {
         _y: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let grad = grad.contiguous()?;
-        let sums = x.apply_op2_no_bwd(
-            &grad,
-            &GradSums {
-                mean: self.mean.clone(),
-                inv_std: self.inv_std.clone(),
-            },
-        )?;
-        let [grad_bias, grad_weight] = [sums.get(0)?, sums.get(1)?];
-        let grad_x = x.apply_op2_no_bwd(
-            &grad,
-            &GradInput {
-                mean: self.mean.clone(),
-                inv_std: self.inv_std.clone(),
-                weight: weight.to_vec1()?,
-                grad_bias: grad_bias.to_vec1()?,
-                grad_weight: grad_weight.to_vec1()?,
-            },
-        )?;
+        let (count, channels) = (x.elem_count(), weight.elem_count());
+        let backward = Backward {
+            mean: self.mean.clone(),
+            inv_std: self.inv_std.clone(),
+        };
+        let packed = x.apply_op3_no_bwd(weight, &grad.contiguous()?, &backward)?;
+        let grad_x = packed.narrow(0, 0, count)?.reshape(x.shape())?;
+        let grad_bias = packed.narrow(0, count, channels)?;
+        let grad_weight = packed.narrow(0, count + channels, channels)?;
         Ok((Some(grad_x), Some(grad_weight), Some(grad_bias)))
     }
 }
 
-/// Per channel: `sum(dy)` (the bias's gradient) and `sum(dy * x_hat)` (the
-/// weight's), as `(2, C)`.
-struct GradSums {
+/// All three gradients in two passes over the batch: per channel `sum(dy)`
+/// (the bias's) and `sum(dy * x_hat)` (the weight's), then the input's,
+/// `weight * inv_std / N * (N dy - sum(dy) - x_hat sum(dy x_hat))`. The
+/// output packs the input's gradient, the bias's, then the weight's.
+struct Backward {
     mean: Vec<f32>,
     inv_std: Vec<f32>,
 }
 
-impl CustomOp2 for GradSums {
+impl CustomOp3 for Backward {
     fn name(&self) -> &'static str {
-        "lrtop-batch-norm-grad-sums"
+        "lrtop-batch-norm-backward"
     }
 
     fn cpu_fwd(
         &self,
         x_s: &CpuStorage,
         x_l: &Layout,
+        w_s: &CpuStorage,
+        w_l: &Layout,
         g_s: &CpuStorage,
         g_l: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let p = Planes::of(x_l.dims())?;
         let x = contiguous_f32(x_s, x_l, "batch norm input")?;
+        let weight = contiguous_f32(w_s, w_l, "batch norm weight")?;
         let g = contiguous_f32(g_s, g_l, "batch norm gradient")?;
-        let mut out = vec![0f32; 2 * p.channels];
+        let mut packed = vec![0f32; x.len() + 2 * p.channels];
+        let (dx, sums) = packed.split_at_mut(x.len());
+        let (sum_g, sum_gx) = sums.split_at_mut(p.channels);
         for c in 0..p.channels {
-            let (mut sum_g, mut sum_gx) = (0f64, 0f64);
+            let (mut total_g, mut total_gx) = (0f64, 0f64);
             for (xs, gs) in p.of_channel(x, c).zip(p.of_channel(g, c)) {
                 for (&xv, &gv) in xs.iter().zip(gs) {
-                    sum_g += gv as f64;
-                    sum_gx += (gv * (xv - self.mean[c]) * self.inv_std[c]) as f64;
+                    total_g += gv as f64;
+                    total_gx += (gv * (xv - self.mean[c]) * self.inv_std[c]) as f64;
                 }
             }
-            out[c] = sum_g as f32;
-            out[p.channels + c] = sum_gx as f32;
+            sum_g[c] = total_g as f32;
+            sum_gx[c] = total_gx as f32;
         }
-        Ok((CpuStorage::F32(out), Shape::from((2, p.channels))))
-    }
-}
-
-/// The input's gradient: `weight * inv_std / N * (N dy - sum(dy) - x_hat
-/// sum(dy x_hat))`.
-struct GradInput {
-    mean: Vec<f32>,
-    inv_std: Vec<f32>,
-    weight: Vec<f32>,
-    grad_bias: Vec<f32>,
-    grad_weight: Vec<f32>,
-}
-
-impl CustomOp2 for GradInput {
-    fn name(&self) -> &'static str {
-        "lrtop-batch-norm-grad-input"
-    }
-
-    fn cpu_fwd(
-        &self,
-        x_s: &CpuStorage,
-        x_l: &Layout,
-        g_s: &CpuStorage,
-        g_l: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let p = Planes::of(x_l.dims())?;
-        let x = contiguous_f32(x_s, x_l, "batch norm input")?;
-        let g = contiguous_f32(g_s, g_l, "batch norm gradient")?;
         let n = p.count().max(1) as f32;
-        let mut dx = vec![0f32; x.len()];
         let chunk = p.plane.max(1);
         for (i, ((xs, gs), out)) in x
             .chunks_exact(chunk)
@@ -217,14 +184,16 @@ impl CustomOp2 for GradInput {
         {
             let c = i % p.channels;
             let (mean, inv_std) = (self.mean[c], self.inv_std[c]);
-            let scale = self.weight[c] * inv_std / n;
-            let (sum_g, sum_gx) = (self.grad_bias[c], self.grad_weight[c]);
+            let scale = weight[c] * inv_std / n;
             for ((d, &xv), &gv) in out.iter_mut().zip(xs).zip(gs) {
                 let x_hat = (xv - mean) * inv_std;
-                *d = scale * (n * gv - sum_g - x_hat * sum_gx);
+                *d = scale * (n * gv - sum_g[c] - x_hat * sum_gx[c]);
             }
         }
-        Ok((CpuStorage::F32(dx), x_l.shape().clone()))
+        Ok((
+            CpuStorage::F32(packed),
+            Shape::from(x.len() + 2 * p.channels),
+        ))
     }
 }
 
