@@ -13,7 +13,7 @@ use ratatui::DefaultTerminal;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::app::{App, Command};
-use super::panels;
+use super::{keys, panels};
 use crate::session::{NewAlerts, SessionEvent};
 
 /// What a mode (attach, train, tune) does around the shared loop.
@@ -131,14 +131,16 @@ pub async fn run(
         tokio::select! {
             event = events.next() => match event {
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
-                    let keep_going = app.on_key(key);
-                    for command in std::mem::take(&mut app.commands) {
-                        if !driver.command(command, app) {
+                    for key in keys::as_typed(key) {
+                        let keep_going = app.on_key(key);
+                        for command in std::mem::take(&mut app.commands) {
+                            if !driver.command(command, app) {
+                                return Ok(());
+                            }
+                        }
+                        if !keep_going {
                             return Ok(());
                         }
-                    }
-                    if !keep_going {
-                        return Ok(());
                     }
                     // Input is answered at once, not at the next frame.
                     last_draw = Instant::now() - FRAME;

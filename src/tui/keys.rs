@@ -67,6 +67,23 @@ pub struct Binding<A> {
     pub action: A,
 }
 
+/// The keys the user typed, for one key event read from the terminal.
+///
+/// Esc is a lone ESC byte; when the reader falls behind (a busy CPU, a slow
+/// SSH link) ESC and the next key arrive in one read, and crossterm reports
+/// them as Alt+key. lrtop binds nothing to Alt, so Alt+key is taken as Esc
+/// followed by the key: otherwise "Esc, ?" with help open would close help
+/// and leave it closed, and the next Esc would quit.
+pub fn as_typed(event: KeyEvent) -> impl Iterator<Item = KeyEvent> {
+    let esc = event
+        .modifiers
+        .contains(KeyModifiers::ALT)
+        .then(|| KeyEvent::new_with_kind(KeyCode::Esc, KeyModifiers::NONE, event.kind));
+    let mut key = event;
+    key.modifiers.remove(KeyModifiers::ALT);
+    esc.into_iter().chain(std::iter::once(key))
+}
+
 /// The action the table binds to this key, if any.
 pub fn lookup<A: Copy>(table: &[Binding<A>], event: &KeyEvent) -> Option<A> {
     table
@@ -240,6 +257,27 @@ mod tests {
         for (i, a) in all.iter().enumerate() {
             assert!(!all[i + 1..].contains(a), "{a:?} is bound twice");
         }
+    }
+
+    #[test]
+    fn alt_key_is_esc_then_the_key() {
+        let alt_q = KeyEvent::new(KeyCode::Char('?'), KeyModifiers::ALT);
+        let typed: Vec<KeyEvent> = as_typed(alt_q).collect();
+        assert_eq!(typed, vec![key(KeyCode::Esc), key(KeyCode::Char('?'))]);
+        let ctrl_alt_c = KeyEvent::new(
+            KeyCode::Char('c'),
+            KeyModifiers::ALT | KeyModifiers::CONTROL,
+        );
+        let typed: Vec<KeyEvent> = as_typed(ctrl_alt_c).collect();
+        assert_eq!(
+            typed,
+            vec![
+                key(KeyCode::Esc),
+                KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)
+            ]
+        );
+        let plain: Vec<KeyEvent> = as_typed(key(KeyCode::Char('l'))).collect();
+        assert_eq!(plain, vec![key(KeyCode::Char('l'))]);
     }
 
     #[test]

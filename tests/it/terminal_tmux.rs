@@ -404,6 +404,43 @@ fn a_panic_restores_the_terminal() {
 }
 
 #[test]
+fn esc_and_a_key_read_together_are_still_two_keys() {
+    if !have_tmux() {
+        return;
+    }
+    let t = Tmux::start(100, 30);
+    let log = t.path("run.jsonl");
+    write_log(&log, 1..=20);
+    // Without job control, so that a stopped lrtop keeps the terminal.
+    t.type_line("set +m");
+    t.run_lrtop("", &format!("attach {}", log.display()));
+    t.wait_for("step 20");
+    let pid = t.lrtop_pid();
+    let help = "this help (↑↓ scroll it, other keys close it)";
+    t.keys(&["?"]);
+    t.wait_for(help);
+    // A reader that falls behind (a busy CPU, a slow link) gets Esc and the
+    // next key in one read, which crossterm reports as Alt+key.
+    signal(pid, "STOP");
+    t.keys(&["Escape"]);
+    t.keys(&["?"]);
+    thread::sleep(Duration::from_millis(200));
+    signal(pid, "CONT");
+    thread::sleep(Duration::from_millis(500));
+    assert!(t.alive(pid), "lrtop quit:\n{}", t.capture());
+    let screen = t.capture();
+    assert!(
+        screen.contains(help),
+        "Esc closed the help and ? opened it again:\n{screen}"
+    );
+    t.keys(&["Escape"]);
+    thread::sleep(Duration::from_millis(200));
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0);
+    t.assert_restored();
+}
+
+#[test]
 fn any_window_size_is_drawn_without_a_panic() {
     if !have_tmux() {
         return;
