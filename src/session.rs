@@ -901,9 +901,10 @@ impl Session {
         state.records = state.data.len() as u64;
         state.resumed_at.push(step);
         state.monitor = monitor;
-        for rec in state.data.records() {
-            state.monitor.observe(&rec);
-        }
+        let monitor = &mut state.monitor;
+        state.data.for_each_record(|rec| {
+            monitor.observe(rec);
+        });
     }
 
     /// A fresh monitor with this session's rules, declaration and target.
@@ -959,9 +960,9 @@ impl Session {
         }
         let state = &mut self.runs[run];
         let mut new = Vec::new();
-        for rec in data.records() {
-            new.extend(state.monitor.observe(&rec).into_iter().map(|a| (run, a)));
-        }
+        data.for_each_record(|rec| {
+            new.extend(state.monitor.observe(rec).into_iter().map(|a| (run, a)));
+        });
         self.store_loaded(run, data, new, now)
     }
 

@@ -253,9 +253,9 @@ fn load_all(session: &mut Session, sources: &[Source], map: &FieldMap, strict: b
                 let Ok(mut guard) = seen.lock() else { return };
                 let (monitor, rows) = &mut *guard;
                 if let Some(monitor) = monitor {
-                    for rec in chunk.records() {
-                        monitor.observe(&rec);
-                    }
+                    chunk.for_each_record(|rec| {
+                        monitor.observe(rec);
+                    });
                 }
                 *rows += chunk.len();
             }));

@@ -594,54 +594,64 @@ impl RunData {
     /// The rows as records again, in order (for replaying a loaded run
     /// through the monitor).
     pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
-        // Every value's (column, index), grouped by row in one counting
-        // pass: linear in the values, however many columns a run has.
-        let rows = self.steps.len();
-        let mut starts = vec![0u32; rows + 1];
-        for col in &self.columns {
-            for &r in &col.rows {
-                starts[r as usize + 1] += 1;
-            }
-        }
-        for r in 0..rows {
-            starts[r + 1] += starts[r];
-        }
-        let mut fill = starts.clone();
-        let mut entries = vec![(0u32, 0u32); starts[rows] as usize];
-        for (c, col) in self.columns.iter().enumerate() {
-            for (i, &r) in col.rows.iter().enumerate() {
-                let at = &mut fill[r as usize];
-                entries[*at as usize] = (c as u32, i as u32);
-                *at += 1;
-            }
-        }
-        let mut previous_step: Option<u64> = None;
-        (0..rows).map(move |r| {
-            let row = r as u32;
-            let step = self.step_at(row);
-            let mut rec = Record {
-                // Rows that inherited a step from an earlier row had none of their own.
-                step: if step == previous_step && r > 0 {
-                    None
-                } else {
-                    step
-                },
-                epoch: self.epoch_at(row),
-                time: Some(self.times[r]).filter(|t| !t.is_nan()),
-                ..Default::default()
-            };
-            previous_step = step;
-            for &(c, i) in &entries[starts[r] as usize..starts[r + 1] as usize] {
-                let value = self.columns[c as usize].values[i as usize];
-                match self.names[c as usize].as_str() {
-                    super::record::LR => rec.lr = Some(value),
-                    super::record::LOSS => rec.loss = Some(value),
-                    super::record::GRAD_NORM => rec.grad_norm = Some(value),
-                    name => rec.extra.push((name.to_string(), value)),
-                }
-            }
+        let rows = RowIndex::new(self);
+        (0..self.steps.len()).map(move |r| {
+            let mut rec = Record::default();
+            self.fill_record(&rows, r, &mut rec);
             rec
         })
+    }
+
+    /// `f` on each row as a record, in order: the same records as
+    /// [`RunData::records`], in one reused `Record`, so that replaying
+    /// millions of rows does not allocate a name per extra metric per row.
+    pub fn for_each_record(&self, mut f: impl FnMut(&Record)) {
+        let rows = RowIndex::new(self);
+        let mut rec = Record::default();
+        for r in 0..self.steps.len() {
+            self.fill_record(&rows, r, &mut rec);
+            f(&rec);
+        }
+    }
+
+    /// Row `r` into `rec`, reusing its extra metrics' names where they
+    /// are the same as the row before's.
+    fn fill_record(&self, rows: &RowIndex, r: usize, rec: &mut Record) {
+        let row = r as u32;
+        let step = self.step_at(row);
+        let previous_step = r.checked_sub(1).and_then(|p| self.step_at(p as u32));
+        // Rows that inherited a step from an earlier row had none of their own.
+        rec.step = if step == previous_step && r > 0 {
+            None
+        } else {
+            step
+        };
+        rec.epoch = self.epoch_at(row);
+        rec.time = Some(self.times[r]).filter(|t| !t.is_nan());
+        (rec.lr, rec.loss, rec.grad_norm) = (None, None, None);
+        let mut extras = 0;
+        for &(c, i) in rows.of(r) {
+            let value = self.columns[c as usize].values[i as usize];
+            match self.names[c as usize].as_str() {
+                super::record::LR => rec.lr = Some(value),
+                super::record::LOSS => rec.loss = Some(value),
+                super::record::GRAD_NORM => rec.grad_norm = Some(value),
+                name => {
+                    match rec.extra.get_mut(extras) {
+                        Some((kept, v)) => {
+                            if kept != name {
+                                kept.clear();
+                                kept.push_str(name);
+                            }
+                            *v = value;
+                        }
+                        None => rec.extra.push((name.to_string(), value)),
+                    }
+                    extras += 1;
+                }
+            }
+        }
+        rec.extra.truncate(extras);
     }
 
     /// Records per second over the last `window` seconds of arrivals,
@@ -669,6 +679,42 @@ impl RunData {
             .map(|c| c.rows.capacity() * 4 + c.values.capacity() * 8)
             .sum();
         rows + cols
+    }
+}
+
+/// Every value's (column, index), grouped by row in one counting pass:
+/// linear in the values, however many columns a run has.
+struct RowIndex {
+    starts: Vec<u32>,
+    entries: Vec<(u32, u32)>,
+}
+
+impl RowIndex {
+    fn new(data: &RunData) -> Self {
+        let rows = data.steps.len();
+        let mut starts = vec![0u32; rows + 1];
+        for col in &data.columns {
+            for &r in &col.rows {
+                starts[r as usize + 1] += 1;
+            }
+        }
+        for r in 0..rows {
+            starts[r + 1] += starts[r];
+        }
+        let mut fill = starts.clone();
+        let mut entries = vec![(0u32, 0u32); starts[rows] as usize];
+        for (c, col) in data.columns.iter().enumerate() {
+            for (i, &r) in col.rows.iter().enumerate() {
+                let at = &mut fill[r as usize];
+                entries[*at as usize] = (c as u32, i as u32);
+                *at += 1;
+            }
+        }
+        RowIndex { starts, entries }
+    }
+
+    fn of(&self, row: usize) -> &[(u32, u32)] {
+        &self.entries[self.starts[row] as usize..self.starts[row + 1] as usize]
     }
 }
 
@@ -753,6 +799,45 @@ mod tests {
         }
         let back: Vec<Record> = run.records().collect();
         assert_eq!(back, input);
+    }
+
+    #[test]
+    fn each_record_in_one_reused_record_is_the_records() {
+        let extra = |pairs: &[(&str, f64)]| -> Vec<(String, f64)> {
+            pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        };
+        let input = vec![
+            Record {
+                step: Some(1),
+                loss: Some(2.0),
+                extra: extra(&[("tokens", 16.0), ("val_acc", 0.5)]),
+                ..Default::default()
+            },
+            Record {
+                extra: extra(&[("tokens", 32.0)]),
+                ..Default::default()
+            },
+            Record {
+                step: Some(2),
+                lr: Some(0.1),
+                extra: extra(&[("val_acc", 0.6), ("eval_loss", 1.5)]),
+                ..Default::default()
+            },
+            rec(Some(3), Some(1.0)),
+            Record {
+                step: Some(4),
+                extra: extra(&[("tokens", 64.0)]),
+                ..Default::default()
+            },
+        ];
+        let mut run = RunData::new();
+        for r in &input {
+            run.push(r, 0.0);
+        }
+        let mut seen = Vec::new();
+        run.for_each_record(|r| seen.push(r.clone()));
+        assert_eq!(seen, input);
+        assert_eq!(seen, run.records().collect::<Vec<_>>());
     }
 
     #[test]
