@@ -179,7 +179,7 @@ impl Samples {
 
     /// Mean relative error of a policy over the samples.
     pub fn score(&self, policy: &Policy) -> f64 {
-        self.score_values(|t| policy.lr(t), 1.0)
+        self.score_values(|_, t| policy.lr(t), 1.0)
     }
 
     /// The largest relative error of a policy over the samples.
@@ -198,14 +198,25 @@ impl Samples {
         worst
     }
 
-    /// Mean relative error of `scale * f(t)`.
-    fn score_values(&self, f: impl Fn(u64) -> f64, scale: f64) -> f64 {
+    /// The policy's value at every sample, into `out`.
+    pub fn predict(&self, policy: &Policy, out: &mut Vec<f64>) {
+        out.clear();
+        out.extend(self.t.iter().map(|&t| policy.lr(t as u64)));
+    }
+
+    /// Mean relative error of `scale * predicted` (from [`Samples::predict`]).
+    pub fn score_predicted(&self, predicted: &[f64], scale: f64) -> f64 {
+        self.score_values(|i, _| predicted[i], scale)
+    }
+
+    /// Mean relative error of `scale * f(i, t)`.
+    fn score_values(&self, f: impl Fn(usize, u64) -> f64, scale: f64) -> f64 {
         if self.t.is_empty() {
             return f64::INFINITY;
         }
         let mut total = 0.0;
         for (i, (&t, &y)) in self.t.iter().zip(&self.y).enumerate() {
-            let mut p = scale * f(t as u64);
+            let mut p = scale * f(i, t as u64);
             if let Some(&m) = self.rounding.get(i)
                 && m > 0.0
             {
@@ -221,17 +232,17 @@ impl Samples {
         total / self.t.len() as f64
     }
 
-    /// The scale s minimising the error of s * policy (the median of lr / policy).
-    pub fn best_scale(&self, policy: &Policy) -> Option<f64> {
-        let mut ratios: Vec<f64> = self
-            .t
-            .iter()
-            .zip(&self.y)
-            .filter_map(|(&t, &y)| {
-                let p = policy.lr(t as u64);
-                (p > 0.0 && y > 0.0 && p.is_finite()).then(|| y / p)
-            })
-            .collect();
+    /// The scale s minimising the error of s * predicted (the median of
+    /// lr / predicted); `ratios` is scratch space.
+    pub fn best_scale(&self, predicted: &[f64], ratios: &mut Vec<f64>) -> Option<f64> {
+        ratios.clear();
+        ratios.extend(
+            predicted
+                .iter()
+                .zip(&self.y)
+                .filter(|&(&p, &y)| p > 0.0 && y > 0.0 && p.is_finite())
+                .map(|(&p, &y)| y / p),
+        );
         if ratios.is_empty() {
             return None;
         }
@@ -262,6 +273,30 @@ mod tests {
         assert_eq!(s.seen(), 100_000);
         let gaps: Vec<u64> = s.points().windows(2).map(|w| w[1].0 - w[0].0).collect();
         assert!(gaps.iter().all(|&g| g == gaps[0]));
+    }
+
+    #[test]
+    fn scaled_predictions_score_as_the_scaled_policy() {
+        let spec = |lr: f64| format!("cosine(lr={lr},num_warmup_steps=10,num_training_steps=200)");
+        let logged = Policy::parse(&spec(0.3)).unwrap();
+        let points: Vec<(u64, f64)> = (0..200).map(|s| (s, logged.lr(s) * 1.01)).collect();
+        let samples = Samples::new(&points, 0);
+        let first = Policy::parse(&spec(0.1)).unwrap();
+        let (mut predicted, mut ratios) = (Vec::new(), Vec::new());
+        samples.predict(&first, &mut predicted);
+        let scale = samples.best_scale(&predicted, &mut ratios).unwrap();
+        assert!((scale - 3.03).abs() < 1e-9, "{scale}");
+        let tripled = Policy::parse(&spec(0.3)).unwrap();
+        let (by_values, by_policy) = (
+            samples.score_predicted(&predicted, 3.0),
+            samples.score(&tripled),
+        );
+        assert!(
+            (by_values - by_policy).abs() < 1e-12,
+            "{by_values} {by_policy}"
+        );
+        // 1% off everywhere but at t = 0, where both are 0.
+        assert!((0.0098..0.0100).contains(&by_policy), "{by_policy}");
     }
 
     #[test]
