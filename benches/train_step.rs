@@ -21,6 +21,8 @@ fn learner(fused: bool) -> Learner {
         fused_cpu_mlp: fused,
         ..LearnerConfig::default()
     };
+    // As `lrtop train` does before its trainer starts.
+    lrtop::train::memory::keep_freed_memory_for_reuse();
     Learner::new(&config).expect("digits MLP")
 }
 

@@ -37,7 +37,7 @@ pub fn run(args: RangeTestArgs) -> Result<()> {
             )));
         }
     }
-    let learner_config = super::train::learner_config(&args.model)?;
+    let learner_config = crate::train::process::prepare(super::train::learner_config(&args.model)?);
     let mut learner = Learner::new(&learner_config).context("building the learner")?;
     if let Some(notice) = learner.device_notice() {
         eprintln!("note: {notice}");

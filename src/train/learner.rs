@@ -214,7 +214,6 @@ impl Learner {
         if cfg.threads == Some(0) {
             return Err(TrainError::Config("threads must be positive".into()));
         }
-        super::memory::keep_freed_memory_for_reuse();
         let opened = cfg.device.open()?;
         let device = opened.device;
         let data = Dataset::load_with(&cfg.task, cfg.seq_len, cfg.tokenizer.as_deref())?;

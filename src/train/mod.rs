@@ -14,6 +14,7 @@ pub mod memory;
 pub mod models;
 pub mod optim;
 pub mod precision;
+pub mod process;
 pub mod trainer;
 
 pub use data::{DIGITS_ATTRIBUTION, DataKind, Dataset, TaskSpec};
