@@ -94,12 +94,10 @@ fn objective(p: &Proposal, samples: &Samples, params: &mut [f64]) -> f64 {
     // times a factor. Most of a fit's time is these evaluations.
     SCRATCH.with_borrow_mut(|(predicted, ratios)| {
         samples.predict(&policy, predicted);
-        let Some(scale) = samples.best_scale(predicted, ratios) else {
-            return samples.score_predicted(predicted, 1.0);
+        let scale = match samples.best_scale(predicted, ratios) {
+            Some(scale) if scale != 1.0 => scale,
+            _ => return samples.score_predicted(predicted, 1.0),
         };
-        if scale == 1.0 {
-            return samples.score_predicted(predicted, 1.0);
-        }
         params[0] = p.kinds[0].clamp(params[0] * scale);
         // Scored as written (the spec keeps 6 significant digits): the
         // written policy's factor over the first, read where the first is
