@@ -156,6 +156,7 @@ impl Monitor {
             rec,
             step: self.last_step,
             loss,
+            log_loss: loss.filter(|&l| l > 0.0).map(f64::ln),
             smoothed_loss: self.loss_ema.get(),
             lr: self.last_lr,
             peak_lr: self.peak_lr,

@@ -49,13 +49,13 @@ impl LrTooHigh {
     }
 
     pub fn observe(&mut self, obs: &Observation, config: &MonitorConfig, out: &mut Vec<Alert>) {
-        let Some(loss) = obs.loss.filter(|&l| l > 0.0) else {
+        let Some(log_loss) = obs.log_loss else {
             return;
         };
         if self.log_losses.len() == self.window {
             self.log_losses.pop_front();
         }
-        self.log_losses.push_back(loss.ln());
+        self.log_losses.push_back(log_loss);
         self.since_check += 1;
         if self.log_losses.len() < self.window || self.since_check < self.every {
             return;

@@ -21,6 +21,8 @@ pub struct Observation<'a> {
     pub step: Option<u64>,
     /// This record's loss, when finite.
     pub loss: Option<f64>,
+    /// ln of that loss, when positive (several rules work in log space).
+    pub log_loss: Option<f64>,
     /// The smoothed (EMA) training loss so far.
     pub smoothed_loss: Option<f64>,
     /// The current LR: this record's, else the last finite one logged.

@@ -24,6 +24,8 @@ struct JumpDetector {
     min_history: usize,
     z: f64,
     min_ratio: f64,
+    /// ln(min_ratio), for the test in log space.
+    log_min_ratio: f64,
 }
 
 /// An outlier: the value, the window's median and the robust z-score.
@@ -42,34 +44,50 @@ impl JumpDetector {
             min_history: min_history.max(3),
             z,
             min_ratio,
+            log_min_ratio: min_ratio.ln(),
         }
     }
 
-    fn push(&mut self, value: f64) -> Option<Jump> {
+    /// `ln`: the value's logarithm when the caller has it already.
+    fn push(&mut self, value: f64, ln: Option<f64>) -> Option<Jump> {
         if self.log_space && value <= 0.0 {
             self.log_space = false;
             self.window = RollingWindow::new(self.cap);
         }
-        let x = if self.log_space { value.ln() } else { value };
+        let x = if self.log_space {
+            ln.unwrap_or_else(|| value.ln())
+        } else {
+            value
+        };
         let jump = self.test(x, value);
         self.window.push(x);
         jump
     }
 
+    /// Runs for every record: the median alone rules out almost every
+    /// value (an outlier must first be `min_ratio` times it); the spread
+    /// and the z-score are computed only for the rest.
     fn test(&self, x: f64, value: f64) -> Option<Jump> {
         if self.window.len() < self.min_history {
             return None;
         }
         let med = self.window.median()?;
+        let ratio_ok = if self.log_space {
+            x - med > self.log_min_ratio
+        } else {
+            med > 0.0 && x > self.min_ratio * med
+        };
+        if !ratio_ok {
+            return None;
+        }
         let sigma = self.window.robust_sigma()?;
-        let (median, ratio_ok, z) = if self.log_space {
-            let z = (x - med) / sigma.max(MIN_SIGMA);
-            (med.exp(), x - med > self.min_ratio.ln(), z)
+        let (median, z) = if self.log_space {
+            (med.exp(), (x - med) / sigma.max(MIN_SIGMA))
         } else {
             let z = (x - med) / sigma.max(MIN_SIGMA * med.abs()).max(f64::MIN_POSITIVE);
-            (med, med > 0.0 && x > self.min_ratio * med, z)
+            (med, z)
         };
-        (ratio_ok && z > self.z).then_some(Jump { value, median, z })
+        (z > self.z).then_some(Jump { value, median, z })
     }
 }
 
@@ -96,7 +114,7 @@ impl LossSpike {
         let Some(loss) = obs.loss else {
             return;
         };
-        let jump = self.detector.push(loss);
+        let jump = self.detector.push(loss, obs.log_loss);
         if self.episode.update(jump.is_some())
             && !obs.diverging
             && let Some(j) = jump
@@ -145,7 +163,7 @@ impl GradExplosion {
         let Some(norm) = obs.rec.grad_norm.filter(|g| g.is_finite()) else {
             return;
         };
-        let jump = self.detector.push(norm);
+        let jump = self.detector.push(norm, None);
         if self.episode.update(jump.is_some())
             && !obs.diverging
             && let Some(j) = jump
