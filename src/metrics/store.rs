@@ -121,22 +121,21 @@ pub struct RunData {
     first_logged_step_row: Option<u32>,
     has_time: bool,
     has_epoch: bool,
-    /// Whether every row has a value on the axis and the values never
-    /// decrease: then decimation can binary-search (step, epoch, logged time).
-    sorted: [bool; 3],
+    /// Whether some row has no value on the axis or a value below the one
+    /// before (step, epoch, logged time); when not, decimation can
+    /// binary-search. Kept as "unsorted" so that a `Default` store (the
+    /// parallel load's chunks) starts out sorted, as `new` does.
+    unsorted: [bool; 3],
 }
 
 impl RunData {
     pub fn new() -> Self {
-        RunData {
-            sorted: [true; 3],
-            ..Default::default()
-        }
+        RunData::default()
     }
 
     fn note_order(&mut self, axis: usize, value: f64, previous: Option<f64>) {
         if value.is_nan() || previous.is_some_and(|p| p > value || p.is_nan()) {
-            self.sorted[axis] = false;
+            self.unsorted[axis] = true;
         }
     }
 
@@ -252,8 +251,8 @@ impl RunData {
                 (Some(a), Some(b)) => a <= b,
                 _ => true,
             };
-            if !(joined_in_order && other.sorted[axis]) {
-                self.sorted[axis] = false;
+            if !joined_in_order || other.unsorted[axis] {
+                self.unsorted[axis] = true;
             }
         }
         self.steps.append(&mut other.steps);
@@ -324,8 +323,8 @@ impl RunData {
         }
         if end > 0 {
             let steps = &self.steps;
-            self.sorted[0] =
-                steps.iter().all(|v| !v.is_nan()) && steps.windows(2).all(|w| w[0] <= w[1]);
+            self.unsorted[0] =
+                steps.iter().any(|v| v.is_nan()) || steps.windows(2).any(|w| w[0] > w[1]);
         }
     }
 
@@ -359,8 +358,8 @@ impl RunData {
             .into_iter()
             .enumerate()
         {
-            self.sorted[axis] =
-                values.iter().all(|v| !v.is_nan()) && values.windows(2).all(|w| w[0] <= w[1]);
+            self.unsorted[axis] =
+                values.iter().any(|v| v.is_nan()) || values.windows(2).any(|w| w[0] > w[1]);
         }
     }
 
@@ -368,7 +367,7 @@ impl RunData {
     /// count as their predecessor's).
     pub fn first_row_from_step(&self, step: u64) -> Option<usize> {
         let step = step as f64;
-        if self.sorted[0] {
+        if !self.unsorted[0] {
             let i = self.steps.partition_point(|&s| s < step);
             return (i < self.steps.len()).then_some(i);
         }
@@ -511,11 +510,11 @@ impl RunData {
 
     pub fn axis_sorted(&self, axis: XAxis) -> bool {
         match axis {
-            XAxis::Step => self.sorted[0],
-            XAxis::Epoch => self.sorted[1],
+            XAxis::Step => !self.unsorted[0],
+            XAxis::Epoch => !self.unsorted[1],
             XAxis::RelativeTime | XAxis::WallTime => {
                 if self.has_time {
-                    self.sorted[2]
+                    !self.unsorted[2]
                 } else {
                     self.arrivals.windows(2).all(|w| w[0] <= w[1])
                 }
@@ -727,6 +726,23 @@ mod tests {
             step,
             loss,
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_default_store_knows_its_steps_are_in_order() {
+        // Parallel loads build their chunks with `Default`: an in-order log
+        // must still say so (else every range and replay takes the slow
+        // path for unsorted steps).
+        for mut data in [RunData::default(), RunData::new()] {
+            data.push(&rec(Some(1), Some(2.0)), 0.0);
+            data.push(&rec(Some(2), Some(1.0)), 0.0);
+            let mut chunk = RunData::default();
+            chunk.push(&rec(Some(2), Some(0.5)), 0.0);
+            data.append(chunk);
+            assert!(data.axis_sorted(XAxis::Step));
+            data.push(&rec(Some(1), Some(2.0)), 0.0);
+            assert!(!data.axis_sorted(XAxis::Step));
         }
     }
 
