@@ -631,11 +631,12 @@ impl RunData {
         let mut extras = 0;
         for &(c, i) in rows.of(r) {
             let value = self.columns[c as usize].values[i as usize];
-            match self.names[c as usize].as_str() {
-                super::record::LR => rec.lr = Some(value),
-                super::record::LOSS => rec.loss = Some(value),
-                super::record::GRAD_NORM => rec.grad_norm = Some(value),
-                name => {
+            match rows.slots[c as usize] {
+                Slot::Lr => rec.lr = Some(value),
+                Slot::Loss => rec.loss = Some(value),
+                Slot::GradNorm => rec.grad_norm = Some(value),
+                Slot::Extra => {
+                    let name = self.names[c as usize].as_str();
                     match rec.extra.get_mut(extras) {
                         Some((kept, v)) => {
                             if kept != name {
@@ -686,6 +687,17 @@ impl RunData {
 struct RowIndex {
     starts: Vec<u32>,
     entries: Vec<(u32, u32)>,
+    /// Where each column's values go in a record: named once per replay
+    /// rather than by comparing its name for every value.
+    slots: Vec<Slot>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Lr,
+    Loss,
+    GradNorm,
+    Extra,
 }
 
 impl RowIndex {
@@ -709,7 +721,21 @@ impl RowIndex {
                 *at += 1;
             }
         }
-        RowIndex { starts, entries }
+        let slots = data
+            .names
+            .iter()
+            .map(|name| match name.as_str() {
+                super::record::LR => Slot::Lr,
+                super::record::LOSS => Slot::Loss,
+                super::record::GRAD_NORM => Slot::GradNorm,
+                _ => Slot::Extra,
+            })
+            .collect();
+        RowIndex {
+            starts,
+            entries,
+            slots,
+        }
     }
 
     fn of(&self, row: usize) -> &[(u32, u32)] {
