@@ -31,6 +31,12 @@ impl Ema {
 }
 
 /// The last `cap` finite values, in arrival order (a ring) and sorted.
+///
+/// A lazy window ([`RollingWindow::lazy`]) stops keeping its sorted copy
+/// when its quantiles have not been asked for over a whole window, and
+/// sorts again when they are ([`RollingWindow::ensure_sorted`]). The spike
+/// tests ask for them only for values the median alone cannot rule out
+/// ([`RollingWindow::median_outside`]), which in a healthy log is none.
 #[derive(Debug, Clone)]
 pub struct RollingWindow {
     cap: usize,
@@ -38,6 +44,10 @@ pub struct RollingWindow {
     ring: Vec<f64>,
     oldest: usize,
     sorted: Vec<f64>,
+    /// Whether `sorted` holds the ring's values (always, for an eager window).
+    in_step: bool,
+    /// A lazy window's pushes since its quantiles were last asked for.
+    unasked: Option<usize>,
 }
 
 impl RollingWindow {
@@ -48,7 +58,48 @@ impl RollingWindow {
             ring: Vec::with_capacity(cap),
             oldest: 0,
             sorted: Vec::with_capacity(cap),
+            in_step: true,
+            unasked: None,
         }
+    }
+
+    /// A window whose quantiles are read only after
+    /// [`RollingWindow::ensure_sorted`].
+    pub fn lazy(cap: usize) -> Self {
+        RollingWindow {
+            unasked: Some(0),
+            ..RollingWindow::new(cap)
+        }
+    }
+
+    /// Sorts the values again if the sorted copy was not kept; a lazy
+    /// window's quantiles are valid from here to its next push.
+    pub fn ensure_sorted(&mut self) {
+        if let Some(unasked) = &mut self.unasked {
+            *unasked = 0;
+        }
+        if !self.in_step {
+            self.sorted.clear();
+            self.sorted.extend_from_slice(&self.ring);
+            self.sorted.sort_unstable_by(f64::total_cmp);
+            self.in_step = true;
+        }
+    }
+
+    /// True when the median is certainly not in `set`, a set of values
+    /// closed downwards (with `v` in it, every smaller value is): fewer
+    /// than half the values are in it, so the lower of the two middle
+    /// ones is not, nor is the median, which is at least that one. One
+    /// branch-free pass over the values, in any order, without sorting.
+    pub fn median_outside(&self, set: impl Fn(f64) -> bool) -> bool {
+        let n = self.ring.len();
+        if n == 0 {
+            return false;
+        }
+        // The index `quantile(0.5)` starts from.
+        let lower_middle = (0.5 * (n - 1) as f64) as usize;
+        let in_set: usize = self.ring.iter().map(|&v| usize::from(set(v))).sum();
+        in_set <= lower_middle
     }
 
     /// Adds a value (non-finite values are ignored), evicting the oldest.
@@ -59,6 +110,21 @@ impl RollingWindow {
     /// branches a noisy series mispredicts half the time.
     pub fn push(&mut self, x: f64) {
         if !x.is_finite() {
+            return;
+        }
+        if let Some(unasked) = &mut self.unasked {
+            *unasked += 1;
+            if *unasked > self.cap {
+                self.in_step = false;
+            }
+        }
+        if !self.in_step {
+            if self.ring.len() < self.cap {
+                self.ring.push(x);
+            } else {
+                self.ring[self.oldest] = x;
+                self.oldest = (self.oldest + 1) % self.cap;
+            }
             return;
         }
         if self.ring.len() < self.cap {
@@ -93,8 +159,10 @@ impl RollingWindow {
         self.ring.len()
     }
 
-    /// Linear-interpolated quantile, q in [0, 1].
+    /// Linear-interpolated quantile, q in [0, 1] (of a lazy window: after
+    /// [`RollingWindow::ensure_sorted`]).
     pub fn quantile(&self, q: f64) -> Option<f64> {
+        debug_assert!(self.in_step, "quantile of a lazy window not sorted");
         let n = self.sorted.len();
         if n == 0 {
             return None;
@@ -211,6 +279,51 @@ mod tests {
             last.sort_by(f64::total_cmp);
             assert_eq!(w.sorted, last, "after {} values", i + 1);
         }
+    }
+
+    #[test]
+    fn the_median_is_ruled_out_exactly_when_its_lower_middle_value_is() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 50) as f64
+        };
+        for cap in [1, 2, 5, 64] {
+            let mut w = RollingWindow::lazy(cap);
+            for _ in 0..2000 {
+                w.push(next());
+                let t = next();
+                let below = |v: f64| v < t;
+                let outside = w.median_outside(below);
+                w.ensure_sorted();
+                let lower_middle = w.sorted[(0.5 * (w.len() - 1) as f64) as usize];
+                assert_eq!(outside, !below(lower_middle), "cap {cap}, t {t}");
+                if outside {
+                    assert!(!below(w.median().unwrap()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_lazy_window_sorts_only_while_asked() {
+        let mut w = RollingWindow::lazy(4);
+        for x in [3.0, 1.0, 2.0] {
+            w.push(x);
+        }
+        w.ensure_sorted();
+        assert_eq!(w.median(), Some(2.0));
+        for x in [9.0, 8.0, 7.0, 6.0, 5.0] {
+            w.push(x);
+        }
+        assert!(!w.in_step, "not asked for a whole window: not kept sorted");
+        w.ensure_sorted();
+        assert_eq!(w.sorted, vec![5.0, 6.0, 7.0, 8.0]);
+        w.push(1.0);
+        assert!(w.in_step, "asked lately: kept sorted");
+        assert_eq!(w.sorted, vec![1.0, 5.0, 6.0, 7.0]);
     }
 
     #[test]
