@@ -6,7 +6,11 @@ produces: training lines (loss, grad_norm, learning_rate, epoch rounded as
 HF does, num_input_tokens_seen) with full-precision floats, and an eval line every 500
 steps. Default: 2,000,000 lines, about 330 MB, in /tmp.
 
-usage: gen_big_jsonl.py [PATH] [LINES]
+usage: gen_big_jsonl.py [PATH] [LINES] [EXTRA]
+
+EXTRA (default 0): that many more numeric fields on each training line
+(per-layer grad norms `grad_norm/layer_K`), for issue 16's 20-field case:
+EXTRA=14 makes 20 numeric fields a line.
 """
 
 import json
@@ -18,6 +22,7 @@ import sys
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "/tmp/lrtop_big.jsonl"
     lines = int(sys.argv[2]) if len(sys.argv) > 2 else 2_000_000
+    extra = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     rng = random.Random(1234)
     steps_per_epoch = 7813
     total_steps = lines
@@ -38,6 +43,8 @@ def main():
                 "epoch": round(step / steps_per_epoch, 4),
                 "num_input_tokens_seen": step * 16384,
             }
+            for k in range(extra):
+                log[f"grad_norm/layer_{k}"] = abs(rng.gauss(0.1, 0.03))
             out.write(json.dumps(log) + "\n")
             written += 1
             if step % 500 == 0 and written < lines:
