@@ -23,3 +23,15 @@ pub mod tui;
 pub mod tune;
 pub mod viz;
 pub mod write_file;
+
+/// Reproducible pseudo-random numbers for unit tests (xorshift64).
+#[cfg(test)]
+pub(crate) fn test_rng(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}

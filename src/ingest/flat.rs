@@ -390,13 +390,7 @@ mod tests {
 
     #[test]
     fn long_mantissas_scale_to_the_same_floats_as_the_standard_parser() {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::test_rng(0x9E37_79B9_7F4A_7C15);
         let mut cases: Vec<(u64, i64)> = (0..200_000)
             .map(|_| {
                 let digits = 1 + (next() % 19) as u32;

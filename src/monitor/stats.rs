@@ -118,26 +118,15 @@ impl RollingWindow {
                 self.in_step = false;
             }
         }
+        let evicted = self.enter(x);
         if !self.in_step {
-            if self.ring.len() < self.cap {
-                self.ring.push(x);
-            } else {
-                self.ring[self.oldest] = x;
-                self.oldest = (self.oldest + 1) % self.cap;
-            }
             return;
         }
-        if self.ring.len() < self.cap {
+        let Some(old) = evicted else {
             let at = self.sorted.partition_point(|&v| v < x);
-            self.ring.push(x);
             self.sorted.insert(at, x);
             return;
-        }
-        let old = std::mem::replace(&mut self.ring[self.oldest], x);
-        self.oldest += 1;
-        if self.oldest == self.cap {
-            self.oldest = 0;
-        }
+        };
         // Values are finite, so `<` is a total order here: `old` sits at
         // `removed` (the first of its equals) and `x` belongs at `insert_at`.
         let (mut removed, mut insert_at) = (0, 0);
@@ -153,6 +142,20 @@ impl RollingWindow {
             self.sorted.copy_within(insert_at..removed, insert_at + 1);
             self.sorted[insert_at] = x;
         }
+    }
+
+    /// Puts `x` in the ring; returns the value it evicted, once full.
+    fn enter(&mut self, x: f64) -> Option<f64> {
+        if self.ring.len() < self.cap {
+            self.ring.push(x);
+            return None;
+        }
+        let old = std::mem::replace(&mut self.ring[self.oldest], x);
+        self.oldest += 1;
+        if self.oldest == self.cap {
+            self.oldest = 0;
+        }
+        Some(old)
     }
 
     pub fn len(&self) -> usize {
@@ -261,12 +264,10 @@ mod tests {
     #[test]
     fn a_wide_window_matches_a_sorted_copy_with_ties_and_signs() {
         let mut w = RollingWindow::new(64);
-        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = crate::test_rng(0x2545_f491_4f6c_dd1d);
         let mut all = Vec::new();
         for i in 0..5000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            let state = next();
             // Few distinct values (ties), both signs, runs up and down.
             let v = match i % 3 {
                 0 => (state % 17) as f64 - 8.0,
@@ -283,13 +284,8 @@ mod tests {
 
     #[test]
     fn the_median_is_ruled_out_exactly_when_its_lower_middle_value_is() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % 50) as f64
-        };
+        let mut rng = crate::test_rng(0x2545_f491_4f6c_dd1d);
+        let mut next = move || (rng() % 50) as f64;
         for cap in [1, 2, 5, 64] {
             let mut w = RollingWindow::lazy(cap);
             for _ in 0..2000 {

@@ -257,13 +257,8 @@ mod tests {
 
     #[test]
     fn the_lazy_window_finds_the_same_jumps_as_sorting_every_time() {
-        let mut state = 0x853c_49e6_748f_ea9bu64;
-        let mut uniform = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rng = crate::test_rng(0x853c_49e6_748f_ea9b);
+        let mut uniform = move || (rng() >> 11) as f64 / (1u64 << 53) as f64;
         for (series, min_ratio) in [(0, 2.0), (1, 10.0), (2, 2.0), (3, 0.5), (4, 2.0)] {
             let (cap, min_history, z) = (64, 20, 4.0);
             let mut lazy = JumpDetector::new(cap, min_history, z, min_ratio);
