@@ -145,7 +145,7 @@ impl Conv2d {
     pub fn forward(&self, x: &Tensor) -> CResult<Tensor> {
         let y = super::conv::conv2d(x, &self.weight, self.padding, self.stride)?;
         match &self.bias {
-            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
+            Some(b) => super::channel_bias::add_channel_bias(&y, b),
             None => Ok(y),
         }
     }

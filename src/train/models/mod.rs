@@ -2,6 +2,7 @@
 //! variables, and the fused CPU path for MLPs.
 
 mod batch_norm;
+mod channel_bias;
 mod conv;
 mod cpu_storage;
 pub mod fused_mlp;
