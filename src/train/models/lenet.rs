@@ -64,14 +64,22 @@ impl LeNet5 {
     }
 }
 
-/// 2x2 max pooling (an odd last row or column is dropped, as PyTorch does)
-/// from plain ops. Candle 0.11's `max_pool2d` backward multiplies the
+/// 2x2 max pooling (an odd last row or column is dropped, as PyTorch does):
+/// CPU loops for f32 on the CPU (`max_pool`), else [`pool2_with_ops`].
+fn pool2(x: &Tensor) -> CResult<Tensor> {
+    if super::max_pool::runs_on_cpu(x) {
+        return super::max_pool::pool2_cpu(x);
+    }
+    pool2_with_ops(x)
+}
+
+/// 2x2 max pooling from plain ops. Candle 0.11's `max_pool2d` backward multiplies the
 /// gradient by the fraction of maxima in the window (1/4 for a unique
 /// maximum) instead of dividing by their count, and a bare max reduction
 /// gives every tied maximum the whole gradient; ties are common here (flat
 /// background after a ReLU). This splits the gradient evenly among ties, so
 /// it always sums to the output's gradient.
-fn pool2(x: &Tensor) -> CResult<Tensor> {
+fn pool2_with_ops(x: &Tensor) -> CResult<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     let (h2, w2) = (h / 2, w / 2);
     let x = if h % 2 == 1 || w % 2 == 1 {
@@ -88,4 +96,38 @@ fn pool2(x: &Tensor) -> CResult<Tensor> {
         .sum_keepdim(3)?
         .broadcast_div(&count)?
         .reshape((n, c, h2, w2))
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Var};
+
+    use super::*;
+
+    /// The CPU loops give the ops' values and gradient: ties (zeros after
+    /// a ReLU, repeated values), an odd height and width.
+    #[test]
+    fn max_pooling_on_the_cpu_matches_the_ops() -> CResult<()> {
+        let dev = Device::Cpu;
+        for (h, w) in [(6, 8), (5, 7), (2, 2), (3, 3)] {
+            let raw = Tensor::randn(0f32, 1.0, (3, 4, h, w), &dev)?;
+            // Rounded to halves and ReLU'd: many equal values in a window.
+            let x = Var::from_tensor(&((raw * 2.0)?.round()? * 0.5)?.relu()?)?;
+            let fast = pool2(x.as_tensor())?;
+            let slow = pool2_with_ops(x.as_tensor())?;
+            assert_eq!(fast.dims(), slow.dims());
+            let diff = |a: &Tensor, b: &Tensor| -> CResult<f32> {
+                (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()
+            };
+            assert_eq!(diff(&fast, &slow)?, 0.0, "{h}x{w}");
+            let mix = Tensor::randn(0f32, 1.0, fast.shape(), &dev)?;
+            let g_fast = (&fast * &mix)?.sum_all()?.backward()?;
+            let g_slow = (&slow * &mix)?.sum_all()?.backward()?;
+            let (Some(a), Some(b)) = (g_fast.get(x.as_tensor()), g_slow.get(x.as_tensor())) else {
+                panic!("a missing gradient");
+            };
+            assert!(diff(a, b)? < 1e-6, "{h}x{w}: {a} {b}");
+        }
+        Ok(())
+    }
 }

@@ -13,6 +13,7 @@ pub mod llama;
 pub mod llama_config;
 pub mod lora;
 mod matmul;
+mod max_pool;
 pub mod mlp;
 pub mod params;
 pub mod resnet;
