@@ -20,6 +20,7 @@
 #
 #   cargo build --release && scripts/bench_all.sh
 #   ROUNDS=5 THREADS="1 2" ONLY="train" scripts/bench_all.sh
+#   ONLY=train MODELS="LeNet Llama" scripts/bench_all.sh  (rows whose name has a word)
 #   PYTHON=<python with torch, transformers, polars, pandas> scripts/bench_all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,11 +30,19 @@ LRTOP=${LRTOP:-target/release/lrtop}
 ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-"1 2"}
 ONLY=${ONLY:-"load train"}
+MODELS=${MODELS:-""}
 BIG=${BIG:-/tmp/lrtop_big.jsonl}
 OUT=$(mktemp)
 WORK=$(mktemp -d)
 trap 'rm -rf "$OUT" "$WORK"' EXIT
 [ -x "$LRTOP" ] || { echo "no $LRTOP: cargo build --release" >&2; exit 1; }
+
+# Whether the training row `$1` is asked for (MODELS empty: every row).
+wanted() {
+  [ -z "$MODELS" ] && return 0
+  for word in $MODELS; do [[ "$1" == *"$word"* ]] && return 0; done
+  return 1
+}
 
 if [[ " $ONLY " == *" load "* ]]; then
   echo "== attach --summary against Python, polars, pandas ($ROUNDS reps) ==" >&2
@@ -64,6 +73,7 @@ PY
     for t in $THREADS; do
       for config in "${CONFIGS[@]}"; do
         IFS='|' read -r name lrtop_args torch_args lrtop_steps torch_steps <<<"$config"
+        wanted "$name" || continue
         read -r steps warmup <<<"$torch_steps"
         # shellcheck disable=SC2086
         torch=$("$PYTHON" scripts/torch_train_step.py $torch_args --threads "$t" --steps "$steps" --warmup "$warmup" |
@@ -77,6 +87,7 @@ PY
         python3 -c "import json,sys; print(json.dumps({'figure': sys.argv[1] + ', steps/s', 'threads': int(sys.argv[2]), 'peer': 'PyTorch', 'lrtop': [float(sys.argv[3])], 'other': [float(sys.argv[4])], 'command': sys.argv[5]}))" \
           "$name" "$t" "$ours" "$torch" "lrtop train --headless ${lrtop_args//$WORK\/cifar/DIR} --steps $lrtop_steps --eval-every 0 --threads $t" >>"$OUT"
       done
+      wanted "Llama" || continue
       torch=$("$PYTHON" scripts/torch_llama_step.py --device cpu --threads "$t" --steps 5 --json |
         python3 -c "import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])['tokens_per_s'])")
       llama_args="--model llama(dim=256,layers=4,heads=4,kv_heads=4) --task tokens=tests/fixtures/reference-models/progressions --seq-len 128 --batch-size 16 --optimizer adamw --steps 15 --eval-every 0 --device cpu --threads $t"
