@@ -10,16 +10,16 @@ use super::cpu_storage::contiguous_f32;
 
 /// `(n, C, H, W)` as `n` images of `C` planes of `plane` values.
 #[derive(Debug, Clone, Copy)]
-struct Planes {
+pub(super) struct Planes {
     images: usize,
-    channels: usize,
-    plane: usize,
+    pub(super) channels: usize,
+    pub(super) plane: usize,
 }
 
 impl Planes {
-    fn of(dims: &[usize]) -> Result<Planes> {
+    pub(super) fn of(dims: &[usize]) -> Result<Planes> {
         let &[images, channels, h, w] = dims else {
-            candle_core::bail!("batch norm: expected (n, C, H, W), found {dims:?}");
+            candle_core::bail!("expected (n, C, H, W), found {dims:?}");
         };
         Ok(Planes {
             images,

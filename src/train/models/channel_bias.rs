@@ -6,6 +6,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 
+use super::batch_norm::Planes;
 use super::cpu_storage::contiguous_f32;
 
 /// `x + bias[c]` for every value of channel `c`: through the CPU loops for
@@ -17,15 +18,6 @@ pub(super) fn add_channel_bias(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
             .apply_op2(&bias.contiguous()?, AddChannelBias);
     }
     x.broadcast_add(&bias.reshape((1, (), 1, 1))?)
-}
-
-/// `(n, C, H, W)` as `n * C` planes of `plane` values, the channel of plane
-/// `i` being `i % C`.
-fn planes(dims: &[usize]) -> Result<(usize, usize)> {
-    let &[_, channels, h, w] = dims else {
-        candle_core::bail!("channel bias: expected (n, C, H, W), found {dims:?}");
-    };
-    Ok((channels, h * w))
 }
 
 struct AddChannelBias;
@@ -42,7 +34,9 @@ impl CustomOp2 for AddChannelBias {
         b_s: &CpuStorage,
         b_l: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (channels, plane) = planes(x_l.dims())?;
+        let Planes {
+            channels, plane, ..
+        } = Planes::of(x_l.dims())?;
         let x = contiguous_f32(x_s, x_l, "channel bias input")?;
         let bias = contiguous_f32(b_s, b_l, "channel bias")?;
         if bias.len() != channels {
@@ -89,7 +83,9 @@ impl CustomOp1 for ChannelSums {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (channels, plane) = planes(layout.dims())?;
+        let Planes {
+            channels, plane, ..
+        } = Planes::of(layout.dims())?;
         let x = contiguous_f32(storage, layout, "channel sums input")?;
         let mut sums = vec![0f64; channels];
         for (i, src) in x.chunks_exact(plane.max(1)).enumerate() {
