@@ -7,12 +7,12 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 
 use super::batch_norm::Planes;
-use super::cpu_storage::contiguous_f32;
+use super::cpu_storage::{contiguous_f32, on_cpu_f32};
 
 /// `x + bias[c]` for every value of channel `c`: through the CPU loops for
 /// a contiguous-able f32 tensor on the CPU, else through Candle's ops.
 pub(super) fn add_channel_bias(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && x.rank() == 4 {
+    if on_cpu_f32(x) && x.rank() == 4 {
         return x
             .contiguous()?
             .apply_op2(&bias.contiguous()?, AddChannelBias);
@@ -100,6 +100,7 @@ impl CustomOp1 for ChannelSums {
 mod tests {
     use candle_core::{Device, Var};
 
+    use super::super::cpu_storage::max_abs_diff as max_diff;
     use super::*;
 
     /// Candle ops' output and both gradients, on a strided input too.
@@ -113,9 +114,6 @@ mod tests {
         let input = x.as_tensor().transpose(2, 3)?;
         let fast = add_channel_bias(&input, bias.as_tensor())?;
         let slow = input.broadcast_add(&bias.as_tensor().reshape((1, 5, 1, 1))?)?;
-        let max_diff = |a: &Tensor, b: &Tensor| -> Result<f32> {
-            (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()
-        };
         assert_eq!(max_diff(&fast, &slow)?, 0.0);
         let g_fast = (&fast * &mix)?.sum_all()?.backward()?;
         let g_slow = (&slow * &mix)?.sum_all()?.backward()?;

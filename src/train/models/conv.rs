@@ -334,7 +334,7 @@ impl CustomOp2 for Conv2dOp {
 /// `x.conv2d(w, padding, stride)` (no dilation, one group); on the CPU in
 /// f32 through im2col and gemm in both passes, elsewhere Candle's own.
 pub fn conv2d(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> Result<Tensor> {
-    if !x.device().is_cpu() || x.dtype() != DType::F32 || w.dtype() != DType::F32 {
+    if !super::cpu_storage::on_cpu_f32(x) || w.dtype() != DType::F32 {
         return x.conv2d(w, padding, stride, 1, 1);
     }
     x.contiguous()?
@@ -343,6 +343,7 @@ pub fn conv2d(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> Result<T
 
 #[cfg(test)]
 mod tests {
+    use super::super::cpu_storage::max_abs_diff as max_diff;
     use super::*;
     use candle_core::{Device, Var};
 
@@ -367,9 +368,6 @@ mod tests {
             let ours = conv2d(&x, &kernel, padding, stride)?;
             let theirs = x.conv2d(&kernel, padding, stride, 1, 1)?;
             assert_eq!(ours.dims(), theirs.dims());
-            let max_diff = |a: &Tensor, b: &Tensor| -> Result<f32> {
-                (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()
-            };
             assert!(max_diff(&ours, &theirs)? < 1e-4, "{:?}", (n, c, h, w, o, k));
             // A weighted sum makes every output's gradient different.
             let mix = weights(ours.shape())?;

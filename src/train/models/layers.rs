@@ -181,7 +181,7 @@ impl BatchNorm2d {
     }
 
     pub fn forward(&self, x: &Tensor, train: bool) -> CResult<Tensor> {
-        if train && x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+        if train && super::cpu_storage::on_cpu_f32(x) {
             return self.train_forward_cpu(x);
         }
         self.forward_with_ops(x, train)
@@ -237,6 +237,7 @@ impl BatchNorm2d {
 mod tests {
     use candle_core::{Device, Var};
 
+    use super::super::cpu_storage::max_abs_diff as max_diff;
     use super::*;
 
     /// The CPU loops give Candle ops' output, gradients and running
@@ -262,9 +263,6 @@ mod tests {
         let mix = Tensor::randn(0f32, 1.0, (4, 3, 5, 6), &dev)?;
         let y_fast = fast.forward(&x, true)?;
         let y_slow = slow.forward_with_ops(&x, true)?;
-        let max_diff = |a: &Tensor, b: &Tensor| -> CResult<f32> {
-            (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()
-        };
         assert!(max_diff(&y_fast, &y_slow)? < 1e-5);
         let g_fast = (&y_fast * &mix)?.sum_all()?.backward()?;
         let g_slow = (&y_slow * &mix)?.sum_all()?.backward()?;

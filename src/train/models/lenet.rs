@@ -73,12 +73,12 @@ fn pool2(x: &Tensor) -> CResult<Tensor> {
     pool2_with_ops(x)
 }
 
-/// 2x2 max pooling from plain ops. Candle 0.11's `max_pool2d` backward multiplies the
-/// gradient by the fraction of maxima in the window (1/4 for a unique
-/// maximum) instead of dividing by their count, and a bare max reduction
-/// gives every tied maximum the whole gradient; ties are common here (flat
-/// background after a ReLU). This splits the gradient evenly among ties, so
-/// it always sums to the output's gradient.
+/// 2x2 max pooling from plain ops. Candle 0.11's `max_pool2d` backward
+/// multiplies the gradient by the fraction of maxima in the window (1/4 for
+/// a unique maximum) instead of dividing by their count, and a bare max
+/// reduction gives every tied maximum the whole gradient; ties are common
+/// here (flat background after a ReLU). This splits the gradient evenly
+/// among ties, so it always sums to the output's gradient.
 fn pool2_with_ops(x: &Tensor) -> CResult<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     let (h2, w2) = (h / 2, w / 2);
@@ -102,6 +102,7 @@ fn pool2_with_ops(x: &Tensor) -> CResult<Tensor> {
 mod tests {
     use candle_core::{Device, Var};
 
+    use super::super::cpu_storage::max_abs_diff as diff;
     use super::*;
 
     /// The CPU loops give the ops' values and gradient: ties (zeros after
@@ -116,9 +117,6 @@ mod tests {
             let fast = pool2(x.as_tensor())?;
             let slow = pool2_with_ops(x.as_tensor())?;
             assert_eq!(fast.dims(), slow.dims());
-            let diff = |a: &Tensor, b: &Tensor| -> CResult<f32> {
-                (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()
-            };
             assert_eq!(diff(&fast, &slow)?, 0.0, "{h}x{w}");
             let mix = Tensor::randn(0f32, 1.0, fast.shape(), &dev)?;
             let g_fast = (&fast * &mix)?.sum_all()?.backward()?;

@@ -7,7 +7,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 
-use super::cpu_storage::contiguous_f32;
+use super::cpu_storage::{contiguous_f32, on_cpu_f32};
 
 /// Pools `(n, C, H, W)` to `(n, C, H/2, W/2)`.
 pub(super) fn pool2_cpu(x: &Tensor) -> Result<Tensor> {
@@ -16,7 +16,7 @@ pub(super) fn pool2_cpu(x: &Tensor) -> Result<Tensor> {
 
 /// Whether [`pool2_cpu`] takes `x`.
 pub(super) fn runs_on_cpu(x: &Tensor) -> bool {
-    x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && x.rank() == 4
+    on_cpu_f32(x) && x.rank() == 4
 }
 
 #[derive(Debug, Clone, Copy)]
