@@ -43,11 +43,12 @@ impl Geometry {
         self.channels * self.kernel * self.kernel
     }
 
-    /// Every run of one image's column matrix `(C * k * k, positions)` that
-    /// reads one input row: `visit(entry, first position, input index,
-    /// length)`, where the run's `i`-th value is the input at `input + i *
-    /// stride`. Padding is skipped (those values stay zero).
-    fn for_each_run(&self, mut visit: impl FnMut(usize, usize, usize, usize)) {
+    /// Every output row of one image's column matrix `(C * k * k,
+    /// positions)`, each `ow` values long: `visit(entry, first position,
+    /// inside)`, where `inside` is `Some((input index, from, to))` when the
+    /// row reads the input: its values `from..to` are the input at `input +
+    /// i * stride` (the `i`-th of them), the rest is padding. `None`: all padding.
+    fn for_each_row(&self, mut visit: impl FnMut(usize, usize, Option<(usize, usize, usize)>)) {
         let (k, s, p) = (self.kernel, self.stride, self.padding);
         let (oh, ow) = (self.out_height(), self.out_width());
         for c in 0..self.channels {
@@ -56,36 +57,53 @@ impl Geometry {
                     let entry = (c * k + ky) * k + kx;
                     // Output columns whose input column ox*s + kx - p is inside the image.
                     let ox_from = p.saturating_sub(kx).div_ceil(s);
-                    let Some(last) = (self.width + p).checked_sub(kx + 1) else {
-                        continue;
-                    };
-                    let ox_to = ow.min(last / s + 1);
-                    if ox_from >= ox_to {
-                        continue;
-                    }
-                    let x_from = ox_from * s + kx - p;
+                    let ox_to = (self.width + p)
+                        .checked_sub(kx + 1)
+                        .map_or(0, |last| ow.min(last / s + 1));
                     for oy in 0..oh {
-                        let Some(y) = (oy * s + ky).checked_sub(p).filter(|&y| y < self.height)
-                        else {
-                            continue;
+                        let y = (oy * s + ky).checked_sub(p).filter(|&y| y < self.height);
+                        let inside = match y {
+                            Some(y) if ox_from < ox_to => {
+                                let x_from = ox_from * s + kx - p;
+                                Some(((c * self.height + y) * self.width + x_from, ox_from, ox_to))
+                            }
+                            _ => None,
                         };
-                        let input = (c * self.height + y) * self.width + x_from;
-                        visit(entry, oy * ow + ox_from, input, ox_to - ox_from);
+                        visit(entry, oy * ow, inside);
                     }
                 }
             }
         }
     }
+
+    /// Every run of one image's column matrix that reads one input row:
+    /// `visit(entry, first position, input index, length)`, where the run's
+    /// `i`-th value is the input at `input + i * stride`. Padding is skipped.
+    fn for_each_run(&self, mut visit: impl FnMut(usize, usize, usize, usize)) {
+        self.for_each_row(|entry, row, inside| {
+            if let Some((input, from, to)) = inside {
+                visit(entry, row + from, input, to - from);
+            }
+        });
+    }
 }
 
-/// One image `(C, H, W)` to its column matrix `(C * k * k, positions)`;
-/// `out` holds zeros where padding is read.
+/// One image `(C, H, W)` to its column matrix `(C * k * k, positions)`.
+/// Every value of `out` is written (zero where padding is read), so it
+/// need not be cleared first: clearing cost as much as filling.
 fn im2col_image(src: &[f32], g: &Geometry, out: &mut [f32]) {
-    let (positions, s) = (g.positions(), g.stride);
-    g.for_each_run(|entry, at, input, len| {
-        let dst = &mut out[entry * positions + at..][..len];
+    let (positions, ow, s) = (g.positions(), g.out_width(), g.stride);
+    g.for_each_row(|entry, row, inside| {
+        let dst = &mut out[entry * positions + row..][..ow];
+        let Some((input, from, to)) = inside else {
+            dst.fill(0.0);
+            return;
+        };
+        dst[..from].fill(0.0);
+        dst[to..].fill(0.0);
+        let dst = &mut dst[from..to];
         if s == 1 {
-            dst.copy_from_slice(&src[input..][..len]);
+            dst.copy_from_slice(&src[input..][..dst.len()]);
         } else {
             for (i, d) in dst.iter_mut().enumerate() {
                 *d = src[input + i * s];
@@ -118,7 +136,7 @@ fn col2im_image(cols: &[f32], g: &Geometry, out: &mut [f32]) {
 fn im2col_into(x: &[f32], g: &Geometry, cols: &mut Vec<f32>) {
     let (positions, patch) = (g.positions(), g.patch());
     let image = g.channels * g.height * g.width;
-    cols.clear();
+    // Every value is overwritten: only growth needs initialising.
     cols.resize(g.batch * patch * positions, 0.0);
     for (n, out) in cols.chunks_exact_mut(patch * positions).enumerate() {
         im2col_image(&x[n * image..(n + 1) * image], g, out);
@@ -183,21 +201,30 @@ impl CustomOp3 for ConvBackward {
                 for (i, grad_x) in grad_x.chunks_exact_mut(image).enumerate() {
                     let n = chunk * per_thread + i;
                     if let CpuStorage::F32(buffer) = &mut cols {
-                        buffer.fill(0.0);
                         im2col_image(&x[n * image..(n + 1) * image], g, buffer);
                     }
                     let grad_n = g_layout.start_offset() + n * outputs * positions;
-                    // grad (O, positions) x colsᵀ (positions, C*k*k).
-                    let product = g_storage.matmul(
-                        &cols,
-                        (1, outputs, patch, positions),
-                        &Layout::contiguous_with_offset((outputs, positions), grad_n),
-                        &Layout::new(Shape::from((positions, patch)), vec![1, positions], 0),
+                    // The kernel's gradient transposed, cols (C*k*k, positions)
+                    // x gradᵀ (positions, O): gemm computes a row-major
+                    // product as its transpose, so in this order it reads the
+                    // column matrix in place, where `grad x colsᵀ` made it
+                    // copy (pack) the whole column matrix for every image.
+                    let product = cols.matmul(
+                        g_storage,
+                        (1, patch, outputs, positions),
+                        &Layout::contiguous((patch, positions)),
+                        &Layout::new(
+                            Shape::from((positions, outputs)),
+                            vec![1, positions],
+                            grad_n,
+                        ),
                     )?;
-                    let kernel_grad =
-                        contiguous_f32(&product, &Layout::contiguous(outputs * patch), "")?;
-                    for (acc, v) in grad_w.iter_mut().zip(kernel_grad) {
-                        *acc += v;
+                    let kernel_grad_t =
+                        contiguous_f32(&product, &Layout::contiguous(patch * outputs), "")?;
+                    for (o, acc) in grad_w.chunks_exact_mut(patch).enumerate() {
+                        for (e, a) in acc.iter_mut().enumerate() {
+                            *a += kernel_grad_t[e * outputs + o];
+                        }
                     }
                     // kernelᵀ (C*k*k, O) x grad (O, positions).
                     let product = w_storage.matmul(
@@ -386,6 +413,64 @@ mod tests {
             }
         }
         Ok(())
+    }
+
+    /// The column matrix by its definition, value by value.
+    fn im2col_by_definition(src: &[f32], g: &Geometry) -> Vec<f32> {
+        let (k, s, p) = (g.kernel, g.stride, g.padding);
+        let (oh, ow) = (g.out_height(), g.out_width());
+        let mut out = Vec::new();
+        for c in 0..g.channels {
+            for ky in 0..k {
+                for kx in 0..k {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            let y = (oy * s + ky).checked_sub(p).filter(|&y| y < g.height);
+                            let x = (ox * s + kx).checked_sub(p).filter(|&x| x < g.width);
+                            out.push(match (y, x) {
+                                (Some(y), Some(x)) => src[(c * g.height + y) * g.width + x],
+                                _ => 0.0,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// im2col writes every value, padding included, so a reused buffer's
+    /// old contents never leak into the product.
+    #[test]
+    fn the_column_matrix_overwrites_whatever_its_buffer_held() {
+        // (C, H, W, k, padding, stride)
+        let cases = [
+            (3, 8, 8, 3, 1, 1),
+            (3, 9, 7, 3, 1, 2),
+            (2, 8, 8, 5, 2, 1),
+            (1, 6, 6, 5, 0, 1),
+            (4, 5, 5, 3, 0, 2),
+            (1, 1, 1, 1, 0, 1),
+            (2, 2, 3, 1, 2, 1),
+            (1, 4, 4, 3, 2, 3),
+        ];
+        for (channels, height, width, kernel, padding, stride) in cases {
+            let g = Geometry {
+                batch: 1,
+                channels,
+                height,
+                width,
+                kernel,
+                padding,
+                stride,
+            };
+            let src: Vec<f32> = (0..channels * height * width)
+                .map(|i| i as f32 + 1.0)
+                .collect();
+            let mut out = vec![f32::NAN; g.patch() * g.positions()];
+            im2col_image(&src, &g, &mut out);
+            assert_eq!(out, im2col_by_definition(&src, &g), "{g:?}");
+        }
     }
 
     #[test]
