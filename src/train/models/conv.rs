@@ -130,27 +130,9 @@ fn col2im_image(cols: &[f32], g: &Geometry, out: &mut [f32]) {
     });
 }
 
-/// `x` `(n, C, H, W)` to its column matrices `(n, C * k * k, positions)`,
-/// written into `cols` (reused between calls: a fresh buffer of this size
-/// costs more in page faults than filling it).
-fn im2col_into(x: &[f32], g: &Geometry, cols: &mut Vec<f32>) {
-    let (positions, patch) = (g.positions(), g.patch());
-    let image = g.channels * g.height * g.width;
-    // Every value is overwritten: only growth needs initialising.
-    cols.resize(g.batch * patch * positions, 0.0);
-    for (n, out) in cols.chunks_exact_mut(patch * positions).enumerate() {
-        im2col_image(&x[n * image..(n + 1) * image], g, out);
-    }
-}
-
 /// Threads to split `images` among: Candle's (`--threads`), at most one per image.
 fn threads_for(images: usize) -> usize {
     candle_core::utils::get_num_threads().clamp(1, images.max(1))
-}
-
-thread_local! {
-    /// The forward pass's column matrices, reused from call to call.
-    static COLUMNS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Both gradients of the convolution, image by image: with one image's
@@ -305,33 +287,24 @@ impl CustomOp2 for Conv2dOp {
         y.par_chunks_mut(per_thread * outputs * positions)
             .enumerate()
             .try_for_each(|(chunk, y)| -> Result<()> {
-                let images = y.len() / (outputs * positions);
-                let first = chunk * per_thread;
-                let part = Geometry { batch: images, ..g };
-                let mut buffer = COLUMNS.with(|c| std::mem::take(&mut *c.borrow_mut()));
-                im2col_into(
-                    &x[first * image..(first + images) * image],
-                    &part,
-                    &mut buffer,
-                );
-                let cols = CpuStorage::F32(buffer);
-                // Per image, kernel (O, C*k*k) x columns (C*k*k, positions):
-                // the output comes out as (n, O, H', W') directly. The kernel
-                // is read in place for every image (batch stride 0).
-                let kernel = Layout::new(
-                    Shape::from((images, outputs, patch)),
-                    vec![0, patch, 1],
-                    w_layout.start_offset(),
-                );
-                let product = w_storage.matmul(
-                    &cols,
-                    (images, outputs, positions, patch),
-                    &kernel,
-                    &Layout::contiguous((images, patch, positions)),
-                )?;
-                y.copy_from_slice(contiguous_f32(&product, &Layout::contiguous(y.len()), "")?);
-                if let CpuStorage::F32(buffer) = cols {
-                    COLUMNS.with(|c| *c.borrow_mut() = buffer);
+                // Image by image: one image's column matrix (C*k*k x
+                // positions, under a MB) is still in cache when gemm reads
+                // it; the whole batch's (tens of MB) was not.
+                let mut cols = CpuStorage::F32(vec![0f32; patch * positions]);
+                for (i, y) in y.chunks_exact_mut(outputs * positions).enumerate() {
+                    let n = chunk * per_thread + i;
+                    if let CpuStorage::F32(buffer) = &mut cols {
+                        im2col_image(&x[n * image..(n + 1) * image], &g, buffer);
+                    }
+                    // kernel (O, C*k*k) x columns (C*k*k, positions): the
+                    // output comes out as (O, H', W') directly.
+                    let product = w_storage.matmul(
+                        &cols,
+                        (1, outputs, positions, patch),
+                        &Layout::contiguous_with_offset((outputs, patch), w_layout.start_offset()),
+                        &Layout::contiguous((patch, positions)),
+                    )?;
+                    y.copy_from_slice(contiguous_f32(&product, &Layout::contiguous(y.len()), "")?);
                 }
                 Ok(())
             })?;
