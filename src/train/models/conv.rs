@@ -10,18 +10,19 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::conv_direct;
 use super::cpu_storage::contiguous_f32;
 
 /// The geometry of one convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Geometry {
-    batch: usize,
-    channels: usize,
-    height: usize,
-    width: usize,
-    kernel: usize,
-    padding: usize,
-    stride: usize,
+pub(super) struct Geometry {
+    pub batch: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub kernel: usize,
+    pub padding: usize,
+    pub stride: usize,
 }
 
 impl Geometry {
@@ -159,8 +160,8 @@ impl CustomOp3 for ConvBackward {
     ) -> Result<(CpuStorage, Shape)> {
         let g = &self.0;
         let x = contiguous_f32(x_storage, x_layout, "conv2d input")?;
-        contiguous_f32(w_storage, w_layout, "conv2d kernel")?;
-        contiguous_f32(g_storage, g_layout, "conv2d gradient")?;
+        let kernel = contiguous_f32(w_storage, w_layout, "conv2d kernel")?;
+        let grad = contiguous_f32(g_storage, g_layout, "conv2d gradient")?;
         let outputs = w_layout.dims()[0];
         let (positions, patch) = (g.positions(), g.patch());
         let image = g.channels * g.height * g.width;
@@ -178,6 +179,24 @@ impl CustomOp3 for ConvBackward {
             .par_chunks_mut(per_thread * image)
             .enumerate()
             .map(|(chunk, grad_x)| -> Result<Vec<f32>> {
+                if g.stride == 1 {
+                    let mut sums = vec![0f32; conv_direct::kernel_grad_len(g, outputs)];
+                    let mut scratch = conv_direct::Scratch::new(g, outputs);
+                    for (i, grad_x) in grad_x.chunks_exact_mut(image).enumerate() {
+                        let n = chunk * per_thread + i;
+                        conv_direct::backward_image(
+                            &x[n * image..(n + 1) * image],
+                            kernel,
+                            &grad[n * outputs * positions..(n + 1) * outputs * positions],
+                            &mut scratch,
+                            grad_x,
+                            &mut sums,
+                        )?;
+                    }
+                    let mut grad_w = vec![0f32; outputs * patch];
+                    conv_direct::add_kernel_grad(g, outputs, &sums, &mut grad_w);
+                    return Ok(grad_w);
+                }
                 let mut grad_w = vec![0f32; outputs * patch];
                 let mut cols = CpuStorage::F32(vec![0f32; patch * positions]);
                 for (i, grad_x) in grad_x.chunks_exact_mut(image).enumerate() {
@@ -277,7 +296,7 @@ impl CustomOp2 for Conv2dOp {
     ) -> Result<(CpuStorage, Shape)> {
         let g = self.geometry(x_layout.dims(), w_layout.dims())?;
         let x = contiguous_f32(x_storage, x_layout, "conv2d input")?;
-        contiguous_f32(w_storage, w_layout, "conv2d kernel")?;
+        let kernel = contiguous_f32(w_storage, w_layout, "conv2d kernel")?;
         let outputs = w_layout.dims()[0];
         let (positions, patch) = (g.positions(), g.patch());
         let image = g.channels * g.height * g.width;
@@ -287,6 +306,15 @@ impl CustomOp2 for Conv2dOp {
         y.par_chunks_mut(per_thread * outputs * positions)
             .enumerate()
             .try_for_each(|(chunk, y)| -> Result<()> {
+                if g.stride == 1 {
+                    let mut scratch = conv_direct::Scratch::new(&g, outputs);
+                    for (i, y) in y.chunks_exact_mut(outputs * positions).enumerate() {
+                        let n = chunk * per_thread + i;
+                        let image = &x[n * image..(n + 1) * image];
+                        conv_direct::forward_image(image, kernel, &mut scratch, y)?;
+                    }
+                    return Ok(());
+                }
                 // Image by image: one image's column matrix (C*k*k x
                 // positions, under a MB) is still in cache when gemm reads
                 // it; the whole batch's (tens of MB) was not.

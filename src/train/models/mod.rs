@@ -4,6 +4,7 @@
 mod batch_norm;
 mod channel_bias;
 mod conv;
+mod conv_direct;
 mod cpu_storage;
 pub mod fused_mlp;
 pub mod hf_export;
@@ -18,6 +19,7 @@ pub mod mlp;
 pub mod params;
 pub mod resnet;
 mod spec;
+mod strided_gemm;
 
 use std::path::Path;
 
