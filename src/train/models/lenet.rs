@@ -7,6 +7,7 @@ use candle_core::{Result as CResult, Tensor};
 
 use super::layers::{Conv2d, ConvShape, Linear};
 use super::params::ParamBuilder;
+use super::relu::relu;
 use crate::train::error::{Result, TrainError};
 
 #[derive(Debug, Clone)]
@@ -55,11 +56,11 @@ impl LeNet5 {
     }
 
     pub fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        let h = pool2(&self.conv1.forward(x)?.relu()?)?;
-        let h = pool2(&self.conv2.forward(&h)?.relu()?)?;
+        let h = pool2(&relu(&self.conv1.forward(x)?)?)?;
+        let h = pool2(&relu(&self.conv2.forward(&h)?)?)?;
         let h = h.flatten_from(1)?;
-        let h = self.fc1.forward(&h)?.relu()?;
-        let h = self.fc2.forward(&h)?.relu()?;
+        let h = relu(&self.fc1.forward(&h)?)?;
+        let h = relu(&self.fc2.forward(&h)?)?;
         self.fc3.forward(&h)
     }
 }

@@ -17,6 +17,7 @@ mod matmul;
 mod max_pool;
 pub mod mlp;
 pub mod params;
+mod relu;
 pub mod resnet;
 mod spec;
 mod strided_gemm;

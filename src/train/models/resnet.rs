@@ -9,6 +9,7 @@ use candle_core::{Result as CResult, Tensor};
 
 use super::layers::{BatchNorm2d, Conv2d, ConvShape, Linear};
 use super::params::ParamBuilder;
+use super::relu::relu;
 use crate::train::error::Result;
 
 const WIDTHS: [usize; 3] = [16, 32, 64];
@@ -47,13 +48,13 @@ impl BasicBlock {
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> CResult<Tensor> {
-        let h = self.bn1.forward(&self.conv1.forward(x)?, train)?.relu()?;
+        let h = relu(&self.bn1.forward(&self.conv1.forward(x)?, train)?)?;
         let h = self.bn2.forward(&self.conv2.forward(&h)?, train)?;
         let shortcut = match self.downsample {
             Some(outputs) => shortcut_a(x, outputs)?,
             None => x.clone(),
         };
-        (h + shortcut)?.relu()
+        relu(&(h + shortcut)?)
     }
 }
 
@@ -128,7 +129,7 @@ impl ResNet {
     }
 
     pub fn forward(&self, x: &Tensor, train: bool) -> CResult<Tensor> {
-        let mut h = self.bn1.forward(&self.conv1.forward(x)?, train)?.relu()?;
+        let mut h = relu(&self.bn1.forward(&self.conv1.forward(x)?, train)?)?;
         for block in &self.blocks {
             h = block.forward(&h, train)?;
         }
