@@ -440,3 +440,27 @@ fn fused_mlp_gradients_equal_autograd() {
         assert!((a - b).abs() < 1e-5, "{a} vs {b}");
     }
 }
+
+/// A NaN input stays NaN through the fused MLP's ReLUs (a divergence must
+/// show in the loss, not be clipped to zero on the way).
+#[test]
+fn fused_mlp_relu_passes_nan_through() {
+    let data = Dataset::load(&TaskSpec::Digits, 8).unwrap();
+    let model = Model::build(
+        &"mlp(hidden=32,16)".parse().unwrap(),
+        data.kind(),
+        None,
+        9,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let fused = FusedMlp::from_store(
+        model.params(),
+        &[64, 32, 16, 10],
+        OptimizerConfig::default(),
+    )
+    .unwrap();
+    let features = vec![f32::NAN; 64];
+    let logits = fused.logits(&features, 1).unwrap();
+    assert!(logits.iter().all(|v| v.is_nan()), "{logits:?}");
+}

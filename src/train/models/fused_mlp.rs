@@ -11,6 +11,7 @@ use candle_core::{Device, Tensor};
 use super::matmul::{MatRef, matmul};
 use super::mlp::layer_names;
 use super::params::ParamStore;
+use super::relu::keep_if;
 use crate::train::error::{Result, TrainError};
 use crate::train::optim::{OptimizerConfig, SliceState, clip_scale, update_slice};
 
@@ -192,8 +193,12 @@ impl FusedMlp {
             for row in z.chunks_exact_mut(outputs) {
                 for (v, b) in row.iter_mut().zip(bias) {
                     *v += b;
-                    if relu && *v < 0.0 {
-                        *v = 0.0;
+                }
+                if relu {
+                    // Branch-free: activations' signs are random, and a
+                    // mispredicted branch per value cost more than the add.
+                    for v in row.iter_mut() {
+                        *v = keep_if(*v, *v >= 0.0 || v.is_nan());
                     }
                 }
             }
@@ -276,9 +281,7 @@ impl FusedMlp {
                 );
                 // ReLU's derivative: the activation was positive.
                 for (d, &a) in dh.iter_mut().zip(&acts[l - 1]) {
-                    if a <= 0.0 {
-                        *d = 0.0;
-                    }
+                    *d = keep_if(*d, a > 0.0);
                 }
                 dz = dh;
             }

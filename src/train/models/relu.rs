@@ -26,7 +26,7 @@ pub(crate) fn relu(x: &Tensor) -> Result<Tensor> {
 /// network's activations, and a branch mispredicted half the time made
 /// these loops 15% of a ResNet-20 step.
 #[inline(always)]
-fn keep_if(v: f32, keep: bool) -> f32 {
+pub(super) fn keep_if(v: f32, keep: bool) -> f32 {
     f32::from_bits(v.to_bits() & u32::from(keep).wrapping_neg())
 }
 
