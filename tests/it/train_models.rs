@@ -372,8 +372,8 @@ fn gradients_match_finite_differences() {
     }
 }
 
-#[test]
-fn fused_mlp_gradients_equal_autograd() {
+/// The digits, a 64-32-16-10 graph MLP and the fused engine on its weights.
+fn digits_mlp_and_its_fused_engine() -> (Dataset, Model, FusedMlp) {
     let data = Dataset::load(&TaskSpec::Digits, 8).unwrap();
     let model = Model::build(
         &"mlp(hidden=32,16)".parse().unwrap(),
@@ -389,6 +389,12 @@ fn fused_mlp_gradients_equal_autograd() {
         OptimizerConfig::default(),
     )
     .unwrap();
+    (data, model, fused)
+}
+
+#[test]
+fn fused_mlp_gradients_equal_autograd() {
+    let (data, model, fused) = digits_mlp_and_its_fused_engine();
     let (train, _) = data.images().unwrap();
     let idx: Vec<usize> = (0..40).map(|i| i * 7).collect();
     let (x, y) = train.batch(&idx, &Device::Cpu).unwrap();
@@ -445,21 +451,7 @@ fn fused_mlp_gradients_equal_autograd() {
 /// show in the loss, not be clipped to zero on the way).
 #[test]
 fn fused_mlp_relu_passes_nan_through() {
-    let data = Dataset::load(&TaskSpec::Digits, 8).unwrap();
-    let model = Model::build(
-        &"mlp(hidden=32,16)".parse().unwrap(),
-        data.kind(),
-        None,
-        9,
-        &Device::Cpu,
-    )
-    .unwrap();
-    let fused = FusedMlp::from_store(
-        model.params(),
-        &[64, 32, 16, 10],
-        OptimizerConfig::default(),
-    )
-    .unwrap();
+    let (_, _, fused) = digits_mlp_and_its_fused_engine();
     let features = vec![f32::NAN; 64];
     let logits = fused.logits(&features, 1).unwrap();
     assert!(logits.iter().all(|v| v.is_nan()), "{logits:?}");
