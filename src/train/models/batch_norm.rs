@@ -44,10 +44,11 @@ impl Planes {
 /// additions (one per 4 cycles), 16 of them vectorise.
 const LANES: usize = 16;
 
-/// The sums over one plane of `f(a[i], b[i])`'s two values (the second is
-/// 0 where `f` gives one): f32 in 16 lanes, combined in f64. A plane is
-/// at most a few thousand values, so each lane adds up a few hundred;
-/// planes and lanes are added in f64.
+/// The sums over one plane of `f(a[i], b[i])`'s two values: f32 in 16
+/// lanes, then lanes and planes added in f64. Each lane adds a sixteenth of
+/// a plane: 64 values for 32x32 images, about 3,000 for 224x224 (relative
+/// error then up to ~2e-4 in the worst case, well under the noise of a
+/// batch's statistics).
 #[inline(always)]
 fn lane_sums(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> (f32, f32)) -> (f64, f64) {
     let (mut first, mut second) = ([0f32; LANES], [0f32; LANES]);
@@ -87,7 +88,8 @@ impl CustomOp1 for ChannelStats {
         let count = p.count().max(1) as f64;
         let mut out = vec![0f32; 2 * p.channels];
         for c in 0..p.channels {
-            // Two passes in f64: the variance of values far from zero stays exact.
+            // Two passes (the mean, then squares about it): the variance of
+            // values far from zero keeps its precision.
             let sum: f64 = p
                 .of_channel(x, c)
                 .map(|s| lane_sums(s, s, |v, _| (v, 0.0)).0)

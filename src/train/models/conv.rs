@@ -167,6 +167,11 @@ impl CustomOp3 for ConvBackward {
             vec![1, patch],
             w_layout.start_offset(),
         );
+        let packed_shape = Shape::from(g.batch * image + outputs * patch);
+        if image == 0 || outputs * positions == 0 {
+            // No input values or no outputs: both gradients are zero.
+            return Ok((CpuStorage::F32(packed), packed_shape));
+        }
         // Images split among the threads, each with its own column matrix
         // and its own sum of the kernel's gradient.
         let per_thread = g.batch.div_ceil(threads_for(g.batch)).max(1);
@@ -241,10 +246,7 @@ impl CustomOp3 for ConvBackward {
                 *acc += v;
             }
         }
-        Ok((
-            CpuStorage::F32(packed),
-            Shape::from(g.batch * image + outputs * patch),
-        ))
+        Ok((CpuStorage::F32(packed), packed_shape))
     }
 }
 
@@ -296,6 +298,11 @@ impl CustomOp2 for Conv2dOp {
         let (positions, patch) = (g.positions(), g.patch());
         let image = g.channels * g.height * g.width;
         let mut y = vec![0f32; g.batch * outputs * positions];
+        let shape = Shape::from((g.batch, outputs, g.out_height(), g.out_width()));
+        if y.is_empty() || image == 0 {
+            // No output, or an input of no values: the output reads padding only.
+            return Ok((CpuStorage::F32(y), shape));
+        }
         // Images split among the threads, each with its own column matrices.
         let per_thread = g.batch.div_ceil(threads_for(g.batch)).max(1);
         y.par_chunks_mut(per_thread * outputs * positions)
@@ -331,9 +338,7 @@ impl CustomOp2 for Conv2dOp {
                 }
                 Ok(())
             })?;
-        let y = CpuStorage::F32(y);
-        let shape = Shape::from((g.batch, outputs, g.out_height(), g.out_width()));
-        Ok((y, shape))
+        Ok((CpuStorage::F32(y), shape))
     }
 
     fn bwd(
@@ -389,8 +394,9 @@ mod tests {
             (1, 16, 5, 7, 3, 5, 2, 1),
             (2, 17, 4, 4, 5, 1, 0, 1),
             (1, 16, 6, 5, 2, 3, 0, 1),
-            (3, 16, 3, 3, 2, 3, 1, 2),
             (5, 16, 4, 4, 3, 3, 1, 1),
+            // Stride 2 with 16 channels: im2col still.
+            (3, 16, 3, 3, 2, 3, 1, 2),
         ];
         for (n, c, h, w, o, k, padding, stride) in cases {
             let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (n, c, h, w), &dev)?)?;
@@ -483,6 +489,37 @@ mod tests {
         let x = Tensor::zeros((0, 2, 5, 5), DType::F32, &dev)?;
         let w = Tensor::zeros((3, 2, 3, 3), DType::F32, &dev)?;
         assert_eq!(conv2d(&x, &w, 1, 1)?.dims(), &[0, 3, 5, 5]);
+        Ok(())
+    }
+
+    /// Degenerate shapes give empty or zero results and gradients, never a
+    /// panic: no output channels, an empty image read through padding, no
+    /// input channels.
+    #[test]
+    fn shapes_with_no_values_give_zeros_not_a_panic() -> Result<()> {
+        let dev = Device::Cpu;
+        // (x dims, kernel dims, padding)
+        let cases = [
+            ((2, 3, 5, 5), (0, 3, 3, 3), 1),
+            ((2, 1, 0, 3), (2, 1, 1, 1), 1),
+            ((1, 0, 3, 3), (2, 0, 1, 1), 0),
+            ((1, 16, 0, 0), (2, 16, 1, 1), 1),
+        ];
+        for (x_dims, w_dims, padding) in cases {
+            let x = Var::from_tensor(&Tensor::zeros(x_dims, DType::F32, &dev)?)?;
+            let w = Var::from_tensor(&Tensor::ones(w_dims, DType::F32, &dev)?)?;
+            let y = conv2d(&x, &w, padding, 1)?;
+            let theirs = x.conv2d(&w, padding, 1, 1, 1)?;
+            assert_eq!(y.dims(), theirs.dims(), "{x_dims:?} {w_dims:?}");
+            assert!(y.flatten_all()?.to_vec1::<f32>()?.iter().all(|v| *v == 0.0));
+            let grads = y.sum_all()?.backward()?;
+            for var in [&x, &w] {
+                if let Some(g) = grads.get(var.as_tensor()) {
+                    assert_eq!(g.dims(), var.dims());
+                    assert!(g.flatten_all()?.to_vec1::<f32>()?.iter().all(|v| *v == 0.0));
+                }
+            }
+        }
         Ok(())
     }
 

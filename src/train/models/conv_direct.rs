@@ -10,7 +10,9 @@
 //! Backward, with the output's gradient laid out wide (zeros in the
 //! discarded columns): the padded input's gradient gains `W[:, :, ky, kx]ᵀ
 //! · grad` at the same shift, and the kernel's gradient at `(ky, kx)` is
-//! `grad · (the shifted image)ᵀ`.
+//! `grad · (the shifted image)ᵀ`. (A NaN or infinite input value also
+//! reaches kernel-gradient entries through those zeros, `0 · NaN`; the
+//! loss is then NaN already.)
 
 use candle_core::Result;
 

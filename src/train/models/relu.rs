@@ -124,13 +124,16 @@ mod tests {
     }
 
     #[test]
-    fn zero_gets_no_gradient_as_in_pytorch() -> Result<()> {
-        let x = Var::new(&[-1f32, 0.0, 2.0], &Device::Cpu)?;
-        let grads = relu(x.as_tensor())?.sum_all()?.backward()?;
+    fn zero_gets_no_gradient_as_in_pytorch_and_nan_passes_through() -> Result<()> {
+        let x = Var::new(&[-1f32, 0.0, 2.0, f32::NAN], &Device::Cpu)?;
+        let y = relu(x.as_tensor())?;
+        // NaN stays NaN: a diverging run must show it in its loss.
+        assert!(y.to_vec1::<f32>()?[3].is_nan());
+        let grads = y.narrow(0, 0, 3)?.sum_all()?.backward()?;
         let Some(g) = grads.get(x.as_tensor()) else {
             panic!("no gradient");
         };
-        assert_eq!(g.to_vec1::<f32>()?, [0.0, 0.0, 1.0]);
+        assert_eq!(g.to_vec1::<f32>()?, [0.0, 0.0, 1.0, 0.0]);
         Ok(())
     }
 }

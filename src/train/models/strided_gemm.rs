@@ -39,19 +39,29 @@ impl View {
         }
     }
 
-    /// One past the last index read or written (0 when empty).
-    fn end(&self) -> usize {
+    /// One past the last index read or written (0 when empty); `None` if
+    /// that overflows.
+    fn end(&self) -> Option<usize> {
         if self.rows == 0 || self.cols == 0 {
-            return 0;
+            return Some(0);
         }
-        self.offset + (self.rows - 1) * self.rs + (self.cols - 1) * self.cs + 1
+        let last_row = (self.rows - 1).checked_mul(self.rs)?;
+        let last_col = (self.cols - 1).checked_mul(self.cs)?;
+        self.offset
+            .checked_add(last_row)?
+            .checked_add(last_col)?
+            .checked_add(1)
     }
 
+    /// Every index inside a slice of `len` values, and both strides usable
+    /// as gemm's `isize` (a stride that is never multiplied, with one row
+    /// or column, must fit too).
     fn check(&self, len: usize, what: &str) -> Result<()> {
-        if self.end() > len {
-            candle_core::bail!("gemm: {what} {self:?} reaches past its {len} values");
+        let strides_fit = isize::try_from(self.rs).is_ok() && isize::try_from(self.cs).is_ok();
+        match self.end() {
+            Some(end) if end <= len && strides_fit => Ok(()),
+            _ => candle_core::bail!("gemm: {what} {self:?} reaches past its {len} values"),
         }
-        Ok(())
     }
 }
 
@@ -85,9 +95,9 @@ pub(super) fn gemm(
         }
         return Ok(());
     }
-    // SAFETY: every index each view reaches is inside its slice (checked
-    // above); `dst` is borrowed mutably, so it overlaps neither operand;
-    // strides fit in isize because the indices they make fit in a slice.
+    // SAFETY: every index each view reaches is inside its slice, computed
+    // without overflow, and every stride fits in isize (checked above);
+    // `dst` is borrowed mutably, so it overlaps neither operand.
     unsafe {
         gemm::gemm(
             d.rows,
@@ -193,5 +203,25 @@ mod tests {
             .is_err()
         );
         assert!(gemm(&mut out[..3], d, &values, l, &values, fits, false).is_err());
+        // Strides whose products wrap around, or that do not fit in isize.
+        let wraps = View::rows(0, 3, 2, 1 << 63);
+        assert!(
+            gemm(
+                &mut out,
+                d,
+                &values,
+                View::rows(0, 2, 3, 3),
+                &values,
+                wraps,
+                false
+            )
+            .is_err()
+        );
+        let huge = View {
+            rs: usize::MAX,
+            ..View::rows(0, 1, 3, 3)
+        };
+        let one_row = View::rows(0, 1, 2, 2);
+        assert!(gemm(&mut out, one_row, &values, huge, &values, fits, false).is_err());
     }
 }
