@@ -6,12 +6,12 @@
 //! gradients are matrix products too (gemm), with the column matrix
 //! recomputed in the backward pass rather than kept alive by the graph.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::conv_direct;
 use super::cpu_storage::contiguous_f32;
+use super::strided_gemm::{View, gemm};
 
 /// The geometry of one convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,11 +162,6 @@ impl CustomOp3 for ConvBackward {
         let image = g.channels * g.height * g.width;
         let mut packed = vec![0f32; g.batch * image + outputs * patch];
         let (grad_x, grad_w) = packed.split_at_mut(g.batch * image);
-        let kernel_t = Layout::new(
-            Shape::from((patch, outputs)),
-            vec![1, patch],
-            w_layout.start_offset(),
-        );
         let packed_shape = Shape::from(g.batch * image + outputs * patch);
         if image == 0 || outputs * positions == 0 {
             // No input values or no outputs: both gradients are zero.
@@ -198,45 +193,43 @@ impl CustomOp3 for ConvBackward {
                     return Ok(grad_w);
                 }
                 let mut grad_w = vec![0f32; outputs * patch];
-                let mut cols = CpuStorage::F32(vec![0f32; patch * positions]);
+                let mut cols = vec![0f32; patch * positions];
+                let mut kernel_grad_t = vec![0f32; patch * outputs];
+                let mut cols_grad = vec![0f32; patch * positions];
                 for (i, grad_x) in grad_x.chunks_exact_mut(image).enumerate() {
                     let n = chunk * per_thread + i;
-                    if let CpuStorage::F32(buffer) = &mut cols {
-                        im2col_image(&x[n * image..(n + 1) * image], g, buffer);
-                    }
-                    let grad_n = g_layout.start_offset() + n * outputs * positions;
+                    im2col_image(&x[n * image..(n + 1) * image], g, &mut cols);
+                    let grad_n = View::rows(n * outputs * positions, outputs, positions, positions);
                     // The kernel's gradient transposed, cols (C*k*k, positions)
                     // x gradᵀ (positions, O): gemm computes a row-major
                     // product as its transpose, so in this order it reads the
                     // column matrix in place, where `grad x colsᵀ` made it
                     // copy (pack) the whole column matrix for every image.
-                    let product = cols.matmul(
-                        g_storage,
-                        (1, patch, outputs, positions),
-                        &Layout::contiguous((patch, positions)),
-                        &Layout::new(
-                            Shape::from((positions, outputs)),
-                            vec![1, positions],
-                            grad_n,
-                        ),
+                    gemm(
+                        &mut kernel_grad_t,
+                        View::rows(0, patch, outputs, outputs),
+                        &cols,
+                        View::rows(0, patch, positions, positions),
+                        grad,
+                        grad_n.t(),
+                        false,
                     )?;
-                    let kernel_grad_t =
-                        contiguous_f32(&product, &Layout::contiguous(patch * outputs), "")?;
                     for (o, acc) in grad_w.chunks_exact_mut(patch).enumerate() {
                         for (e, a) in acc.iter_mut().enumerate() {
                             *a += kernel_grad_t[e * outputs + o];
                         }
                     }
                     // kernelᵀ (C*k*k, O) x grad (O, positions).
-                    let product = w_storage.matmul(
-                        g_storage,
-                        (1, patch, positions, outputs),
-                        &kernel_t,
-                        &Layout::contiguous_with_offset((outputs, positions), grad_n),
+                    gemm(
+                        &mut cols_grad,
+                        View::rows(0, patch, positions, positions),
+                        kernel,
+                        View::rows(0, outputs, patch, patch).t(),
+                        grad,
+                        grad_n,
+                        false,
                     )?;
-                    let cols_grad =
-                        contiguous_f32(&product, &Layout::contiguous(patch * positions), "")?;
-                    col2im_image(cols_grad, g, grad_x);
+                    col2im_image(&cols_grad, g, grad_x);
                 }
                 Ok(grad_w)
             })
@@ -320,21 +313,21 @@ impl CustomOp2 for Conv2dOp {
                 // Image by image: one image's column matrix (C*k*k x
                 // positions, under a MB) is still in cache when gemm reads
                 // it; the whole batch's (tens of MB) was not.
-                let mut cols = CpuStorage::F32(vec![0f32; patch * positions]);
+                let mut cols = vec![0f32; patch * positions];
                 for (i, y) in y.chunks_exact_mut(outputs * positions).enumerate() {
                     let n = chunk * per_thread + i;
-                    if let CpuStorage::F32(buffer) = &mut cols {
-                        im2col_image(&x[n * image..(n + 1) * image], &g, buffer);
-                    }
+                    im2col_image(&x[n * image..(n + 1) * image], &g, &mut cols);
                     // kernel (O, C*k*k) x columns (C*k*k, positions): the
                     // output comes out as (O, H', W') directly.
-                    let product = w_storage.matmul(
+                    gemm(
+                        y,
+                        View::rows(0, outputs, positions, positions),
+                        kernel,
+                        View::rows(0, outputs, patch, patch),
                         &cols,
-                        (1, outputs, positions, patch),
-                        &Layout::contiguous_with_offset((outputs, patch), w_layout.start_offset()),
-                        &Layout::contiguous((patch, positions)),
+                        View::rows(0, patch, positions, positions),
+                        false,
                     )?;
-                    y.copy_from_slice(contiguous_f32(&product, &Layout::contiguous(y.len()), "")?);
                 }
                 Ok(())
             })?;

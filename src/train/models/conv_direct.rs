@@ -92,7 +92,9 @@ impl Wide {
     }
 }
 
-/// Per-thread buffers, reused from image to image.
+/// Per-thread buffers, reused from image to image. One scratch serves one
+/// direction: the forward pass writes all of `out`; the backward pass only
+/// its kept columns, relying on the discarded ones being zero from `new`.
 pub(super) struct Scratch {
     wide: Wide,
     /// The padded image; its padding stays zero (only the inside is written).
@@ -190,8 +192,8 @@ pub(super) fn backward_image(
     s.pad(image);
     let w = s.wide;
     // The output's gradient, wide, with zeros in the discarded columns (they
-    // must add nothing), and its transpose.
-    s.out.fill(0.0);
+    // must add nothing: zero since `Scratch::new`, never written here), and
+    // its transpose.
     for (o, grad) in grad.chunks_exact(w.out_height * w.out_width).enumerate() {
         for (oy, grad) in grad.chunks_exact(w.out_width).enumerate() {
             s.out[o * w.n + oy * w.wp..][..w.out_width].copy_from_slice(grad);
